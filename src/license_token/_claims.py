@@ -1,0 +1,200 @@
+"""The signed payload of a checkout token, as frozen values, and its time format."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._errors import Malformed
+
+__all__ = ["ENTITLEMENT_UNITS", "Entitlement", "LicenseClaims", "parse_time"]
+
+#: The 27 values of License Manager's ``EntitlementUnit``.
+ENTITLEMENT_UNITS = frozenset(
+    """
+    Count None Seconds Microseconds Milliseconds Percent
+    Bits Kilobits Megabits Gigabits Terabits Bytes Kilobytes Megabytes Gigabytes Terabytes
+    Bits/Second Kilobits/Second Megabits/Second Gigabits/Second Terabits/Second
+    Bytes/Second Kilobytes/Second Megabytes/Second Gigabytes/Second Terabytes/Second
+    Count/Second
+    """.split()
+)
+
+_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def parse_time(text: object, what: str) -> datetime:
+    """ISO-8601 date-time; no zone means UTC; ``Z``, offsets and fractions accepted."""
+    if not isinstance(text, str):
+        raise Malformed(f"{what}: a time must be an ISO-8601 string")
+    match = _TIME.fullmatch(text)
+    if match is None:
+        raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone is None or zone == "Z":
+        tz = timezone.utc
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            raise Malformed(f"{what}: {zone!r} is not a UTC offset")
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    micro = int((fraction or "0").ljust(6, "0")[:6])
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
+        )
+    except ValueError as exc:
+        raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
+
+
+def _string(obj: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise Malformed(f"{where}: {key!r} must be a string")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Entitlement:
+    """One granted entitlement: ``value`` stays the string the token carries."""
+
+    name: str
+    unit: str
+    value: str | None = None
+
+    @property
+    def known_unit(self) -> bool:
+        """Whether ``unit`` is one of License Manager's 27 ``EntitlementUnit`` values."""
+        return self.unit in ENTITLEMENT_UNITS
+
+    @property
+    def number(self) -> Decimal | None:
+        """The value as a finite number, or ``None`` when it is not numeric."""
+        if self.value is None:
+            return None
+        try:
+            number = Decimal(self.value.strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+
+    @classmethod
+    def from_claim(cls, obj: object, where: str) -> Entitlement:
+        if not isinstance(obj, Mapping):
+            raise Malformed(f"{where}: an entitlement must be an object")
+        return cls(
+            name=_string(obj, "name", where, required=True) or "",
+            unit=_string(obj, "unit", where, required=True) or "",
+            value=_string(obj, "value", where, required=False),
+        )
+
+
+def _metadata(value: object) -> Mapping[str, str]:
+    """``checkoutMetadata`` as a map, from a map or a list of ``{name, value}`` pairs."""
+    if value is None:
+        return _EMPTY
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = []
+        for pair in value:
+            if not isinstance(pair, Mapping):
+                raise Malformed("checkoutMetadata: list items must be objects")
+            name = pair.get("name", pair.get("Name"))
+            items.append((name, pair.get("value", pair.get("Value"))))
+    else:
+        raise Malformed("checkoutMetadata: must be an object or a list of name/value pairs")
+    result: dict[str, str] = {}
+    for name, item in items:
+        if not isinstance(name, str) or not isinstance(item, str):
+            raise Malformed("checkoutMetadata: names and values must be strings")
+        if name in result:
+            raise Malformed(f"checkoutMetadata: duplicate name {name!r}")
+        result[name] = item
+    return MappingProxyType(result)
+
+
+_KNOWN = frozenset(
+    {"licenseArn", "licenseConsumptionToken", "entitlementsAllowed", "nodeId", "issuedAt",
+     "expiration", "checkoutMetadata"}
+)
+
+
+@attrs.frozen(kw_only=True)
+class LicenseClaims:
+    """The signed claims; every claim not modelled here is kept in ``extra``."""
+
+    license_arn: str
+    issued_at: datetime
+    expiration: datetime
+    consumption_token: str | None = None
+    entitlements: tuple[Entitlement, ...] = ()
+    node_id: str | None = None
+    checkout_metadata: Mapping[str, str] = _EMPTY
+    extra: Mapping[str, Any] = _EMPTY
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
+        """Build from the decoded JSON payload; a missing or mistyped claim is ``Malformed``."""
+        entitlements = payload.get("entitlementsAllowed", [])
+        if not isinstance(entitlements, list):
+            raise Malformed("claims: 'entitlementsAllowed' must be a list")
+        issued_at = parse_time(payload.get("issuedAt"), "claims 'issuedAt'")
+        expiration = parse_time(payload.get("expiration"), "claims 'expiration'")
+        if expiration < issued_at:
+            raise Malformed("claims: 'expiration' is before 'issuedAt'")
+        return cls(
+            license_arn=_string(payload, "licenseArn", "claims", required=True) or "",
+            issued_at=issued_at,
+            expiration=expiration,
+            consumption_token=_string(payload, "licenseConsumptionToken", "claims",
+                                      required=False),
+            entitlements=tuple(
+                Entitlement.from_claim(e, f"claims entitlementsAllowed[{i}]")
+                for i, e in enumerate(entitlements)
+            ),
+            node_id=_string(payload, "nodeId", "claims", required=False),
+            checkout_metadata=_metadata(payload.get("checkoutMetadata")),
+            extra=MappingProxyType({k: v for k, v in payload.items() if k not in _KNOWN}),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The claims in their token spelling (times as UTC ISO-8601 with ``Z``)."""
+        doc: dict[str, Any] = dict(self.extra)
+        doc.update(
+            licenseArn=self.license_arn,
+            entitlementsAllowed=[
+                {"name": e.name, "unit": e.unit}
+                | ({} if e.value is None else {"value": e.value})
+                for e in self.entitlements
+            ],
+            issuedAt=format_time(self.issued_at),
+            expiration=format_time(self.expiration),
+        )
+        if self.consumption_token is not None:
+            doc["licenseConsumptionToken"] = self.consumption_token
+        if self.node_id is not None:
+            doc["nodeId"] = self.node_id
+        if self.checkout_metadata:
+            doc["checkoutMetadata"] = dict(self.checkout_metadata)
+        return doc
+
+
+def format_time(moment: datetime) -> str:
+    """UTC ISO-8601 with ``Z``; microseconds only when present."""
+    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    return text + "Z"

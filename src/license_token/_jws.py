@@ -1,0 +1,182 @@
+"""Strict compact JWS: bounded, canonical base64url, strict JSON, PS384 only.
+
+Everything here is pure: bytes in, a parsed :class:`CompactJWS` out, or a
+:class:`~license_token.Malformed` / :class:`~license_token.UnsupportedAlgorithm`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from base64 import urlsafe_b64decode
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from ._errors import Malformed, UnsupportedAlgorithm
+
+__all__ = [
+    "ALGORITHM",
+    "MAX_JSON_DEPTH",
+    "MAX_TOKEN_LENGTH",
+    "CompactJWS",
+    "b64url_decode",
+    "loads_strict",
+    "parse_compact",
+    "verify_ps384",
+]
+
+ALGORITHM = "PS384"
+#: Largest token accepted, checked before anything is decoded (64 KiB).
+MAX_TOKEN_LENGTH = 64 * 1024
+#: Deepest nesting of JSON arrays/objects accepted in a header, payload or response.
+MAX_JSON_DEPTH = 16
+#: Header members that would make us fetch or trust a key named by the token: never used.
+KEY_BEARING_MEMBERS = frozenset({"jwk", "jku", "x5u", "x5c"})
+
+_B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+# The last character of a segment whose length % 4 is 2 or 3 may only carry zero low bits.
+_ZERO_TAIL_2 = frozenset(b"AQgw")  # 4 low bits zero
+_ZERO_TAIL_3 = frozenset(b"AEIMQUYcgkosw048")  # 2 low bits zero
+_PSS_384 = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+_SHA384 = hashes.SHA384()
+
+
+@attrs.frozen(kw_only=True)
+class CompactJWS:
+    """A parsed (not yet verified) compact JWS."""
+
+    header: Mapping[str, Any]
+    payload: bytes
+    signing_input: bytes
+    signature: bytes
+
+    @property
+    def kid(self) -> str | None:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+
+def b64url_decode(segment: bytes, what: str) -> bytes:
+    """Decode canonical unpadded base64url: one value, one spelling."""
+    if _B64URL.fullmatch(segment) is None:
+        raise Malformed(f"{what}: characters outside unpadded base64url")
+    rest = len(segment) % 4
+    if rest == 1:
+        raise Malformed(f"{what}: impossible base64url length")
+    if (rest == 2 and segment[-1] not in _ZERO_TAIL_2) or (
+        rest == 3 and segment[-1] not in _ZERO_TAIL_3
+    ):
+        raise Malformed(f"{what}: non-canonical base64url (unused bits set)")
+    try:
+        return urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - excluded by the checks above
+        raise Malformed(f"{what}: invalid base64url") from exc
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise Malformed(f"duplicate JSON member {dup!r}")
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise Malformed(f"non-standard JSON constant {name}")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
+    """Parse a UTF-8 JSON *object*: no duplicate members, no NaN, bounded depth."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(
+            text, object_pairs_hook=_unique_object, parse_constant=_reject_constant
+        )
+    except Malformed as exc:
+        raise Malformed(f"{what}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
+        raise Malformed(f"{what}: not valid UTF-8 JSON") from exc
+    if not isinstance(value, dict):
+        raise Malformed(f"{what}: not a JSON object")
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}")
+    return value
+
+
+def _check_header(header: dict[str, Any]) -> None:
+    alg = header.get("alg")
+    if alg is None:
+        raise Malformed("header: no 'alg'")
+    if not isinstance(alg, str):
+        raise Malformed("header: 'alg' is not a string")
+    if alg != ALGORITHM:
+        raise UnsupportedAlgorithm(f"algorithm {alg[:40]!r} is not allowed, only {ALGORITHM}")
+    if "crit" in header:
+        raise Malformed("header: 'crit' extensions are not supported")
+    for member in ("kid", "typ", "cty"):
+        if member in header and not isinstance(header[member], str):
+            raise Malformed(f"header: {member!r} is not a string")
+
+
+def parse_compact(token: str | bytes) -> CompactJWS:
+    """Split, bound and decode a compact JWS; check the header; verify nothing yet."""
+    if isinstance(token, str):
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} characters")
+        try:
+            token = token.encode("ascii")
+        except UnicodeEncodeError:
+            raise Malformed("token: characters outside unpadded base64url") from None
+    elif len(token) > MAX_TOKEN_LENGTH:
+        raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} bytes")
+    parts = token.split(b".")
+    if len(parts) != 3:
+        raise Malformed(f"compact JWS needs 3 dot-separated parts, got {len(parts)}")
+    header_b64, payload_b64, signature_b64 = parts
+    header = loads_strict(b64url_decode(header_b64, "header"), "header")
+    _check_header(header)
+    payload = b64url_decode(payload_b64, "payload")
+    signature = b64url_decode(signature_b64, "signature")
+    if not signature:
+        raise Malformed("signature: empty")
+    return CompactJWS(
+        header=header,
+        payload=payload,
+        signing_input=token[: len(header_b64) + 1 + len(payload_b64)],
+        signature=signature,
+    )
+
+
+def verify_ps384(key: RSAPublicKey, signing_input: bytes, signature: bytes) -> bool:
+    """RSASSA-PSS, SHA-384, MGF1-SHA-384, salt exactly 48 bytes; full-length signature."""
+    if len(signature) != (key.key_size + 7) // 8:
+        return False
+    try:
+        key.verify(signature, signing_input, _PSS_384, _SHA384)
+    except InvalidSignature:
+        return False
+    return True

@@ -1,0 +1,280 @@
+"""``TrustStore``: the pinned RSA public keys a token may be signed with.
+
+Keys come only from the caller (PEM, DER, base64 DER, JWK, JWKS, a KMS
+``GetPublicKey`` response), never from the token. Anything that is not an RSA
+public key of at least 2048 bits is refused when the store is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from ._errors import KeyRejected
+
+__all__ = ["MIN_KEY_BITS", "PinnedKey", "TrustStore"]
+
+MIN_KEY_BITS = 2048
+_MAX_KEY_FILE = 1024 * 1024
+_PEM_BEGIN = b"-----BEGIN "
+_KMS_ALGORITHM = "RSASSA_PSS_SHA_384"
+
+
+def _spki(key: RSAPublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@attrs.frozen(kw_only=True)
+class PinnedKey:
+    """One trusted RSA public key, with an optional ``kid`` and a SHA-256 fingerprint."""
+
+    public_key: RSAPublicKey = attrs.field(repr=False)
+    kid: str | None = None
+    source: str = "caller"
+
+    @public_key.validator
+    def _check(self, _: attrs.Attribute[RSAPublicKey], key: object) -> None:
+        if not isinstance(key, RSAPublicKey):
+            raise KeyRejected(f"{self.source}: not an RSA public key ({type(key).__name__})")
+        if key.key_size < MIN_KEY_BITS:
+            raise KeyRejected(
+                f"{self.source}: RSA key of {key.key_size} bits, at least {MIN_KEY_BITS} needed"
+            )
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the DER SubjectPublicKeyInfo, in hex."""
+        return hashlib.sha256(_spki(self.public_key)).hexdigest()
+
+    @property
+    def key_size(self) -> int:
+        return self.public_key.key_size
+
+    def to_pem(self) -> bytes:
+        return self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def _require_public(key: object, source: str) -> RSAPublicKey:
+    if not isinstance(key, RSAPublicKey):
+        raise KeyRejected(f"{source}: not an RSA public key ({type(key).__name__})")
+    return key
+
+
+def _pem_keys(data: bytes, source: str) -> list[PinnedKey]:
+    keys = []
+    for block in data.split(_PEM_BEGIN)[1:]:
+        label = block.split(b"-----", 1)[0].decode("ascii", "replace")
+        if "PRIVATE" in label:
+            raise KeyRejected(f"{source}: holds a private key; pin only the public key")
+        if label not in ("PUBLIC KEY", "RSA PUBLIC KEY"):
+            raise KeyRejected(f"{source}: PEM block {label!r} is not a public key")
+        pem = _PEM_BEGIN + block
+        try:
+            key = serialization.load_pem_public_key(pem)
+        except (ValueError, TypeError) as exc:
+            raise KeyRejected(f"{source}: unreadable PEM public key ({exc})") from exc
+        keys.append(PinnedKey(public_key=_require_public(key, source), source=source))
+    if not keys:
+        raise KeyRejected(f"{source}: no PEM block found")
+    return keys
+
+
+def _der_key(der: bytes, source: str) -> PinnedKey:
+    try:
+        key: object = serialization.load_der_public_key(der)
+    except (ValueError, TypeError) as exc:
+        raise KeyRejected(f"{source}: not a DER SubjectPublicKeyInfo public key") from exc
+    return PinnedKey(public_key=_require_public(key, source), source=source)
+
+
+def _b64_der_key(text: bytes | str, source: str) -> PinnedKey:
+    compact = b"".join((text.encode() if isinstance(text, str) else text).split())
+    try:
+        der = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyRejected(f"{source}: not PEM, DER or base64 DER") from exc
+    return _der_key(der, source)
+
+
+def _jwk_key(jwk: Mapping[str, Any], source: str) -> PinnedKey:
+    if not isinstance(jwk, Mapping):
+        raise KeyRejected(f"{source}: a JWK must be a JSON object")
+    if jwk.get("kty") != "RSA":
+        raise KeyRejected(f"{source}: JWK kty {jwk.get('kty')!r} is not RSA")
+    if "d" in jwk or "p" in jwk:
+        raise KeyRejected(f"{source}: JWK holds private key material; pin only the public key")
+    if jwk.get("alg", "PS384") != "PS384":
+        raise KeyRejected(f"{source}: JWK is declared for {jwk['alg']!r}, not PS384")
+    if jwk.get("use", "sig") != "sig":
+        raise KeyRejected(f"{source}: JWK 'use' is {jwk['use']!r}, not 'sig'")
+    kid = jwk.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise KeyRejected(f"{source}: JWK 'kid' is not a string")
+    from jwcrypto.common import JWException  # lazy: only JWK input needs jwcrypto
+    from jwcrypto.jwk import JWK
+
+    try:
+        key = JWK(**{k: v for k, v in jwk.items() if k in ("kty", "n", "e", "kid")})
+        public = key.get_op_key("verify")
+    except (JWException, ValueError, TypeError) as exc:
+        raise KeyRejected(f"{source}: invalid RSA JWK ({exc})") from exc
+    return PinnedKey(public_key=_require_public(public, source), kid=kid, source=source)
+
+
+def _json_keys(doc: object, source: str) -> list[PinnedKey]:
+    if isinstance(doc, Mapping) and "keys" in doc:
+        members = doc["keys"]
+        if not isinstance(members, list) or not members:
+            raise KeyRejected(f"{source}: JWKS 'keys' must be a non-empty list")
+        return [_jwk_key(m, f"{source} keys[{i}]") for i, m in enumerate(members)]
+    if isinstance(doc, Mapping) and "PublicKey" in doc:
+        return [_kms_key(doc, source)]
+    if isinstance(doc, Mapping) and "kty" in doc:
+        return [_jwk_key(doc, source)]
+    raise KeyRejected(f"{source}: JSON is not a JWK, JWKS or KMS GetPublicKey response")
+
+
+def _kms_key(response: Mapping[str, Any], source: str) -> PinnedKey:
+    spec = response.get("KeySpec", response.get("CustomerMasterKeySpec"))
+    if not isinstance(spec, str) or not spec.startswith("RSA_"):
+        raise KeyRejected(f"{source}: KMS KeySpec {spec!r} is not RSA")
+    usage = response.get("KeyUsage", "SIGN_VERIFY")
+    if usage != "SIGN_VERIFY":
+        raise KeyRejected(f"{source}: KMS KeyUsage {usage!r} is not SIGN_VERIFY")
+    algorithms = response.get("SigningAlgorithms")
+    if not isinstance(algorithms, list) or _KMS_ALGORITHM not in algorithms:
+        raise KeyRejected(f"{source}: KMS key does not allow {_KMS_ALGORITHM}")
+    public = response.get("PublicKey")
+    key_id = response.get("KeyId")
+    if isinstance(public, (bytes, bytearray, memoryview)):
+        pinned = _der_key(bytes(public), source)
+    elif isinstance(public, str):
+        pinned = _b64_der_key(public, source)
+    else:
+        raise KeyRejected(f"{source}: KMS PublicKey is neither bytes nor base64 text")
+    return attrs.evolve(pinned, kid=key_id if isinstance(key_id, str) else None)
+
+
+def _sniff(data: bytes, source: str) -> list[PinnedKey]:
+    stripped = data.strip()
+    if not stripped:
+        raise KeyRejected(f"{source}: empty key material")
+    if _PEM_BEGIN in stripped[:64]:
+        return _pem_keys(stripped, source)
+    if stripped[:1] == b"{":
+        try:
+            doc = json.loads(stripped)
+        except ValueError as exc:
+            raise KeyRejected(f"{source}: invalid JSON key material") from exc
+        return _json_keys(doc, source)
+    if stripped[:1] == b"\x30":
+        return [_der_key(stripped, source)]
+    return [_b64_der_key(stripped, source)]
+
+
+@attrs.frozen
+class TrustStore:
+    """An ordered, non-empty set of pinned keys; the only keys a token may verify with."""
+
+    keys: tuple[PinnedKey, ...] = attrs.field(converter=tuple)
+
+    @keys.validator
+    def _check(self, _: attrs.Attribute[tuple[PinnedKey, ...]], keys: tuple[object, ...]) -> None:
+        if not keys:
+            raise KeyRejected("a TrustStore needs at least one key")
+        for key in keys:
+            if not isinstance(key, PinnedKey):
+                raise KeyRejected(f"TrustStore holds PinnedKey values, not {type(key).__name__}")
+
+    def __iter__(self) -> Iterator[PinnedKey]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __or__(self, other: TrustStore) -> TrustStore:
+        return TrustStore(self.keys + other.keys)
+
+    def candidates(self, kid: str | None) -> Sequence[PinnedKey]:
+        """Keys in the order to try: those whose ``kid`` matches first, then the rest."""
+        if kid is None:
+            return self.keys
+        first = [k for k in self.keys if k.kid == kid]
+        return (*first, *(k for k in self.keys if k.kid != kid)) if first else self.keys
+
+    @classmethod
+    def from_public_keys(cls, *keys: RSAPublicKey) -> TrustStore:
+        return cls(PinnedKey(public_key=k) for k in keys)
+
+    @classmethod
+    def from_pem(cls, data: bytes | str) -> TrustStore:
+        raw = data.encode() if isinstance(data, str) else data
+        return cls(_pem_keys(raw, "PEM"))
+
+    @classmethod
+    def from_der(cls, data: bytes) -> TrustStore:
+        return cls([_der_key(data, "DER")])
+
+    @classmethod
+    def from_base64_der(cls, text: str | bytes) -> TrustStore:
+        return cls([_b64_der_key(text, "base64 DER")])
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any] | str) -> TrustStore:
+        doc = _load_json(jwk, "JWK")
+        return cls([_jwk_key(doc, "JWK")])
+
+    @classmethod
+    def from_jwks(cls, jwks: Mapping[str, Any] | str) -> TrustStore:
+        doc = _load_json(jwks, "JWKS")
+        if not isinstance(doc, Mapping) or "keys" not in doc:
+            raise KeyRejected("JWKS: a JSON object with a 'keys' list is needed")
+        return cls(_json_keys(doc, "JWKS"))
+
+    @classmethod
+    def from_kms_public_key(cls, response: Mapping[str, Any]) -> TrustStore:
+        if not isinstance(response, Mapping):
+            raise KeyRejected("KMS GetPublicKey response must be a mapping")
+        return cls([_kms_key(response, "KMS GetPublicKey")])
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "key") -> TrustStore:
+        """Any supported form, recognised by its content."""
+        return cls(_sniff(data, source))
+
+    @classmethod
+    def from_file(cls, *paths: str | os.PathLike[str]) -> TrustStore:
+        """Read one or more key files of any supported form."""
+        keys: list[PinnedKey] = []
+        for path in paths:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read(_MAX_KEY_FILE + 1)
+            except OSError as exc:
+                raise KeyRejected(f"{path}: cannot read key file ({exc.strerror})") from exc
+            if len(data) > _MAX_KEY_FILE:
+                raise KeyRejected(f"{path}: larger than {_MAX_KEY_FILE} bytes")
+            keys.extend(_sniff(data, os.fspath(path)))
+        return cls(keys)
+
+
+def _load_json(value: Mapping[str, Any] | str, what: str) -> object:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise KeyRejected(f"{what}: invalid JSON") from exc
+    return value

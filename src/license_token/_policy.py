@@ -1,0 +1,113 @@
+"""The decision: validity window, license and node pins, required entitlements."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import attrs
+
+from ._claims import ENTITLEMENT_UNITS, LicenseClaims
+from ._errors import (
+    ConfigurationError,
+    EntitlementInsufficient,
+    EntitlementMissing,
+    Expired,
+    LicenseMismatch,
+    NodeMismatch,
+    NotYetValid,
+)
+
+__all__ = ["DEFAULT_LEEWAY", "Policy", "Requirement"]
+
+DEFAULT_LEEWAY = timedelta(seconds=60)
+
+
+def _to_minimum(value: Decimal | int | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, (float, bool)):
+        raise ConfigurationError("at_least must be an int, a Decimal or a numeric string")
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"at_least {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise ConfigurationError(f"at_least {value!r} is not a finite number")
+    return number
+
+
+def _check_unit(_: object, __: attrs.Attribute[str | None], unit: str | None) -> None:
+    if unit is not None and unit not in ENTITLEMENT_UNITS:
+        raise ConfigurationError(
+            f"unit {unit!r} is not an EntitlementUnit (e.g. Count, None, Seconds, Count/Second)"
+        )
+
+
+def _check_name(_: object, __: attrs.Attribute[str], name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("an entitlement name must be a non-empty string")
+
+
+@attrs.frozen
+class Requirement:
+    """An entitlement the app needs: ``name``, optionally its ``unit`` and a numeric minimum."""
+
+    name: str = attrs.field(validator=_check_name)
+    unit: str | None = attrs.field(default=None, kw_only=True, validator=_check_unit)
+    at_least: Decimal | None = attrs.field(default=None, kw_only=True, converter=_to_minimum)
+
+    @classmethod
+    def parse(cls, spec: str) -> Requirement:
+        """``NAME``, ``NAME:UNIT`` or ``NAME:UNIT=MIN`` (also ``NAME=MIN``), as the CLI takes."""
+        rest, has_min, minimum = spec.rpartition("=") if "=" in spec else (spec, "", "")
+        name, has_unit, unit = rest.rpartition(":") if ":" in rest else (rest, "", "")
+        return cls(name, unit=unit if has_unit else None, at_least=minimum if has_min else None)
+
+    def __str__(self) -> str:
+        unit = f":{self.unit}" if self.unit else ""
+        return f"{self.name}{unit}" + (f"={self.at_least}" if self.at_least is not None else "")
+
+    def check(self, claims: LicenseClaims) -> None:
+        matching = [
+            e for e in claims.entitlements
+            if e.name == self.name and (self.unit is None or e.unit == self.unit)
+        ]
+        if not matching:
+            raise EntitlementMissing(f"no entitlement {self}")
+        if self.at_least is None:
+            return
+        numbers = [n for n in (e.number for e in matching) if n is not None]
+        if not any(n >= self.at_least for n in numbers):
+            granted = ", ".join(repr(e.value) for e in matching)
+            raise EntitlementInsufficient(f"entitlement {self} not met: granted {granted}")
+
+
+def _to_leeway(value: timedelta | float) -> timedelta:
+    leeway = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if leeway < timedelta(0):
+        raise ConfigurationError("leeway must not be negative")
+    return leeway
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """What a verified token must also satisfy; ``check`` raises on the first failure."""
+
+    license_arn: str | None = None
+    node_id: str | None = None
+    requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
+
+    def check(self, claims: LicenseClaims, now: datetime) -> None:
+        if now < claims.issued_at - self.leeway:
+            raise NotYetValid(f"issued at {claims.issued_at.isoformat()}, now is {now.isoformat()}")
+        if now >= claims.expiration + self.leeway:
+            raise Expired(f"expired at {claims.expiration.isoformat()}, now is {now.isoformat()}")
+        if self.license_arn is not None and claims.license_arn != self.license_arn:
+            raise LicenseMismatch(f"token is for {claims.license_arn!r}, not {self.license_arn!r}")
+        if self.node_id is not None and claims.node_id != self.node_id:
+            bound = "no node" if claims.node_id is None else repr(claims.node_id)
+            raise NodeMismatch(f"token is bound to {bound}, not {self.node_id!r}")
+        for requirement in self.requirements:
+            requirement.check(claims)

@@ -1,0 +1,119 @@
+"""Reading checkout responses and checking their unsigned fields against the signed claims."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from ._claims import LicenseClaims, parse_time
+from ._errors import Malformed, ResponseMismatch
+from ._jws import MAX_TOKEN_LENGTH, loads_strict
+
+__all__ = ["MAX_RESPONSE_LENGTH", "CheckoutResponse", "check_consistency", "read_response"]
+
+#: Largest response document accepted (JSON text or bytes), checked before parsing.
+MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
+
+Source = Mapping[str, Any] | str | bytes
+
+
+@attrs.frozen(kw_only=True)
+class CheckoutResponse:
+    """A token and the unsigned fields that came around it (empty for a bare token)."""
+
+    token: str
+    unsigned: Mapping[str, Any]
+
+
+def read_response(source: Source) -> CheckoutResponse:
+    """Accept a boto3 response dict, its JSON text/bytes (API body, AWS CLI), or a bare token."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = bytes(source)
+        if len(source) > MAX_RESPONSE_LENGTH:
+            raise Malformed(f"input larger than {MAX_RESPONSE_LENGTH} bytes")
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Malformed("input is not UTF-8 text") from None
+    if isinstance(source, str):
+        if len(source) > MAX_RESPONSE_LENGTH:
+            raise Malformed(f"input longer than {MAX_RESPONSE_LENGTH} characters")
+        text = source.strip()
+        if not text:
+            raise Malformed("input is empty")
+        if not text.startswith("{"):
+            return CheckoutResponse(token=text, unsigned={})
+        source = loads_strict(text, "response")
+    if not isinstance(source, Mapping):
+        raise Malformed(f"a response must be a mapping, text or bytes, not {type(source).__name__}")
+    token = source.get("SignedToken")
+    if token is None:
+        raise Malformed("response has no 'SignedToken'")
+    if not isinstance(token, str):
+        raise Malformed("response 'SignedToken' is not a string")
+    return CheckoutResponse(token=token, unsigned=source)
+
+
+def _as_instant(value: object, what: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return parse_time(value, f"response {what!r}")
+
+
+def _fields(obj: object, names: tuple[str, ...], what: str) -> tuple[str | None, ...]:
+    if not isinstance(obj, Mapping):
+        raise Malformed(f"response {what!r} must hold objects")
+    values = tuple(obj.get(name) for name in names)
+    if not all(v is None or isinstance(v, str) for v in values):
+        raise Malformed(f"response {what!r} members must be strings")
+    return values
+
+
+def _entitlement_bag(value: object) -> Counter[tuple[str | None, ...]]:
+    if not isinstance(value, list):
+        raise Malformed("response 'EntitlementsAllowed' must be a list")
+    return Counter(_fields(e, ("Name", "Unit", "Value"), "EntitlementsAllowed") for e in value)
+
+
+def _metadata_map(value: object) -> dict[str | None, str | None]:
+    if isinstance(value, Mapping):
+        value = [{"Name": k, "Value": v} for k, v in value.items()]
+    if not isinstance(value, list):
+        raise Malformed("response 'CheckoutMetadata' must be a list of name/value pairs")
+    pairs = [_fields(p, ("Name", "Value"), "CheckoutMetadata") for p in value]
+    return {name: item for name, item in pairs}
+
+
+def check_consistency(unsigned: Mapping[str, Any], claims: LicenseClaims) -> None:
+    """Every unsigned field present must equal its signed twin, else ``ResponseMismatch``."""
+    pairs: list[tuple[str, object, object]] = [
+        ("LicenseArn", unsigned.get("LicenseArn"), claims.license_arn),
+        ("NodeId", unsigned.get("NodeId"), claims.node_id),
+        ("LicenseConsumptionToken", unsigned.get("LicenseConsumptionToken"),
+         claims.consumption_token),
+    ]
+    if "IssuedAt" in unsigned:
+        pairs.append(("IssuedAt", _as_instant(unsigned["IssuedAt"], "IssuedAt"), claims.issued_at))
+    if "Expiration" in unsigned:
+        pairs.append(
+            ("Expiration", _as_instant(unsigned["Expiration"], "Expiration"), claims.expiration)
+        )
+    if "EntitlementsAllowed" in unsigned:
+        signed = Counter((e.name, e.unit, e.value) for e in claims.entitlements)
+        pairs.append(
+            ("EntitlementsAllowed", _entitlement_bag(unsigned["EntitlementsAllowed"]), signed)
+        )
+    if "CheckoutMetadata" in unsigned:
+        pairs.append(
+            ("CheckoutMetadata", _metadata_map(unsigned["CheckoutMetadata"]),
+             dict(claims.checkout_metadata))
+        )
+    for field, outside, inside in pairs:
+        if field in unsigned and outside != inside:
+            raise ResponseMismatch(
+                f"unsigned {field} does not match the signed token: the response was altered"
+            )

@@ -1,0 +1,132 @@
+"""The one safe recipe: ``Verifier.verify`` checks signature, claims, response and policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._claims import Entitlement, LicenseClaims, format_time
+from ._errors import BadSignature, ConfigurationError
+from ._jws import loads_strict, parse_compact, verify_ps384
+from ._keys import PinnedKey, TrustStore
+from ._policy import DEFAULT_LEEWAY, Policy, Requirement
+from ._response import Source, check_consistency, read_response
+
+__all__ = ["VerifiedLicense", "Verifier"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedLicense:
+    """A token that passed every check; built only by :meth:`Verifier.verify`."""
+
+    claims: LicenseClaims
+    key: PinnedKey
+    header: Mapping[str, Any]
+    token: str = attrs.field(repr=False)
+    verified_at: datetime
+    entitlements: Mapping[str, Entitlement] = attrs.field(init=False, repr=False)
+
+    @entitlements.default
+    def _by_name(self) -> Mapping[str, Entitlement]:
+        by_name: dict[str, Entitlement] = {}
+        for entitlement in self.claims.entitlements:
+            by_name.setdefault(entitlement.name, entitlement)
+        return MappingProxyType(by_name)
+
+    @property
+    def license_arn(self) -> str:
+        return self.claims.license_arn
+
+    @property
+    def node_id(self) -> str | None:
+        return self.claims.node_id
+
+    @property
+    def issued_at(self) -> datetime:
+        return self.claims.issued_at
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.claims.expiration
+
+    @property
+    def consumption_token(self) -> str | None:
+        return self.claims.consumption_token
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary: the signed claims and how they were verified."""
+        return {
+            "claims": self.claims.to_json(),
+            "key_fingerprint_sha256": self.key.fingerprint,
+            "key_id": self.key.kid,
+            "verified_at": format_time(self.verified_at),
+        }
+
+
+@attrs.define
+class Verifier:
+    """Verifies checkout tokens against pinned keys and a policy, offline.
+
+    ``clock`` (a zero-argument callable returning an aware ``datetime``) is consulted
+    when ``verify`` is not given ``now``; it defaults to the system clock in UTC.
+    """
+
+    keys: TrustStore = attrs.field()
+    policy: Policy = attrs.field()
+    clock: Callable[[], datetime] = attrs.field(default=_utc_now, kw_only=True)
+    _last_key: PinnedKey | None = attrs.field(default=None, init=False, repr=False)
+
+    def __init__(
+        self,
+        keys: TrustStore,
+        *,
+        license_arn: str | None = None,
+        node_id: str | None = None,
+        require: Iterable[Requirement | str] = (),
+        leeway: timedelta | float = DEFAULT_LEEWAY,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not isinstance(keys, TrustStore):
+            raise ConfigurationError("keys must be a TrustStore")
+        requirements = [r if isinstance(r, Requirement) else Requirement.parse(r) for r in require]
+        self.__attrs_init__(
+            keys,
+            Policy(license_arn=license_arn, node_id=node_id, requirements=requirements,
+                   leeway=leeway),
+            clock=clock,
+        )
+
+    def verify(self, source: Source, *, now: datetime | None = None) -> VerifiedLicense:
+        """Verify a response (dict, JSON text/bytes) or bare token; raise on any failure."""
+        moment = self.clock() if now is None else now
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise ConfigurationError("now must be a timezone-aware datetime")
+        response = read_response(source)
+        jws = parse_compact(response.token)
+        key = self._verifying_key(jws.kid, jws.signing_input, jws.signature)
+        claims = LicenseClaims.from_payload(loads_strict(jws.payload, "payload"))
+        check_consistency(response.unsigned, claims)
+        self.policy.check(claims, moment)
+        return VerifiedLicense(
+            claims=claims, key=key, header=MappingProxyType(jws.header), token=response.token,
+            verified_at=moment,
+        )
+
+    def _verifying_key(self, kid: str | None, signing_input: bytes, signature: bytes) -> PinnedKey:
+        last = self._last_key
+        if last is not None and (kid is None or last.kid == kid):
+            if verify_ps384(last.public_key, signing_input, signature):
+                return last
+        for key in self.keys.candidates(kid):
+            if key is not last and verify_ps384(key.public_key, signing_input, signature):
+                self._last_key = key
+                return key
+        raise BadSignature(f"no pinned key ({len(self.keys)} tried) verifies the PS384 signature")
