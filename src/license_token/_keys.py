@@ -185,11 +185,15 @@ def _sniff(data: bytes, source: str) -> list[PinnedKey]:
     return [_b64_der_key(stripped, source)]
 
 
+def _key_tuple(keys: Iterable[PinnedKey]) -> tuple[PinnedKey, ...]:
+    return tuple(keys)
+
+
 @attrs.frozen
 class TrustStore:
     """An ordered, non-empty set of pinned keys; the only keys a token may verify with."""
 
-    keys: tuple[PinnedKey, ...] = attrs.field(converter=tuple)
+    keys: tuple[PinnedKey, ...] = attrs.field(converter=_key_tuple)
 
     @keys.validator
     def _check(self, _: attrs.Attribute[tuple[PinnedKey, ...]], keys: tuple[object, ...]) -> None:
@@ -234,8 +238,7 @@ class TrustStore:
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any] | str) -> TrustStore:
-        doc = _load_json(jwk, "JWK")
-        return cls([_jwk_key(doc, "JWK")])
+        return cls(_json_keys(_load_json(jwk, "JWK"), "JWK"))
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any] | str) -> TrustStore:

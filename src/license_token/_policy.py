@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -90,13 +91,17 @@ def _to_leeway(value: timedelta | float) -> timedelta:
     return leeway
 
 
+def _requirement_tuple(requirements: Iterable[Requirement]) -> tuple[Requirement, ...]:
+    return tuple(requirements)
+
+
 @attrs.frozen(kw_only=True)
 class Policy:
     """What a verified token must also satisfy; ``check`` raises on the first failure."""
 
     license_arn: str | None = None
     node_id: str | None = None
-    requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirement_tuple)
     leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
 
     def check(self, claims: LicenseClaims, now: datetime) -> None:

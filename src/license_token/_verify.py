@@ -71,7 +71,6 @@ class VerifiedLicense:
         }
 
 
-@attrs.define
 class Verifier:
     """Verifies checkout tokens against pinned keys and a policy, offline.
 
@@ -79,10 +78,7 @@ class Verifier:
     when ``verify`` is not given ``now``; it defaults to the system clock in UTC.
     """
 
-    keys: TrustStore = attrs.field()
-    policy: Policy = attrs.field()
-    clock: Callable[[], datetime] = attrs.field(default=_utc_now, kw_only=True)
-    _last_key: PinnedKey | None = attrs.field(default=None, init=False, repr=False)
+    __slots__ = ("_last_key", "clock", "keys", "policy")
 
     def __init__(
         self,
@@ -96,13 +92,19 @@ class Verifier:
     ) -> None:
         if not isinstance(keys, TrustStore):
             raise ConfigurationError("keys must be a TrustStore")
-        requirements = [r if isinstance(r, Requirement) else Requirement.parse(r) for r in require]
-        self.__attrs_init__(
-            keys,
-            Policy(license_arn=license_arn, node_id=node_id, requirements=requirements,
-                   leeway=leeway),
-            clock=clock,
+        self.keys = keys
+        self.policy = Policy(
+            license_arn=license_arn,
+            node_id=node_id,
+            requirements=tuple(r if isinstance(r, Requirement) else Requirement.parse(r)
+                               for r in require),
+            leeway=leeway,
         )
+        self.clock = clock
+        self._last_key: PinnedKey | None = None  # a hint only: the key that verified last
+
+    def __repr__(self) -> str:
+        return f"Verifier(keys={len(self.keys)}, policy={self.policy!r})"
 
     def verify(self, source: Source, *, now: datetime | None = None) -> VerifiedLicense:
         """Verify a response (dict, JSON text/bytes) or bare token; raise on any failure."""

@@ -1,0 +1,9 @@
+"""Test helpers for vendors' suites: a token factory, a local License Manager emulator,
+and pytest fixtures (``license_token_factory``, ``license_manager``).
+
+Importing this package imports nothing from boto3; the emulator is plain stdlib HTTP.
+"""
+
+from ._factory import DEFAULT_ARN, TokenFactory, aws_time, b64u, response_for
+
+__all__ = ["DEFAULT_ARN", "TokenFactory", "aws_time", "b64u", "response_for"]

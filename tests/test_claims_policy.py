@@ -1,0 +1,142 @@
+"""Claims parsing, time format, requirements and the validity window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from license_token import (
+    ConfigurationError,
+    Entitlement,
+    LicenseClaims,
+    LicenseTokenError,
+    Malformed,
+    Requirement,
+    Verifier,
+)
+from license_token._claims import parse_time
+from license_token.testing import TokenFactory
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2021-04-13T05:35:47", datetime(2021, 4, 13, 5, 35, 47, tzinfo=UTC)),
+    ("2021-04-13T05:35:47Z", datetime(2021, 4, 13, 5, 35, 47, tzinfo=UTC)),
+    ("2021-04-13T07:35:47+02:00", datetime(2021, 4, 13, 5, 35, 47, tzinfo=UTC)),
+    ("2021-04-13T05:35:47.5Z", datetime(2021, 4, 13, 5, 35, 47, 500000, tzinfo=UTC)),
+    ("2021-04-13T05:35:47.123456789", datetime(2021, 4, 13, 5, 35, 47, 123456, tzinfo=UTC)),
+])
+def test_times(text: str, expected: datetime) -> None:
+    assert parse_time(text, "t") == expected
+
+
+@pytest.mark.parametrize("text", [
+    "2021-04-13", "2021-04-13 05:35:47", "20210413T053547", "2021-02-30T00:00:00",
+    "2021-04-13T25:00:00", "2021-04-13T05:35:47+24:00", "2021-04-13T05:35:47.", "", 1618292147,
+    "２０２１-04-13T05:35:47", "2021-04-13T05:35:47z",
+])
+def test_bad_times(text: object) -> None:
+    with pytest.raises(Malformed):
+        parse_time(text, "t")
+
+
+def test_claims_model() -> None:
+    claims = LicenseClaims.from_payload({
+        "licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00", "expiration": "2021-01-02T00:00:00",
+        "entitlementsAllowed": [{"name": "Users", "unit": "Count", "value": " 5 "},
+                                {"name": "Odd", "unit": "Widgets", "value": "NaN"}],
+        "checkoutMetadata": [{"Name": "Mac", "Value": "aa"}], "somethingNew": [1],
+    })
+    assert claims.entitlements[0].number == Decimal(5)
+    assert claims.entitlements[0].known_unit
+    assert not claims.entitlements[1].known_unit
+    assert claims.entitlements[1].number is None
+    assert dict(claims.checkout_metadata) == {"Mac": "aa"}
+    assert dict(claims.extra) == {"somethingNew": [1]}
+    with pytest.raises(TypeError):
+        claims.checkout_metadata["x"] = "y"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("change", [
+    {"licenseArn": None}, {"licenseArn": 5}, {"entitlementsAllowed": {}},
+    {"entitlementsAllowed": [5]}, {"entitlementsAllowed": [{"name": "x"}]},
+    {"checkoutMetadata": 5}, {"checkoutMetadata": [5]}, {"checkoutMetadata": {"a": 1}},
+    {"checkoutMetadata": [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]},
+    {"nodeId": 7}, {"expiration": "2020-01-01T00:00:00"},
+])
+def test_bad_claims(change: dict[str, object]) -> None:
+    payload = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
+               "expiration": "2021-01-02T00:00:00"} | change
+    with pytest.raises(Malformed):
+        LicenseClaims.from_payload({k: v for k, v in payload.items() if v is not None})
+
+
+def test_requirement_parsing() -> None:
+    assert Requirement.parse("Users") == Requirement("Users")
+    assert Requirement.parse("Users:Count") == Requirement("Users", unit="Count")
+    assert Requirement.parse("Users:Count=5") == Requirement("Users", unit="Count", at_least=5)
+    assert Requirement.parse("Rate:Count/Second=1.5").at_least == Decimal("1.5")
+    assert Requirement.parse("urn:x:Users:Count=2").name == "urn:x:Users"
+    assert str(Requirement("Users", unit="Count", at_least="5")) == "Users:Count=5"
+    for bad in ("", ":Count", "Users:count", "Users=abc", "Users=NaN", "Users=Infinity"):
+        with pytest.raises(ConfigurationError):
+            Requirement.parse(bad)
+    with pytest.raises(ConfigurationError):
+        Requirement("Users", at_least=1.5)  # type: ignore[arg-type]
+
+
+def test_requirement_matching() -> None:
+    claims = LicenseClaims.from_payload({
+        "licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00", "expiration": "2021-01-02T00:00:00",
+        "entitlementsAllowed": [{"name": "Users", "unit": "Count", "value": "3"},
+                                {"name": "Users", "unit": "Seconds", "value": "100"}],
+    })
+    Requirement("Users", unit="Count", at_least=3).check(claims)
+    Requirement("Users", at_least=50).check(claims)  # any unit: the Seconds one satisfies it
+    with pytest.raises(Exception, match="not met") as info:
+        Requirement("Users", unit="Count", at_least=4).check(claims)
+    assert getattr(info.value, "code", "") == "entitlement_insufficient"
+    assert Entitlement(name="a", unit="Count").number is None
+
+
+def test_validity_window_boundaries() -> None:
+    factory = TokenFactory(now=datetime(2026, 1, 10, tzinfo=UTC))
+    token = factory.token(issuedAt="2026-01-10T00:00:00", expiration="2026-01-11T00:00:00")
+    verifier = Verifier(factory.trust_store(), leeway=timedelta(seconds=60))
+    issued, expiry = datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 1, 11, tzinfo=UTC)
+    verifier.verify(token, now=issued - timedelta(seconds=60))
+    verifier.verify(token, now=expiry + timedelta(seconds=59, microseconds=999999))
+    for moment, code in ((issued - timedelta(seconds=60, microseconds=1), "not_yet_valid"),
+                         (expiry + timedelta(seconds=60), "expired")):
+        with pytest.raises(LicenseTokenError) as info:
+            verifier.verify(token, now=moment)
+        assert getattr(info.value, "code", "") == code
+
+
+def test_clock_and_now_inputs() -> None:
+    factory = TokenFactory()
+    fixed = factory.now
+    verifier = Verifier(factory.trust_store(), clock=lambda: fixed + timedelta(days=30))
+    with pytest.raises(Exception, match="expired"):
+        verifier.verify(factory.token())
+    assert verifier.verify(factory.token(), now=fixed).verified_at == fixed
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        verifier.verify(factory.token(), now=datetime(2026, 1, 1))
+    with pytest.raises(ConfigurationError, match="negative"):
+        Verifier(factory.trust_store(), leeway=-1)
+    with pytest.raises(ConfigurationError, match="TrustStore"):
+        Verifier("key.pem")  # type: ignore[arg-type]
+
+
+def test_verified_license_view(factory: TokenFactory) -> None:
+    lic = Verifier(factory.trust_store(), require=["Users:Count=10"]).verify(factory.response())
+    assert lic.entitlements["Users"].value == "10"
+    assert lic.expires_at > lic.issued_at
+    assert lic.consumption_token == lic.claims.consumption_token
+    assert lic.to_json()["claims"]["nodeId"] == "node-7f3a"
+    assert lic.key.fingerprint == factory.trust_store().keys[0].fingerprint
+    with pytest.raises(AttributeError):
+        lic.claims = lic.claims  # type: ignore[misc]

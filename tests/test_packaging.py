@@ -1,0 +1,53 @@
+"""Import cost, public surface, and the README's quickstart run as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+import license_token
+from license_token import LicenseTokenError
+from license_token.testing import TokenFactory
+
+
+def test_import_does_not_pull_in_aws_or_jwcrypto() -> None:
+    code = ("import license_token, license_token.testing, sys; "
+            "print(sorted({'boto3', 'botocore', 'jwcrypto'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
+
+
+def test_public_surface_is_sorted_and_complete() -> None:
+    assert license_token.__all__ == sorted(license_token.__all__, key=lambda n: (not n.isupper(), n))
+    for name in license_token.__all__:
+        assert hasattr(license_token, name)
+    assert (Path(license_token.__file__).parent / "py.typed").exists()
+
+
+def test_every_error_code_is_distinct() -> None:
+    classes = [getattr(license_token, n) for n in license_token.__all__]
+    errors = [c for c in classes if isinstance(c, type) and issubclass(c, LicenseTokenError)]
+    codes = [c.code for c in errors]
+    assert len(codes) == len(set(codes))
+
+
+def test_readme_quickstart_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert block is not None
+    factory = TokenFactory()
+    (tmp_path / "issuer-public-key.pem").write_bytes(factory.public_key_pem())
+    (tmp_path / "license-response.json").write_text(json.dumps(factory.response()))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["lic"].entitlements["Users"].value == "10"  # type: ignore[attr-defined]
+    assert os.path.exists("license-response.json")
