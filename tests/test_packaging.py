@@ -26,7 +26,8 @@ def test_import_does_not_pull_in_aws_or_jwcrypto() -> None:
 
 
 def test_public_surface_is_sorted_and_complete() -> None:
-    assert license_token.__all__ == sorted(license_token.__all__, key=lambda n: (not n.isupper(), n))
+    names = license_token.__all__
+    assert names == sorted(names, key=lambda n: (not n.isupper(), n))  # constants first
     for name in license_token.__all__:
         assert hasattr(license_token, name)
     assert (Path(license_token.__file__).parent / "py.typed").exists()
