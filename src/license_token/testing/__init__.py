@@ -4,6 +4,16 @@ and pytest fixtures (``license_token_factory``, ``license_manager``).
 Importing this package imports nothing from boto3; the emulator is plain stdlib HTTP.
 """
 
+from ._emulator import EmulatedLicense, LocalLicenseManager, ServiceError
 from ._factory import DEFAULT_ARN, TokenFactory, aws_time, b64u, response_for
 
-__all__ = ["DEFAULT_ARN", "TokenFactory", "aws_time", "b64u", "response_for"]
+__all__ = [
+    "DEFAULT_ARN",
+    "EmulatedLicense",
+    "LocalLicenseManager",
+    "ServiceError",
+    "TokenFactory",
+    "aws_time",
+    "b64u",
+    "response_for",
+]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from ._emulator import LocalLicenseManager
 from ._factory import TokenFactory
 
 
@@ -11,3 +14,10 @@ from ._factory import TokenFactory
 def license_token_factory() -> TokenFactory:
     """A session-wide :class:`TokenFactory` with a fresh 2048-bit issuer key."""
     return TokenFactory()
+
+
+@pytest.fixture
+def license_manager() -> Iterator[LocalLicenseManager]:
+    """A running :class:`LocalLicenseManager` on 127.0.0.1, stopped after the test."""
+    with LocalLicenseManager() as emulator:
+        yield emulator
