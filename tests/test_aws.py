@@ -166,7 +166,7 @@ def test_service_errors_map_to_typed_exceptions(
         manager.checkout_borrow(lic.arn, [])
 
 
-def test_unsupported_signature_method_and_partial_borrow_refused(
+def test_unsupported_signature_method_is_typed(
         seeded: tuple[LocalLicenseManager, EmulatedLicense]) -> None:
     emulator, lic = seeded
     raw = emulator.client()
