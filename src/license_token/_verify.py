@@ -79,6 +79,7 @@ class Verifier:
     """
 
     __slots__ = ("_last_key", "clock", "keys", "policy")
+    DEFAULT_CLOCK = staticmethod(_utc_now)
 
     def __init__(
         self,

@@ -80,23 +80,36 @@ def _describe(lic: VerifiedLicense) -> str:
     return "\n".join(rows)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def verifier_from_args(args: argparse.Namespace) -> Verifier:
+    """The ``Verifier`` the policy options ask for; an unusable key file is a usage error."""
     try:
         keys = TrustStore.from_file(*args.key)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
-    verifier = Verifier(keys, license_arn=args.license_arn, node_id=args.node_id,
-                        require=args.require, leeway=args.leeway)
+    at: datetime | None = args.at
+    return Verifier(keys, license_arn=args.license_arn, node_id=args.node_id,
+                    require=args.require, leeway=args.leeway,
+                    clock=(lambda: at) if at is not None else Verifier.DEFAULT_CLOCK)
+
+
+def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenError) -> int:
+    """Print one result in the fixed ``--json`` shape (and for people, on stderr)."""
+    if isinstance(outcome, LicenseTokenError):
+        doc = {"valid": False, "code": outcome.code, "message": str(outcome), "license": None}
+        _emit(doc, args.json, f"INVALID ({outcome.code}): {outcome}", sys.stdout)
+        return EXIT_REJECTED
+    doc = {"valid": True, "code": None, "message": "verified", "license": outcome.to_json()}
+    _emit(doc, args.json, _describe(outcome), sys.stdout)
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    verifier = verifier_from_args(args)
     data = _read_input(args.file)
     try:
-        lic = verifier.verify(data, now=args.at)
+        return report(args, verifier.verify(data))
     except InvalidLicense as exc:
-        doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
-        _emit(doc, args.json, f"INVALID ({exc.code}): {exc}", sys.stdout)
-        return EXIT_REJECTED
-    doc = {"valid": True, "code": None, "message": "verified", "license": lic.to_json()}
-    _emit(doc, args.json, _describe(lic), sys.stdout)
-    return EXIT_OK
+        return report(args, exc)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -132,18 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="verify a saved response or bare token")
     verify.add_argument("file", metavar="FILE", help="response JSON or bare token; - for stdin")
-    verify.add_argument("--key", action="append", required=True, metavar="PATH",
-                        help="pinned public key file (PEM, DER, base64 DER, JWK, JWKS); repeatable")
-    verify.add_argument("--license-arn", metavar="ARN", help="the license the token must be for")
-    verify.add_argument("--node-id", metavar="ID", help="the node the token must be bound to")
-    verify.add_argument("--require", action="append", default=[], type=_requirement,
-                        metavar="NAME[:UNIT][=MIN]", help="a required entitlement; repeatable")
-    verify.add_argument("--at", type=_instant, metavar="ISO8601",
-                        help="verify as of this instant instead of the system clock")
-    verify.add_argument("--leeway", type=_seconds, default=60.0, metavar="SECONDS",
-                        help="clock skew allowed on issuedAt and expiration (default 60)")
-    verify.add_argument("--json", action="store_true",
-                        help="print one JSON result object on stdout")
+    add_policy_options(verify)
     verify.set_defaults(handler=cmd_verify)
 
     inspect = sub.add_parser("inspect", help="decode WITHOUT verifying (debugging only)")
@@ -154,10 +156,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """``--key`` and the policy options shared by ``verify`` and ``store``."""
+    parser.add_argument("--key", action="append", required=True, metavar="PATH",
+                        help="pinned public key file (PEM, DER, base64 DER, JWK, JWKS); repeatable")
+    parser.add_argument("--license-arn", metavar="ARN", help="the license the token must be for")
+    parser.add_argument("--node-id", metavar="ID", help="the node the token must be bound to")
+    parser.add_argument("--require", action="append", default=[], type=_requirement,
+                        metavar="NAME[:UNIT][=MIN]", help="a required entitlement; repeatable")
+    parser.add_argument("--at", type=_instant, metavar="ISO8601",
+                        help="verify as of this instant instead of the system clock")
+    parser.add_argument("--leeway", type=_seconds, default=60.0, metavar="SECONDS",
+                        help="clock skew allowed on issuedAt and expiration (default 60)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON result object on stdout")
+
+
 def _add_online_commands(sub: Any) -> None:
     """The commands that need boto3 or the emulator, registered without importing them."""
-    from . import _online_cli  # small; imports boto3 only when a command runs
+    from . import _online_cli, _store_cli  # small; boto3 only when a command runs
 
+    _store_cli.register(sub)
     _online_cli.register(sub)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 import uuid
@@ -102,6 +103,7 @@ class LocalLicenseManager:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> LocalLicenseManager:
@@ -114,10 +116,18 @@ class LocalLicenseManager:
         return self
 
     def stop(self) -> None:
+        """Stop listening and cut every open (keep-alive) connection: the service is gone."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()
 
     def __enter__(self) -> LocalLicenseManager:
         return self.start()
@@ -390,6 +400,19 @@ def _required(body: Mapping[str, Any], name: str) -> str:
 def _handler_for(emulator: LocalLicenseManager) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            with emulator._lock:
+                emulator._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with emulator._lock:
+                emulator._connections.discard(self.connection)
+            try:
+                super().finish()
+            except OSError:
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests read ``emulator.requests`` instead."""

@@ -1,0 +1,89 @@
+"""``license-token store list|show|verify|remove``: the offline store from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._claims import format_time
+from ._errors import LicenseTokenError
+from .store import LicenseStore
+
+
+def register(sub: Any) -> None:
+    from .cli import add_policy_options
+
+    store = sub.add_parser("store", help="the offline license store")
+    actions = store.add_subparsers(dest="store_command", required=True)
+    for name, help_text, handler in (
+            ("list", "every stored checkout, re-verified", cmd_list),
+            ("show", "one stored checkout, re-verified", cmd_show),
+            ("verify", "the startup check: the best stored license that verifies", cmd_verify)):
+        action = actions.add_parser(name, help=help_text)
+        if name == "show":
+            action.add_argument("arn", metavar="LICENSE_ARN")
+        action.add_argument("--dir", type=Path, required=True, help="the store directory")
+        add_policy_options(action)
+        action.set_defaults(handler=handler)
+    remove = actions.add_parser("remove", help="delete one stored checkout")
+    remove.add_argument("arn", metavar="LICENSE_ARN")
+    remove.add_argument("--dir", type=Path, required=True, help="the store directory")
+    remove.set_defaults(handler=cmd_remove, json=False)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .cli import verifier_from_args
+
+    verifier = verifier_from_args(args)
+    loaded, failed = LicenseStore(args.dir).load_all(verifier)
+    rows: list[dict[str, Any]] = [
+        {"file": str(s.path), "valid": True, "code": None,
+         "license_arn": s.license.license_arn, "expires": format_time(s.license.expires_at)}
+        for s in loaded
+    ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error)}
+         for f in failed]
+    for row in rows:
+        status = "valid" if row["valid"] else f"INVALID ({row['code']})"
+        detail = row.get("license_arn", row.get("message"))
+        print(f"{status:<28} {detail}", file=sys.stderr)
+    if args.json:
+        doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
+               "message": f"{len(loaded)} valid, {len(failed)} invalid", "license": None,
+               "entries": rows}
+        print(json.dumps(doc, sort_keys=True))
+    return 0 if not failed else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .cli import report, verifier_from_args
+
+    verifier = verifier_from_args(args)
+    try:
+        return report(args, LicenseStore(args.dir).load(args.arn, verifier).license)
+    except LicenseTokenError as exc:
+        return report(args, exc)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .cli import report, verifier_from_args
+    from .startup import check_license
+
+    verifier = verifier_from_args(args)
+    try:
+        return report(args, check_license(LicenseStore(args.dir), verifier,
+                                          license_arn=args.license_arn).license)
+    except LicenseTokenError as exc:
+        return report(args, exc)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    try:
+        LicenseStore(args.dir).remove(args.arn)
+    except LicenseTokenError as exc:
+        print(f"license-token: {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    print(f"removed {args.arn}", file=sys.stderr)
+    return 0

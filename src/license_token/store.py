@@ -1,0 +1,319 @@
+"""The offline license store: checkouts saved once, re-verified at every load.
+
+Files hold only the raw checkout response (nothing that needs trusting) and are written
+atomically and durably: a temporary file in the same directory, flush, fsync, rename,
+fsync of the directory. Writers are serialised across processes by a file lock. The
+store also keeps a high-water mark of trusted time to notice a clock turned back.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from filelock import FileLock, Timeout
+
+from ._claims import format_time, parse_time
+from ._errors import ClockRollback, InvalidLicense, LicenseTokenError, Malformed
+from ._jws import loads_strict
+from ._response import MAX_RESPONSE_LENGTH, Source, read_response
+from ._verify import VerifiedLicense, Verifier
+
+__all__ = [
+    "DEFAULT_ROLLBACK_TOLERANCE",
+    "LicenseStore",
+    "LoadFailure",
+    "NotInStore",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredLicense",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
+_ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
+_LOCK_TIMEOUT = 30.0
+
+
+class StoreError(LicenseTokenError):
+    """The store could not be read or written; ``path`` names the file."""
+
+    code = "store_error"
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class StoreCorrupt(StoreError):
+    """A stored file is truncated, garbled, foreign or of an unknown version."""
+
+    code = "store_corrupt"
+
+
+class StoreUnavailable(StoreError):
+    """The store directory cannot be written (disk full, read-only, permissions, lock)."""
+
+    code = "store_unavailable"
+
+
+class NotInStore(StoreError):
+    """No checkout is stored for that license."""
+
+    code = "not_in_store"
+
+
+@attrs.frozen(kw_only=True)
+class StoredLicense:
+    """A stored checkout that verified just now."""
+
+    path: Path
+    license: VerifiedLicense
+    response: Mapping[str, Any]
+    saved_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class LoadFailure:
+    """A stored file that did not load; the others are unaffected."""
+
+    path: Path
+    error: LicenseTokenError
+
+
+def _fsync_directory(directory: Path) -> None:
+    if os.name != "posix":  # Windows: os.replace is durable once the file is flushed
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` all at once; the old file stays until the new is durable."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _entry_name(license_arn: str) -> str:
+    return hashlib.sha256(license_arn.encode()).hexdigest()[:32] + ".json"
+
+
+class LicenseStore:
+    """Saved checkouts in one directory: one file per license ARN, plus a clock mark.
+
+    ``directory`` defaults to the per-user data directory of ``app_name``
+    (``platformdirs``). Nothing read from disk is trusted: every load re-verifies.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *,
+                 app_name: str | None = None, app_author: str | None = None,
+                 rollback_tolerance: timedelta = DEFAULT_ROLLBACK_TOLERANCE) -> None:
+        if directory is None:
+            if not app_name:
+                raise ValueError("LicenseStore needs a directory or an app_name")
+            import platformdirs
+
+            directory = platformdirs.user_data_dir(app_name, app_author) + "/licenses"
+        self.directory = Path(directory)
+        self.rollback_tolerance = rollback_tolerance
+        self._lock: tuple[int, FileLock] | None = None
+
+    def _file_lock(self) -> FileLock:
+        """This process's lock object (a lock object must not cross a fork)."""
+        if self._lock is None or self._lock[0] != os.getpid():
+            self._lock = (os.getpid(), FileLock(str(self.directory / ".lock"),
+                                                timeout=_LOCK_TIMEOUT))
+        return self._lock[1]
+
+    def __repr__(self) -> str:
+        return f"LicenseStore({str(self.directory)!r})"
+
+    # -- writing ----------------------------------------------------------------------
+    @contextmanager
+    def _writing(self, what: Path) -> Iterator[None]:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self._file_lock():
+                yield
+        except Timeout as exc:
+            raise StoreUnavailable("another process holds the store lock", what) from exc
+        except OSError as exc:
+            reason = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system",
+                      errno.EACCES: "permission denied", errno.EDQUOT: "quota exceeded"}.get(
+                exc.errno or 0, exc.strerror or str(exc))
+            raise StoreUnavailable(f"cannot write: {reason}", what) from exc
+
+    def save(self, response: Source, verifier: Verifier, *,
+             now: datetime | None = None) -> StoredLicense:
+        """Verify ``response``, then store it durably; an invalid one is never written."""
+        moment = self._now(verifier, now)
+        raw = _as_document(response)
+        lic = verifier.verify(raw, now=moment)
+        path = self.directory / _entry_name(lic.license_arn)
+        entry = {"format": _ENTRY_FORMAT, "version": _VERSION, "license_arn": lic.license_arn,
+                 "saved_at": format_time(moment), "response": raw}
+        with self._writing(path):
+            self._check_clock(moment)
+            _write_atomic(path, json.dumps(entry, indent=2, default=str).encode() + b"\n")
+            self._advance_clock(max(moment, lic.issued_at))
+        return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
+
+    def remove(self, license_arn: str) -> None:
+        path = self.directory / _entry_name(license_arn)
+        with self._writing(path):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                raise NotInStore(f"no checkout stored for {license_arn}", path) from None
+            _fsync_directory(self.directory)
+
+    # -- reading ----------------------------------------------------------------------
+    def paths(self) -> list[Path]:
+        """The stored checkout files, sorted."""
+        try:
+            return sorted(p for p in self.directory.glob("*.json") if p.name != "clock.json")
+        except OSError:
+            return []
+
+    def list(self) -> list[str]:
+        """License ARNs named by the stored files (unverified; use ``load`` to verify)."""
+        arns = []
+        for path in self.paths():
+            try:
+                arns.append(self._read_entry(path)[0])
+            except StoreError:
+                continue
+        return arns
+
+    def load(self, license_arn: str, verifier: Verifier, *,
+             now: datetime | None = None) -> StoredLicense:
+        """Read and re-verify the checkout stored for ``license_arn``."""
+        path = self.directory / _entry_name(license_arn)
+        if not path.exists():
+            raise NotInStore(f"no checkout stored for {license_arn}", path)
+        return self.load_path(path, verifier, now=now)
+
+    def load_path(self, path: Path, verifier: Verifier, *,
+                  now: datetime | None = None) -> StoredLicense:
+        moment = self._now(verifier, now)
+        arn, saved_at, response = self._read_entry(path)
+        self._check_clock(moment)
+        lic = verifier.verify(response, now=moment)
+        if lic.license_arn != arn or path.name != _entry_name(arn):
+            raise StoreCorrupt("the file does not belong to the license it holds", path)
+        self._advance_clock_quietly(max(moment, lic.issued_at))
+        return StoredLicense(path=path, license=lic, response=response, saved_at=saved_at)
+
+    def load_all(self, verifier: Verifier, *, now: datetime | None = None) -> tuple[
+            builtins.list[StoredLicense], builtins.list[LoadFailure]]:
+        """Every stored checkout that verifies, and a failure record for each that does not."""
+        loaded, failed = [], []
+        for path in self.paths():
+            try:
+                loaded.append(self.load_path(path, verifier, now=now))
+            except LicenseTokenError as exc:
+                failed.append(LoadFailure(path=path, error=exc))
+        return loaded, failed
+
+    def _read_entry(self, path: Path) -> tuple[str, datetime, dict[str, Any]]:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(2 * MAX_RESPONSE_LENGTH + 1)
+        except OSError as exc:
+            raise StoreCorrupt(f"unreadable: {exc.strerror}", path) from exc
+        if len(data) > 2 * MAX_RESPONSE_LENGTH:
+            raise StoreCorrupt("larger than any stored checkout can be", path)
+        try:
+            entry = loads_strict(data, "stored checkout")
+            if entry.get("format") != _ENTRY_FORMAT:
+                raise StoreCorrupt("not a license-token checkout file", path)
+            if entry.get("version") != _VERSION:
+                raise StoreCorrupt(f"unsupported version {entry.get('version')!r}", path)
+            arn, response = entry.get("license_arn"), entry.get("response")
+            if not isinstance(arn, str) or not isinstance(response, dict):
+                raise StoreCorrupt("missing license_arn or response", path)
+            return arn, parse_time(entry.get("saved_at"), "saved_at"), response
+        except Malformed as exc:
+            raise StoreCorrupt(f"truncated or garbled ({exc})", path) from exc
+
+    # -- the clock mark -----------------------------------------------------------------
+    @property
+    def _clock_path(self) -> Path:
+        return self.directory / "clock.json"
+
+    def high_water_mark(self) -> datetime | None:
+        """The latest trusted time seen, or ``None`` before the first save."""
+        try:
+            doc = loads_strict(self._clock_path.read_bytes(), "clock mark")
+            if doc.get("format") != _CLOCK_FORMAT:
+                raise Malformed("not a clock mark")
+            return parse_time(doc.get("high_water"), "clock mark")
+        except FileNotFoundError:
+            return None
+        except (OSError, InvalidLicense) as exc:
+            log.warning("ignoring unreadable clock mark %s: %s", self._clock_path, exc)
+            return None
+
+    def _check_clock(self, now: datetime) -> None:
+        mark = self.high_water_mark()
+        if mark is not None and now < mark - self.rollback_tolerance:
+            raise ClockRollback(
+                f"the clock reads {format_time(now)}, but {format_time(mark)} was already seen "
+                f"(tolerance {self.rollback_tolerance}): was the clock turned back?")
+
+    def _advance_clock(self, moment: datetime) -> None:
+        mark = self.high_water_mark()
+        if mark is None or moment > mark + timedelta(seconds=60):
+            doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
+            _write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
+
+    def _advance_clock_quietly(self, moment: datetime) -> None:
+        """Loading must work on a read-only store: a mark that cannot advance is logged."""
+        try:
+            with self._writing(self._clock_path):
+                self._advance_clock(moment)
+        except StoreUnavailable as exc:
+            log.warning("clock mark not advanced: %s", exc)
+
+    @staticmethod
+    def _now(verifier: Verifier, now: datetime | None) -> datetime:
+        return verifier.clock() if now is None else now
+
+
+def _as_document(response: Source) -> dict[str, Any]:
+    """The response as a JSON-ready dict (a bare token is kept as ``{"SignedToken": …}``)."""
+    if isinstance(response, Mapping):
+        return dict(response)
+    checkout = read_response(response)
+    return dict(checkout.unsigned) or {"SignedToken": checkout.token}
+
+
+Renewer = Callable[[VerifiedLicense], Source]
