@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
@@ -27,36 +28,37 @@ ENTITLEMENT_UNITS = frozenset(
 )
 
 _TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(Z|[+-]\d{2}:\d{2})?",
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
     re.ASCII,
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _fromisoformat_310(text: str) -> datetime:  # pragma: no cover - Python 3.10 only
+    """``fromisoformat`` before 3.11 takes neither ``Z`` nor 1-9 digit fractions."""
+    body, zone = (text[:-1], "+00:00") if text.endswith("Z") else (text, "")
+    if len(body) > 19 and body[19] in "+-":
+        body, zone = body[:19], body[19:]
+    if "." in body:
+        body, fraction = body.split(".")
+        body += "." + fraction[:6].ljust(6, "0")
+    return datetime.fromisoformat(body + zone)
+
+
+_fromisoformat = datetime.fromisoformat if sys.version_info >= (3, 11) else _fromisoformat_310
 
 
 def parse_time(text: object, what: str) -> datetime:
     """ISO-8601 date-time; no zone means UTC; ``Z``, offsets and fractions accepted."""
     if not isinstance(text, str):
         raise Malformed(f"{what}: a time must be an ISO-8601 string")
-    match = _TIME.fullmatch(text)
-    if match is None:
+    if _TIME.fullmatch(text) is None:
         raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    if zone is None or zone == "Z":
-        tz = timezone.utc
-    else:
-        sign = -1 if zone[0] == "-" else 1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 23 or minutes > 59:
-            raise Malformed(f"{what}: {zone!r} is not a UTC offset")
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    micro = int((fraction or "0").ljust(6, "0")[:6])
     try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
-        )
+        moment = _fromisoformat(text)
     except ValueError as exc:
         raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _string(obj: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
@@ -94,13 +96,13 @@ class Entitlement:
 
     @classmethod
     def from_claim(cls, obj: object, where: str) -> Entitlement:
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             raise Malformed(f"{where}: an entitlement must be an object")
-        return cls(
-            name=_string(obj, "name", where, required=True) or "",
-            unit=_string(obj, "unit", where, required=True) or "",
-            value=_string(obj, "value", where, required=False),
-        )
+        name, unit, value = obj.get("name"), obj.get("unit"), obj.get("value")
+        if type(name) is not str or type(unit) is not str or not (
+                value is None or type(value) is str):
+            raise Malformed(f"{where}: 'name' and 'unit' must be strings, 'value' a string")
+        return cls(name=name, unit=unit, value=value)
 
 
 def _metadata(value: object) -> Mapping[str, str]:
@@ -150,26 +152,27 @@ class LicenseClaims:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
         """Build from the decoded JSON payload; a missing or mistyped claim is ``Malformed``."""
-        entitlements = payload.get("entitlementsAllowed", [])
-        if not isinstance(entitlements, list):
+        entitlements = payload.get("entitlementsAllowed", ())
+        if not isinstance(entitlements, (list, tuple)):
             raise Malformed("claims: 'entitlementsAllowed' must be a list")
         issued_at = parse_time(payload.get("issuedAt"), "claims 'issuedAt'")
         expiration = parse_time(payload.get("expiration"), "claims 'expiration'")
         if expiration < issued_at:
             raise Malformed("claims: 'expiration' is before 'issuedAt'")
+        unknown = payload.keys() - _KNOWN
         return cls(
             license_arn=_string(payload, "licenseArn", "claims", required=True) or "",
             issued_at=issued_at,
             expiration=expiration,
             consumption_token=_string(payload, "licenseConsumptionToken", "claims",
                                       required=False),
-            entitlements=tuple(
+            entitlements=tuple([
                 Entitlement.from_claim(e, f"claims entitlementsAllowed[{i}]")
                 for i, e in enumerate(entitlements)
-            ),
+            ]),
             node_id=_string(payload, "nodeId", "claims", required=False),
             checkout_metadata=_metadata(payload.get("checkoutMetadata")),
-            extra=MappingProxyType({k: v for k, v in payload.items() if k not in _KNOWN}),
+            extra=MappingProxyType({k: payload[k] for k in unknown}) if unknown else _EMPTY,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import binascii
 import json
 import re
+import sys
 from base64 import urlsafe_b64decode
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -44,6 +46,8 @@ _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 # The last character of a segment whose length % 4 is 2 or 3 may only carry zero low bits.
 _ZERO_TAIL_2 = frozenset(b"AQgw")  # 4 low bits zero
 _ZERO_TAIL_3 = frozenset(b"AEIMQUYcgkosw048")  # 2 low bits zero
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
 _PSS_384 = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 _SHA384 = hashes.SHA384()
 
@@ -63,10 +67,25 @@ class CompactJWS:
         return kid if isinstance(kid, str) else None
 
 
+if sys.version_info >= (3, 11):
+
+    def _b64_decode(segment: bytes) -> bytes:
+        """Alphabet check and decode in C (``strict_mode``)."""
+        if b"+" in segment or b"/" in segment or b"=" in segment:
+            raise binascii.Error("standard-alphabet or padding character")
+        padded = segment.translate(_URL_TO_STD) + _PADDING[len(segment) % 4]
+        return binascii.a2b_base64(padded, strict_mode=True)
+
+else:  # pragma: no cover - Python 3.10
+
+    def _b64_decode(segment: bytes) -> bytes:
+        if _B64URL.fullmatch(segment) is None:
+            raise binascii.Error("character outside base64url")
+        return urlsafe_b64decode(segment + _PADDING[len(segment) % 4])
+
+
 def b64url_decode(segment: bytes, what: str) -> bytes:
     """Decode canonical unpadded base64url: one value, one spelling."""
-    if _B64URL.fullmatch(segment) is None:
-        raise Malformed(f"{what}: characters outside unpadded base64url")
     rest = len(segment) % 4
     if rest == 1:
         raise Malformed(f"{what}: impossible base64url length")
@@ -75,9 +94,9 @@ def b64url_decode(segment: bytes, what: str) -> bytes:
     ):
         raise Malformed(f"{what}: non-canonical base64url (unused bits set)")
     try:
-        return urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - excluded by the checks above
-        raise Malformed(f"{what}: invalid base64url") from exc
+        return _b64_decode(segment)
+    except (binascii.Error, ValueError):
+        raise Malformed(f"{what}: characters outside unpadded base64url") from None
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -109,20 +128,23 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+
+
 def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
     """Parse a UTF-8 JSON *object*: no duplicate members, no NaN, bounded depth."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(
-            text, object_pairs_hook=_unique_object, parse_constant=_reject_constant
-        )
+        value = _DECODER.decode(text)
     except Malformed as exc:
         raise Malformed(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
         raise Malformed(f"{what}: not valid UTF-8 JSON") from exc
     if not isinstance(value, dict):
         raise Malformed(f"{what}: not a JSON object")
-    if _depth_exceeds(value, MAX_JSON_DEPTH):
+    # Depth can exceed the bound only if there are more brackets than the bound.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth_exceeds(
+            value, MAX_JSON_DEPTH):
         raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}")
     return value
 
@@ -142,6 +164,21 @@ def _check_header(header: dict[str, Any]) -> None:
             raise Malformed(f"header: {member!r} is not a string")
 
 
+#: Validated headers by their encoded form: issuers send the same few headers, and a
+#: header is immutable data, so parsing each distinct one once is safe. Bounded.
+_HEADERS: dict[bytes, Mapping[str, Any]] = {}
+_MAX_CACHED_HEADERS = 64
+
+
+def _parse_header(header_b64: bytes) -> Mapping[str, Any]:
+    header = loads_strict(b64url_decode(header_b64, "header"), "header")
+    _check_header(header)
+    frozen = MappingProxyType(header)
+    if len(_HEADERS) < _MAX_CACHED_HEADERS:
+        _HEADERS[header_b64] = frozen
+    return frozen
+
+
 def parse_compact(token: str | bytes) -> CompactJWS:
     """Split, bound and decode a compact JWS; check the header; verify nothing yet."""
     if isinstance(token, str):
@@ -157,8 +194,9 @@ def parse_compact(token: str | bytes) -> CompactJWS:
     if len(parts) != 3:
         raise Malformed(f"compact JWS needs 3 dot-separated parts, got {len(parts)}")
     header_b64, payload_b64, signature_b64 = parts
-    header = loads_strict(b64url_decode(header_b64, "header"), "header")
-    _check_header(header)
+    header = _HEADERS.get(header_b64)
+    if header is None:
+        header = _parse_header(header_b64)
     payload = b64url_decode(payload_b64, "payload")
     signature = b64url_decode(signature_b64, "signature")
     if not signature:

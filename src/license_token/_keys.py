@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ._errors import KeyRejected
@@ -55,7 +54,9 @@ class PinnedKey:
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the DER SubjectPublicKeyInfo, in hex."""
-        return hashlib.sha256(_spki(self.public_key)).hexdigest()
+        digest = hashes.Hash(hashes.SHA256())  # cryptography's: no hashlib import
+        digest.update(_spki(self.public_key))
+        return digest.finalize().hex()
 
     @property
     def key_size(self) -> int:

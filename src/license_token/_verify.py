@@ -115,11 +115,12 @@ class Verifier:
         response = read_response(source)
         jws = parse_compact(response.token)
         key = self._verifying_key(jws.kid, jws.signing_input, jws.signature)
-        claims = LicenseClaims.from_payload(loads_strict(jws.payload, "payload"))
-        check_consistency(response.unsigned, claims)
+        payload = loads_strict(jws.payload, "payload")
+        claims = LicenseClaims.from_payload(payload)
+        check_consistency(response.unsigned, claims, payload)
         self.policy.check(claims, moment)
         return VerifiedLicense(
-            claims=claims, key=key, header=MappingProxyType(jws.header), token=response.token,
+            claims=claims, key=key, header=jws.header, token=response.token,
             verified_at=moment,
         )
 
