@@ -70,18 +70,20 @@ class Requirement:
         return f"{self.name}{unit}" + (f"={self.at_least}" if self.at_least is not None else "")
 
     def check(self, claims: LicenseClaims) -> None:
-        matching = [
-            e for e in claims.entitlements
-            if e.name == self.name and (self.unit is None or e.unit == self.unit)
-        ]
-        if not matching:
+        found = False
+        for entitlement in claims.entitlements:
+            if entitlement.name == self.name and (self.unit is None
+                                                  or entitlement.unit == self.unit):
+                if self.at_least is None:
+                    return
+                number = entitlement.number
+                if number is not None and number >= self.at_least:
+                    return
+                found = True
+        if not found:
             raise EntitlementMissing(f"no entitlement {self}")
-        if self.at_least is None:
-            return
-        numbers = [n for n in (e.number for e in matching) if n is not None]
-        if not any(n >= self.at_least for n in numbers):
-            granted = ", ".join(repr(e.value) for e in matching)
-            raise EntitlementInsufficient(f"entitlement {self} not met: granted {granted}")
+        granted = ", ".join(repr(e.value) for e in claims.entitlements if e.name == self.name)
+        raise EntitlementInsufficient(f"entitlement {self} not met: granted {granted}")
 
 
 def _to_leeway(value: timedelta | float) -> timedelta:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from ._claims import LicenseClaims, parse_time
 from ._errors import Malformed, ResponseMismatch
@@ -21,8 +19,7 @@ MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
 Source = Mapping[str, Any] | str | bytes
 
 
-@attrs.frozen(kw_only=True)
-class CheckoutResponse:
+class CheckoutResponse(NamedTuple):
     """A token and the unsigned fields that came around it (empty for a bare token)."""
 
     token: str
