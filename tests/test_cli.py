@@ -103,3 +103,17 @@ def test_help_lists_commands() -> None:
     assert done.returncode == 0
     for command in ("verify", "inspect"):
         assert command in done.stdout
+
+
+def test_hostile_text_in_a_valid_token_is_printed_safely(tmp_path: Path,
+                                                         factory: TokenFactory) -> None:
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(factory.public_key_pem())
+    token = tmp_path / "token.txt"
+    token.write_text(factory.token(licenseArn="arn:\ud800\u202e\x1b[31m", nodeId="\udfff"))
+    done = subprocess.run([sys.executable, "-m", "license_token", "verify", str(token), "--key",
+                           str(key), "--json"], capture_output=True, timeout=60, check=False,
+                          env={"PYTHONIOENCODING": "ascii", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["license"]["claims"]["nodeId"] == "\udfff"
+    assert b"Traceback" not in done.stderr

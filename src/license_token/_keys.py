@@ -170,6 +170,8 @@ def _kms_key(response: Mapping[str, Any], source: str) -> PinnedKey:
 
 
 def _sniff(data: bytes, source: str) -> list[PinnedKey]:
+    if data[:1] == b"\x30":  # binary DER: never strip, its last bytes may look like spaces
+        return [_der_key(data, source)]
     stripped = data.strip()
     if not stripped:
         raise KeyRejected(f"{source}: empty key material")
@@ -181,8 +183,6 @@ def _sniff(data: bytes, source: str) -> list[PinnedKey]:
         except ValueError as exc:
             raise KeyRejected(f"{source}: invalid JSON key material") from exc
         return _json_keys(doc, source)
-    if stripped[:1] == b"\x30":
-        return [_der_key(stripped, source)]
     return [_b64_der_key(stripped, source)]
 
 

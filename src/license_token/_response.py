@@ -28,6 +28,10 @@ class CheckoutResponse(NamedTuple):
 
 def read_response(source: Source) -> CheckoutResponse:
     """Accept a boto3 response dict, its JSON text/bytes (API body, AWS CLI), or a bare token."""
+    if type(source) is dict:  # the common case first
+        token = source.get("SignedToken")
+        if type(token) is str:
+            return CheckoutResponse(token=token, unsigned=source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = bytes(source)
         if len(source) > MAX_RESPONSE_LENGTH:

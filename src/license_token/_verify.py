@@ -32,10 +32,10 @@ class VerifiedLicense:
     header: Mapping[str, Any]
     token: str = attrs.field(repr=False)
     verified_at: datetime
-    entitlements: Mapping[str, Entitlement] = attrs.field(init=False, repr=False)
 
-    @entitlements.default
-    def _by_name(self) -> Mapping[str, Entitlement]:
+    @property
+    def entitlements(self) -> Mapping[str, Entitlement]:
+        """Entitlements by name (the first of a name, when a token repeats one)."""
         by_name: dict[str, Entitlement] = {}
         for entitlement in self.claims.entitlements:
             by_name.setdefault(entitlement.name, entitlement)
