@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from ._claims import format_time
 from ._errors import LicenseTokenError
+from ._files import write_atomic
 from ._keys import TrustStore
 from ._verify import VerifiedLicense, Verifier
 
@@ -70,18 +70,9 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically: a temporary file beside ``path``, fsync, rename."""
+    """Create the parent directory, then replace ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def _response_bytes(response: Mapping[str, Any]) -> bytes:

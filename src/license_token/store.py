@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
 from ._errors import ClockRollback, InvalidLicense, LicenseTokenError, Malformed
+from ._files import fsync_directory, write_atomic
 from ._jws import loads_strict
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response
 from ._verify import VerifiedLicense, Verifier
@@ -94,34 +94,6 @@ class LoadFailure:
     error: LicenseTokenError
 
 
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":  # Windows: os.replace is durable once the file is flushed
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` all at once; the old file stays until the new is durable."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_directory(path.parent)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _entry_name(license_arn: str) -> str:
     return hashlib.sha256(license_arn.encode()).hexdigest()[:32] + ".json"
 
@@ -182,7 +154,7 @@ class LicenseStore:
                  "saved_at": format_time(moment), "response": raw}
         with self._writing(path):
             self._check_clock(moment)
-            _write_atomic(path, json.dumps(entry, indent=2, default=str).encode() + b"\n")
+            write_atomic(path, json.dumps(entry, indent=2, default=str).encode() + b"\n")
             self._advance_clock(max(moment, lic.issued_at))
         return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
 
@@ -193,7 +165,7 @@ class LicenseStore:
                 path.unlink()
             except FileNotFoundError:
                 raise NotInStore(f"no checkout stored for {license_arn}", path) from None
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
 
     # -- reading ----------------------------------------------------------------------
     def paths(self) -> list[Path]:
@@ -293,7 +265,7 @@ class LicenseStore:
         mark = self.high_water_mark()
         if mark is None or moment > mark + timedelta(seconds=60):
             doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
-            _write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
+            write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
 
     def _advance_clock_quietly(self, moment: datetime) -> None:
         """Loading must work on a read-only store: a mark that cannot advance is logged."""
