@@ -390,3 +390,16 @@ def test_cli_online_commands_against_the_emulator(
     assert main(["checkout-borrow", "--license-arn", lic.arn, "--entitlement", "Users:Count=9",
                  "--key", str(pem), "--out", str(tmp_path / "no.json"), *common]) == 1
     assert not (tmp_path / "no.json").exists()
+
+
+def test_latency_beyond_the_read_timeout_is_a_retryable_connection_failure(
+        seeded: tuple[LocalLicenseManager, EmulatedLicense]) -> None:
+    emulator, lic = seeded
+    manager = _manager(emulator, lic, read_timeout=0.3,
+                       retries={"mode": "standard", "total_max_attempts": 1})
+    emulator.delay(1.0)
+    with pytest.raises(ConnectionFailed) as info:
+        manager.checkout_borrow(lic.arn, USERS)
+    assert info.value.retryable
+    emulator.delay(0.0)
+    assert manager.checkout_borrow(lic.arn, USERS).license is not None

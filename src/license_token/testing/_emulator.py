@@ -9,34 +9,23 @@ connections. Standard library only.
 from __future__ import annotations
 
 import base64
-import json
 import socket
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import attrs
 
 from ._factory import TokenFactory, aws_time, response_for
+from ._http import ServiceError, handler_for
 
 __all__ = ["EmulatedLicense", "LocalLicenseManager", "ServiceError"]
 
-_MAX_BODY = 1024 * 1024
 _PSS_384 = "RSASSA_PSS_SHA_384"
-
-
-class ServiceError(Exception):
-    """An AWS error as the service sends it: ``__type``, message, HTTP status."""
-
-    def __init__(self, error_type: str, message: str, status: int = 400,
-                 **extra: str) -> None:
-        super().__init__(message)
-        self.error_type, self.status, self.extra = error_type, status, extra
 
 
 @attrs.define
@@ -107,7 +96,7 @@ class LocalLicenseManager:
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> LocalLicenseManager:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="license-manager",
@@ -196,6 +185,18 @@ class LocalLicenseManager:
         """Add latency to every call from now on."""
         with self._lock:
             self._faults.latency = seconds
+
+    @property
+    def latency(self) -> float:
+        return self._faults.latency
+
+    def track(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
 
     # -- inspection -------------------------------------------------------------------
     def seats_in_use(self, license_arn: str) -> Counter[str]:
@@ -395,60 +396,3 @@ def _required(body: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ServiceError("ValidationException", f"{name} is required")
     return value
-
-
-def _handler_for(emulator: LocalLicenseManager) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            with emulator._lock:
-                emulator._connections.add(self.connection)
-
-        def finish(self) -> None:
-            with emulator._lock:
-                emulator._connections.discard(self.connection)
-            try:
-                super().finish()
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read ``emulator.requests`` instead."""
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(min(length, _MAX_BODY))
-            if emulator._faults.latency:
-                time.sleep(emulator._faults.latency)
-            try:
-                body = json.loads(raw or b"{}")
-                if not isinstance(body, dict):
-                    raise ServiceError("SerializationException", "body must be an object")
-                result = emulator.handle(self.headers.get("X-Amz-Target", ""), body)
-                self._send(200, result, {})
-            except ConnectionAbortedError:
-                self.close_connection = True
-            except ServiceError as exc:
-                doc = {"__type": exc.error_type, "message": str(exc), **exc.extra}
-                self._send(exc.status, doc, {"x-amzn-ErrorType": exc.error_type})
-            except ValueError:
-                doc = {"__type": "SerializationException", "message": "invalid JSON"}
-                self._send(400, doc, {"x-amzn-ErrorType": "SerializationException"})
-            except Exception as exc:  # a bug in the emulator: answer as the service would
-                doc = {"__type": "ServerInternalException", "message": repr(exc)}
-                self._send(500, doc, {"x-amzn-ErrorType": "ServerInternalException"})
-
-        def _send(self, status: int, doc: dict[str, Any], headers: dict[str, str]) -> None:
-            data = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
