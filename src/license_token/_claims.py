@@ -95,13 +95,15 @@ class Entitlement:
         return number if number.is_finite() else None
 
     @classmethod
-    def from_claim(cls, obj: object, where: str) -> Entitlement:
+    def from_claim(cls, obj: object, index: int) -> Entitlement:
+        """Member ``index`` of ``entitlementsAllowed`` (the index only names it in errors)."""
         if type(obj) is not dict and not isinstance(obj, Mapping):
-            raise Malformed(f"{where}: an entitlement must be an object")
+            raise Malformed(f"claims entitlementsAllowed[{index}]: not an object")
         name, unit, value = obj.get("name"), obj.get("unit"), obj.get("value")
         if type(name) is not str or type(unit) is not str or not (
                 value is None or type(value) is str):
-            raise Malformed(f"{where}: 'name' and 'unit' must be strings, 'value' a string")
+            raise Malformed(f"claims entitlementsAllowed[{index}]: 'name' and 'unit' must be "
+                            "strings, 'value' a string")
         return cls(name=name, unit=unit, value=value)
 
 
@@ -166,10 +168,7 @@ class LicenseClaims:
             expiration=expiration,
             consumption_token=_string(payload, "licenseConsumptionToken", "claims",
                                       required=False),
-            entitlements=tuple([
-                Entitlement.from_claim(e, f"claims entitlementsAllowed[{i}]")
-                for i, e in enumerate(entitlements)
-            ]),
+            entitlements=tuple([Entitlement.from_claim(e, i) for i, e in enumerate(entitlements)]),
             node_id=_string(payload, "nodeId", "claims", required=False),
             checkout_metadata=_metadata(payload.get("checkoutMetadata")),
             extra=MappingProxyType({k: payload[k] for k in unknown}) if unknown else _EMPTY,
