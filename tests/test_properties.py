@@ -130,3 +130,22 @@ def test_arbitrary_key_material_is_rejected_cleanly(data: bytes) -> None:
     with pytest.raises(LicenseTokenError) as info:
         TrustStore.from_bytes(data)
     assert info.value.code == "key_rejected"
+
+
+def test_exhaustively_every_single_character_substitution_is_rejected() -> None:
+    """Every position of a token, every base64url character plus '.', '=': ~60,000 tokens."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="
+    token = FACTORY.token()
+    rejected: dict[str, int] = {}
+    for index, original in enumerate(token):
+        for char in alphabet:
+            if char == original:
+                continue
+            try:
+                VERIFIER.verify(token[:index] + char + token[index + 1:])
+            except LicenseTokenError as exc:
+                rejected[exc.code] = rejected.get(exc.code, 0) + 1
+            else:
+                pytest.fail(f"accepted a token changed at {index}: {original!r} -> {char!r}")
+    assert sum(rejected.values()) == len(token) * (len(alphabet) - 1)
+    assert set(rejected) <= {"malformed", "bad_signature", "unsupported_algorithm"}
