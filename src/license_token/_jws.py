@@ -2,6 +2,8 @@
 
 Everything here is pure: bytes in, a parsed :class:`CompactJWS` out, or a
 :class:`~license_token.Malformed` / :class:`~license_token.UnsupportedAlgorithm`.
+Header members that name a key (``jwk``, ``jku``, ``x5u``, ``x5c``) are never read:
+keys come only from the caller's ``TrustStore``.
 """
 
 from __future__ import annotations
@@ -38,8 +40,6 @@ ALGORITHM = "PS384"
 MAX_TOKEN_LENGTH = 64 * 1024
 #: Deepest nesting of JSON arrays/objects accepted in a header, payload or response.
 MAX_JSON_DEPTH = 16
-#: Header members that would make us fetch or trust a key named by the token: never used.
-KEY_BEARING_MEMBERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 # The last character of a segment whose length % 4 is 2 or 3 may only carry zero low bits.

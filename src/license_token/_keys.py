@@ -44,12 +44,10 @@ class PinnedKey:
 
     @public_key.validator
     def _check(self, _: attrs.Attribute[RSAPublicKey], key: object) -> None:
-        if not isinstance(key, RSAPublicKey):
-            raise KeyRejected(f"{self.source}: not an RSA public key ({type(key).__name__})")
-        if key.key_size < MIN_KEY_BITS:
-            raise KeyRejected(
-                f"{self.source}: RSA key of {key.key_size} bits, at least {MIN_KEY_BITS} needed"
-            )
+        size = _require_public(key, self.source).key_size
+        if size < MIN_KEY_BITS:
+            raise KeyRejected(f"{self.source}: RSA key of {size} bits, at least {MIN_KEY_BITS} "
+                              "needed")
 
     @property
     def fingerprint(self) -> str:

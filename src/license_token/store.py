@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -287,5 +287,3 @@ def _as_document(response: Source) -> dict[str, Any]:
     checkout = read_response(response)
     return dict(checkout.unsigned) or {"SignedToken": checkout.token}
 
-
-Renewer = Callable[[VerifiedLicense], Source]
