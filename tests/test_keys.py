@@ -128,3 +128,17 @@ def test_refused_key_files(tmp_path: Path) -> None:
         TrustStore(["not a key"])  # type: ignore[list-item]
     with pytest.raises(KeyRejected, match="not an RSA"):
         PinnedKey(public_key="nope")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("variant", ["crlf", "bom", "comment", "oneline_crlf"])
+def test_pem_files_as_people_save_them(variant: str) -> None:
+    pem = (KEYS / "a2048.pem").read_bytes()
+    data = {
+        "crlf": pem.replace(b"\n", b"\r\n"),
+        "bom": b"\xef\xbb\xbf" + pem,
+        "comment": b"# AcmeApp issuer key, from KMS GetPublicKey on 2026-03-01, "
+                   b"arn:aws:kms:us-east-1:123456789012:key/1234abcd\n" + pem,
+        "oneline_crlf": (KEYS / "a2048_oneline.pem").read_bytes().replace(b"\n", b"\r\n"),
+    }[variant]
+    expected = TrustStore.from_file(KEYS / "a2048.pem").keys[0].fingerprint
+    assert TrustStore.from_bytes(data).keys[0].fingerprint == expected

@@ -173,7 +173,7 @@ def _sniff(data: bytes, source: str) -> list[PinnedKey]:
     stripped = data.strip()
     if not stripped:
         raise KeyRejected(f"{source}: empty key material")
-    if _PEM_BEGIN in stripped[:64]:
+    if _PEM_BEGIN in stripped:
         return _pem_keys(stripped, source)
     if stripped[:1] == b"{":
         try:
