@@ -212,3 +212,17 @@ def test_truncated_and_extended_signature(verifier: Verifier, factory: TokenFact
     raw = base64.urlsafe_b64decode(signature + "==")
     for bad in (raw[1:], b"\x00" + raw, raw + b"\x00", raw[:-1]):
         assert _code(verifier, f"{head}.{payload}.{b64u(bad)}") == "bad_signature"
+
+
+def test_equivalent_unsigned_fields_are_not_a_mismatch(verifier: Verifier,
+                                                       factory: TokenFactory) -> None:
+    """Entitlements compare as an unordered collection, times as instants."""
+    response = factory.response()
+    reordered = response | {
+        "EntitlementsAllowed": list(reversed(response["EntitlementsAllowed"])),
+        "IssuedAt": response["IssuedAt"] + "Z",
+        "Expiration": response["Expiration"] + ".000+00:00",
+    }
+    assert verifier.verify(reordered).license_arn == response["LicenseArn"]
+    shifted = response | {"Expiration": response["Expiration"] + "+01:00"}
+    assert _code(verifier, shifted) == "response_mismatch"
