@@ -142,3 +142,17 @@ def test_pem_files_as_people_save_them(variant: str) -> None:
     }[variant]
     expected = TrustStore.from_file(KEYS / "a2048.pem").keys[0].fingerprint
     assert TrustStore.from_bytes(data).keys[0].fingerprint == expected
+
+
+def test_the_key_hint_never_hides_a_key(factory: TokenFactory) -> None:
+    """Regression: a token whose kid names no pinned key still verifies on every call."""
+    other = TokenFactory()
+    verifier = Verifier(TrustStore.from_pem(other.public_key_pem() + factory.public_key_pem()))
+    for kid in (None, "abc", "abc", None, "zzz"):
+        header = {"kid": kid} if kid else {}
+        assert verifier.verify(factory.token(header=header)).key.fingerprint == (
+            factory.trust_store().keys[0].fingerprint)
+        assert verifier.verify(other.token(header=header)).key.fingerprint == (
+            other.trust_store().keys[0].fingerprint)
+    jwks = TrustStore.from_file(KEYS / "rotation.jwks.json")
+    assert [k.kid for k in jwks] == ["old", "current"]

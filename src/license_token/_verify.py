@@ -125,12 +125,14 @@ class Verifier:
         )
 
     def _verifying_key(self, kid: str | None, signing_input: bytes, signature: bytes) -> PinnedKey:
-        last = self._last_key
+        """The pinned key that verifies; the one that verified last is tried first."""
+        last, tried = self._last_key, None
         if last is not None and (kid is None or last.kid == kid):
             if verify_ps384(last.public_key, signing_input, signature):
                 return last
+            tried = last
         for key in self.keys.candidates(kid):
-            if key is not last and verify_ps384(key.public_key, signing_input, signature):
+            if key is not tried and verify_ps384(key.public_key, signing_input, signature):
                 self._last_key = key
                 return key
         raise BadSignature(f"no pinned key ({len(self.keys)} tried) verifies the PS384 signature")
