@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from license_token import ClockRollback, Expired, LicenseTokenError, Verifier
+from license_token import ClockRollback, ConfigurationError, Expired, LicenseTokenError, Verifier
 from license_token.cli import main
 from license_token.store import (
     LicenseStore,
@@ -80,7 +80,7 @@ def test_default_directory_from_platformdirs(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     store = LicenseStore(app_name="AcmeApp")
     assert store.directory == tmp_path / "AcmeApp" / "licenses"
-    with pytest.raises(ValueError, match="app_name"):
+    with pytest.raises(ConfigurationError, match="app_name"):
         LicenseStore()
 
 

@@ -24,7 +24,13 @@ import attrs
 from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
-from ._errors import ClockRollback, InvalidLicense, LicenseTokenError, Malformed
+from ._errors import (
+    ClockRollback,
+    ConfigurationError,
+    InvalidLicense,
+    LicenseTokenError,
+    Malformed,
+)
 from ._files import fsync_directory, write_atomic
 from ._jws import loads_strict
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response
@@ -110,10 +116,10 @@ class LicenseStore:
                  rollback_tolerance: timedelta = DEFAULT_ROLLBACK_TOLERANCE) -> None:
         if directory is None:
             if not app_name:
-                raise ValueError("LicenseStore needs a directory or an app_name")
+                raise ConfigurationError("LicenseStore needs a directory or an app_name")
             import platformdirs
 
-            directory = platformdirs.user_data_dir(app_name, app_author) + "/licenses"
+            directory = Path(platformdirs.user_data_dir(app_name, app_author)) / "licenses"
         self.directory = Path(directory)
         self.rollback_tolerance = rollback_tolerance
         self._lock: tuple[int, FileLock] | None = None
