@@ -90,6 +90,11 @@ def test_expired_token_renews_or_raises(tmp_path: Path,
     fresh = check_license(LicenseStore(tmp_path / "empty"), verifier,
                           renew=_renewer(manager, lic))
     assert fresh.renewed
+    stored = LicenseStore(tmp_path / "empty").load(lic.arn, verifier).path
+    stored.write_bytes(b"\x00" * 10)  # corrupt: renewal replaces it
+    assert check_license(LicenseStore(tmp_path / "empty"), verifier, license_arn=lic.arn,
+                         renew=_renewer(manager, lic)).renewed
+    assert LicenseStore(tmp_path / "empty").load(lic.arn, verifier)
 
 
 def test_node_id_is_stable_salted_and_hides_the_machine_id(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import attrs
 from ._errors import Expired
 from ._response import Source
 from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, NotInStore, StoredLicense
+from .store import LicenseStore, NotInStore, StoreCorrupt, StoredLicense
 
 __all__ = ["Renewer", "StartupResult", "check_license"]
 
@@ -51,8 +51,8 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
                   now: datetime | None = None) -> StartupResult:
     """The verified license to run on, or a typed error.
 
-    With ``renew``, a license expiring within ``renew_within`` (or an expired or missing
-    one) is renewed online and the new checkout saved. If renewal fails, the stored
+    With ``renew``, a license expiring within ``renew_within`` (or an expired, missing or
+    corrupt one) is renewed online and the new checkout saved. If renewal fails, the stored
     license is used while it is still valid and ``renewal_error`` says why; a good
     stored token is never removed or overwritten because a renewal failed.
     """
@@ -61,7 +61,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
         return StartupResult(license=_pick(store, verifier, license_arn, moment).license)
     try:
         current = _pick(store, verifier, license_arn, moment).license
-    except (Expired, NotInStore) as exc:
+    except (Expired, NotInStore, StoreCorrupt) as exc:
         try:
             return _renewed(store, verifier, renew, None, moment)
         except Exception as renewal_error:
