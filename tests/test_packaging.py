@@ -78,3 +78,12 @@ def test_readme_offline_example_runs_against_the_emulator(
     assert result.license.node_id == node_id("acme-app-salt")  # type: ignore[attr-defined]
     assert emulator.seats_in_use(lic.arn)["Users"] == 1
     assert list((tmp_path / "data" / "AcmeApp" / "licenses").glob("*.json"))
+
+
+def test_pytest_plugin_fixtures_are_registered(license_token_factory: TokenFactory,
+                                               pytestconfig: pytest.Config) -> None:
+    """The fixtures come from the ``pytest11`` entry point, not from this suite's conftest."""
+    assert pytestconfig.pluginmanager.has_plugin("license_token")
+    from license_token import Verifier
+
+    assert Verifier(license_token_factory.trust_store()).verify(license_token_factory.token())
