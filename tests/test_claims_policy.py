@@ -127,6 +127,10 @@ def test_clock_and_now_inputs() -> None:
         verifier.verify(factory.token(), now=datetime(2026, 1, 1))
     with pytest.raises(ConfigurationError, match="negative"):
         Verifier(factory.trust_store(), leeway=-1)
+    with pytest.raises(ConfigurationError, match="leeway"):
+        Verifier(factory.trust_store(), leeway="60")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="requirement"):
+        Verifier(factory.trust_store(), require=[5])  # type: ignore[list-item]
     with pytest.raises(ConfigurationError, match="TrustStore"):
         Verifier("key.pem")  # type: ignore[arg-type]
 

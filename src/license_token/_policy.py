@@ -61,6 +61,8 @@ class Requirement:
     @classmethod
     def parse(cls, spec: str) -> Requirement:
         """``NAME``, ``NAME:UNIT`` or ``NAME:UNIT=MIN`` (also ``NAME=MIN``), as the CLI takes."""
+        if not isinstance(spec, str):
+            raise ConfigurationError(f"a requirement is a Requirement or a string, not {spec!r}")
         rest, has_min, minimum = spec.rpartition("=") if "=" in spec else (spec, "", "")
         name, has_unit, unit = rest.rpartition(":") if ":" in rest else (rest, "", "")
         return cls(name, unit=unit if has_unit else None, at_least=minimum if has_min else None)
@@ -87,6 +89,8 @@ class Requirement:
 
 
 def _to_leeway(value: timedelta | float) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
+        raise ConfigurationError(f"leeway must be a timedelta or seconds, not {value!r}")
     leeway = value if isinstance(value, timedelta) else timedelta(seconds=value)
     if leeway < timedelta(0):
         raise ConfigurationError("leeway must not be negative")
