@@ -129,6 +129,9 @@ def test_clock_and_now_inputs() -> None:
         Verifier(factory.trust_store(), leeway=-1)
     with pytest.raises(ConfigurationError, match="leeway"):
         Verifier(factory.trust_store(), leeway="60")  # type: ignore[arg-type]
+    for bad in (float("inf"), float("nan"), 1e300):
+        with pytest.raises(ConfigurationError, match="leeway"):
+            Verifier(factory.trust_store(), leeway=bad)
     with pytest.raises(ConfigurationError, match="requirement"):
         Verifier(factory.trust_store(), require=[5])  # type: ignore[list-item]
     with pytest.raises(ConfigurationError, match="TrustStore"):

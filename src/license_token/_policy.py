@@ -91,7 +91,10 @@ class Requirement:
 def _to_leeway(value: timedelta | float) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
         raise ConfigurationError(f"leeway must be a timedelta or seconds, not {value!r}")
-    leeway = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    try:
+        leeway = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    except (OverflowError, ValueError) as exc:
+        raise ConfigurationError(f"leeway {value!r} is out of range") from exc
     if leeway < timedelta(0):
         raise ConfigurationError("leeway must not be negative")
     return leeway
