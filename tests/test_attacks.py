@@ -186,6 +186,13 @@ def test_unsigned_field_tampering(verifier: Verifier, factory: TokenFactory, fie
     assert _code(verifier, response | {field: edits[field]}) == "response_mismatch"
 
 
+def test_unsigned_metadata_with_a_duplicate_name(verifier: Verifier,
+                                                 factory: TokenFactory) -> None:
+    response = factory.response(checkoutMetadata={"Mac": "aa"})
+    doubled = [{"Name": "Mac", "Value": "evil"}, {"Name": "Mac", "Value": "aa"}]
+    assert _code(verifier, response | {"CheckoutMetadata": doubled}) == "malformed"
+
+
 def test_unsigned_entitlement_added(verifier: Verifier, factory: TokenFactory) -> None:
     response = factory.response()
     extra = response["EntitlementsAllowed"] + [{"Name": "Admin", "Value": "1", "Unit": "Count"}]

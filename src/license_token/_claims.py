@@ -14,7 +14,7 @@ import attrs
 
 from ._errors import Malformed
 
-__all__ = ["ENTITLEMENT_UNITS", "Entitlement", "LicenseClaims", "parse_time"]
+__all__ = ["ENTITLEMENT_UNITS", "Entitlement", "LicenseClaims", "parse_metadata", "parse_time"]
 
 #: The 27 values of License Manager's ``EntitlementUnit``.
 ENTITLEMENT_UNITS = frozenset(
@@ -28,21 +28,24 @@ ENTITLEMENT_UNITS = frozenset(
 )
 
 _TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
     re.ASCII,
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _fromisoformat_310(text: str) -> datetime:  # pragma: no cover - Python 3.10 only
-    """``fromisoformat`` before 3.11 takes neither ``Z`` nor 1-9 digit fractions."""
-    body, zone = (text[:-1], "+00:00") if text.endswith("Z") else (text, "")
-    if len(body) > 19 and body[19] in "+-":
-        body, zone = body[:19], body[19:]
-    if "." in body:
-        body, fraction = body.split(".")
-        body += "." + fraction[:6].ljust(6, "0")
-    return datetime.fromisoformat(body + zone)
+def _fromisoformat_310(text: str) -> datetime:
+    """``fromisoformat`` before 3.11 takes neither ``Z`` nor fractions other than 3 or 6 digits.
+
+    ``text`` has already matched ``_TIME``.
+    """
+    match = _TIME.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    base, fraction, zone = match.groups()
+    fraction = "." + fraction[:6].ljust(6, "0") if fraction else ""
+    zone = "+00:00" if zone == "Z" else (zone or "")
+    return datetime.fromisoformat(base + fraction + zone)
 
 
 _fromisoformat = datetime.fromisoformat if sys.version_info >= (3, 11) else _fromisoformat_310
@@ -107,8 +110,8 @@ class Entitlement:
         return cls(name=name, unit=unit, value=value)
 
 
-def _metadata(value: object) -> Mapping[str, str]:
-    """``checkoutMetadata`` as a map, from a map or a list of ``{name, value}`` pairs."""
+def parse_metadata(value: object) -> Mapping[str, str]:
+    """Checkout metadata as a map, from a map or a list of name/value pairs (either case)."""
     if value is None:
         return _EMPTY
     if isinstance(value, Mapping):
@@ -170,7 +173,7 @@ class LicenseClaims:
                                       required=False),
             entitlements=tuple([Entitlement.from_claim(e, i) for i, e in enumerate(entitlements)]),
             node_id=_string(payload, "nodeId", "claims", required=False),
-            checkout_metadata=_metadata(payload.get("checkoutMetadata")),
+            checkout_metadata=parse_metadata(payload.get("checkoutMetadata")),
             extra=MappingProxyType({k: payload[k] for k in unknown}) if unknown else _EMPTY,
         )
 

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from base64 import urlsafe_b64decode
+from collections import Counter
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -100,8 +101,7 @@ def b64url_decode(segment: bytes, what: str) -> bytes:
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        dup = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
         raise Malformed(f"duplicate JSON member {dup!r}")
     return obj
 

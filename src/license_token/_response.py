@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from ._claims import LicenseClaims, parse_time
+from ._claims import LicenseClaims, parse_metadata, parse_time
 from ._errors import Malformed, ResponseMismatch
 from ._jws import MAX_TOKEN_LENGTH, loads_strict
 
@@ -92,15 +92,6 @@ def _same_entitlements(outside: object, claims: LicenseClaims) -> bool:
     return _entitlement_bag(outside) == Counter(signed)
 
 
-def _metadata_map(value: object) -> dict[str | None, str | None]:
-    if isinstance(value, Mapping):
-        value = [{"Name": k, "Value": v} for k, v in value.items()]
-    if not isinstance(value, list):
-        raise Malformed("response 'CheckoutMetadata' must be a list of name/value pairs")
-    pairs = [_fields(p, ("Name", "Value"), "CheckoutMetadata") for p in value]
-    return {name: item for name, item in pairs}
-
-
 def _same_instant(outside: object, signed_text: object, signed: datetime, what: str) -> bool:
     if outside == signed_text:  # the usual case: the service copied the same string
         return True
@@ -131,7 +122,7 @@ def check_consistency(unsigned: Mapping[str, Any], claims: LicenseClaims,
     if "EntitlementsAllowed" in unsigned and not _same_entitlements(
             unsigned["EntitlementsAllowed"], claims):
         mismatched.append("EntitlementsAllowed")
-    if "CheckoutMetadata" in unsigned and _metadata_map(unsigned["CheckoutMetadata"]) != dict(
+    if "CheckoutMetadata" in unsigned and parse_metadata(unsigned["CheckoutMetadata"]) != (
             claims.checkout_metadata):
         mismatched.append("CheckoutMetadata")
     if mismatched:
