@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 from . import _claims
 from ._errors import ConfigurationError, InvalidLicense, LicenseTokenError
@@ -63,9 +63,10 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _emit(doc: dict[str, Any], as_json: bool, human: str, out: TextIO) -> None:
+def _emit(doc: dict[str, Any], as_json: bool, human: str) -> None:
+    """The JSON document (if asked) on stdout; the human text always on stderr."""
     if as_json:
-        out.write(json.dumps(doc, sort_keys=True) + "\n")
+        print(json.dumps(doc, sort_keys=True))
     print(human, file=sys.stderr)
 
 
@@ -96,10 +97,10 @@ def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenErro
     """Print one result in the fixed ``--json`` shape (and for people, on stderr)."""
     if isinstance(outcome, LicenseTokenError):
         doc = {"valid": False, "code": outcome.code, "message": str(outcome), "license": None}
-        _emit(doc, args.json, f"INVALID ({outcome.code}): {outcome}", sys.stdout)
+        _emit(doc, args.json, f"INVALID ({outcome.code}): {outcome}")
         return EXIT_REJECTED
     doc = {"valid": True, "code": None, "message": "verified", "license": outcome.to_json()}
-    _emit(doc, args.json, _describe(outcome), sys.stdout)
+    _emit(doc, args.json, _describe(outcome))
     return EXIT_OK
 
 
