@@ -10,7 +10,7 @@ from license_token.testing import TokenFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
-SHARED_VECTORS = ROOT.parent / "shared" / "vectors"
+EXTERNAL_VECTORS = VECTORS / "external"
 
 
 def load_vectors(name: str) -> list[dict[str, Any]]:
