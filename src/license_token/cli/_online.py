@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._claims import format_time
-from ._errors import LicenseTokenError
-from ._files import write_atomic
-from ._keys import TrustStore
-from ._verify import VerifiedLicense, Verifier
+from .._claims import format_time
+from .._errors import LicenseTokenError
+from .._files import write_atomic
+from .._keys import TrustStore
+from .._verify import VerifiedLicense, Verifier
+from ._common import write
 
 DEMO_NODE = "demo-node-7f3a"
 DEMO_REQUIRE = ("Users:Count=5", "ProFeature:None")
@@ -80,7 +80,7 @@ def _response_bytes(response: Mapping[str, Any]) -> bytes:
 
 
 def cmd_checkout_borrow(args: argparse.Namespace) -> int:
-    from .aws import AwsError, LicenseManager
+    from ..aws import AwsError, LicenseManager
 
     verifier = Verifier(TrustStore.from_file(*args.key), node_id=args.node_id)
     try:
@@ -89,26 +89,26 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
                                            node_id=args.node_id)
     except AwsError as exc:
         retry = " (retrying later may help)" if exc.retryable else ""
-        print(f"license-token: {exc.code}: {exc}{retry}", file=sys.stderr)
+        write(f"license-token: {exc.code}: {exc}{retry}")
         return 1
     write_private(args.out, _response_bytes(checkout.response))
     if checkout.license is not None:  # always set by checkout_borrow, which verifies
         expires = format_time(checkout.license.expires_at)
-        print(f"verified and saved to {args.out}; expires {expires}", file=sys.stderr)
+        write(f"verified and saved to {args.out}; expires {expires}")
     return 0
 
 
 def cmd_public_key(args: argparse.Namespace) -> int:
-    from .aws import AwsError, fetch_public_key
+    from ..aws import AwsError, fetch_public_key
 
     try:
         key = fetch_public_key(args.kms_key_id, **_client_options(args))
     except AwsError as exc:
-        print(f"license-token: {exc.code}: {exc}", file=sys.stderr)
+        write(f"license-token: {exc.code}: {exc}")
         return 1
     write_private(args.out, key.pem)
-    print(f"{key.pinned.key_size}-bit RSA key {key.key_id} written to {args.out}; "
-          f"sha256 {key.pinned.fingerprint}", file=sys.stderr)
+    write(f"{key.pinned.key_size}-bit RSA key {key.key_id} written to {args.out}; "
+          f"sha256 {key.pinned.fingerprint}")
     return 0
 
 
@@ -140,8 +140,8 @@ def _check_rows(lic: VerifiedLicense, verifier: Verifier, now: datetime) -> list
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .aws import LicenseManager, fetch_public_key
-    from .testing import LocalLicenseManager
+    from ..aws import LicenseManager, fetch_public_key
+    from ..testing import LocalLicenseManager
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="license-token-demo-"))
     key_file, saved = work / "issuer-public-key.pem", work / "license-response.json"

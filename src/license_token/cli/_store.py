@@ -8,14 +8,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._claims import format_time
-from ._errors import LicenseTokenError
-from .store import LicenseStore
+from .._claims import format_time
+from .._errors import LicenseTokenError
+from ..startup import check_license
+from ..store import LicenseStore
+from ._common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    add_json_option,
+    add_policy_options,
+    emit,
+    report,
+    verifier_from_args,
+    write,
+)
 
 
 def register(sub: Any) -> None:
-    from .cli import add_policy_options
-
+    """Add ``store list|show|verify|remove`` to the ``license-token`` parser."""
     store = sub.add_parser("store", help="the offline license store")
     actions = store.add_subparsers(dest="store_command", required=True)
     for name, help_text, handler in (
@@ -31,12 +41,11 @@ def register(sub: Any) -> None:
     remove = actions.add_parser("remove", help="delete one stored checkout")
     remove.add_argument("arn", metavar="LICENSE_ARN")
     remove.add_argument("--dir", type=Path, required=True, help="the store directory")
-    remove.set_defaults(handler=cmd_remove, json=False)
+    add_json_option(remove)
+    remove.set_defaults(handler=cmd_remove)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .cli import verifier_from_args
-
     verifier = verifier_from_args(args)
     loaded, failed = LicenseStore(args.dir).load_all(verifier)
     rows: list[dict[str, Any]] = [
@@ -48,18 +57,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         status = "valid" if row["valid"] else f"INVALID ({row['code']})"
         detail = row.get("license_arn", row.get("message"))
-        print(f"{status:<28} {detail}", file=sys.stderr)
+        write(f"{status:<28} {detail}")
     if args.json:
         doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
                "message": f"{len(loaded)} valid, {len(failed)} invalid", "license": None,
                "entries": rows}
-        print(json.dumps(doc, sort_keys=True))
-    return 0 if not failed else 1
+        write(json.dumps(doc, sort_keys=True), sys.stdout)
+    return EXIT_OK if not failed else EXIT_REJECTED
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .cli import report, verifier_from_args
-
     verifier = verifier_from_args(args)
     try:
         return report(args, LicenseStore(args.dir).load(args.arn, verifier).license)
@@ -68,9 +75,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .cli import report, verifier_from_args
-    from .startup import check_license
-
     verifier = verifier_from_args(args)
     try:
         return report(args, check_license(LicenseStore(args.dir), verifier,
@@ -83,7 +87,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     try:
         LicenseStore(args.dir).remove(args.arn)
     except LicenseTokenError as exc:
-        print(f"license-token: {exc.code}: {exc}", file=sys.stderr)
-        return 1
-    print(f"removed {args.arn}", file=sys.stderr)
-    return 0
+        doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
+        emit(doc, args.json, f"license-token: {exc.code}: {exc}")
+        return EXIT_REJECTED
+    emit({"valid": True, "code": None, "message": f"removed {args.arn}", "license": None},
+         args.json, f"removed {args.arn}")
+    return EXIT_OK

@@ -1,0 +1,58 @@
+"""``license-token``: verify and inspect tokens; fetch them from AWS or the emulator.
+
+One module per command group (``_verify``, ``_store``, ``_online``), all built on
+``_common``; only this package prints or decides exit codes: 0 verified, 1 rejected,
+2 usage or key error. Commands that need boto3 import it only when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from .._errors import InvalidLicense, LicenseTokenError
+from . import _online, _store, _verify
+from ._common import EXIT_REJECTED, EXIT_USAGE, UsageError, write
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="license-token",
+        description="Verify AWS License Manager checkout tokens offline.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in (_verify, _store, _online):
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``license-token`` command; returns the exit code (the process is left alone).
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        0 verified (or done), 1 rejected, 2 usage error or unusable key.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse reports usage errors by exiting
+        return int(exc.code or 0)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except UsageError as exc:
+        if getattr(args, "json", False):
+            write(json.dumps({"code": "usage", "license": None, "message": str(exc),
+                              "valid": False}), sys.stdout)
+        write(f"license-token: error: {exc}")
+        return EXIT_USAGE
+    except LicenseTokenError as exc:
+        write(f"license-token: {exc.code}: {exc}")
+        return EXIT_REJECTED if isinstance(exc, InvalidLicense) else EXIT_USAGE
