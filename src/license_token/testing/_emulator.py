@@ -84,8 +84,8 @@ class LocalLicenseManager:
         server = BoundedHTTPServer(("127.0.0.1", 0), handler_for(self, self._read_timeout),
                                    max_workers=self._max_workers)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="license-manager",
-                                        daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        name="license-manager", daemon=True)
         self._thread.start()
         return self
 
