@@ -70,6 +70,7 @@ __all__ = [
     "Throttled",
     "UnsupportedSignatureMethod",
     "fetch_public_key",
+    "redirect_region",
     "translate",
 ]
 
