@@ -1,35 +1,49 @@
-"""The thin boto3 adapter: checkout (borrow), extend, check-in, KMS public key.
+"""The thin boto3 adapter: checkout (borrow), extend, check-in, get-license, KMS public key.
 
 Install with ``pip install 'license-token[aws]'``. Every token fetched is verified with
 the caller's :class:`~license_token.Verifier` before it is returned; AWS errors become
 typed :class:`AwsError` subclasses carrying the AWS code, request id and whether a retry
-can help. Retries are botocore's own (``standard`` mode by default); one logical checkout
-keeps one ``ClientToken`` across them, so a retry never takes a second seat.
+can help. Retries are botocore's own (``standard`` mode by default), taught License
+Manager's ``RateLimitExceededException``; one logical checkout keeps one ``ClientToken``
+across them and across a followed ``RedirectException``, so a retry never takes a second
+seat.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from ._aws_errors import (
+    AccessDenied,
+    AwsError,
+    Conflict,
+    ConnectionFailed,
+    CredentialsRejected,
+    EntitlementNotAllowed,
+    InvalidRequest,
+    KeyUnusable,
+    NoCredentials,
+    NoEntitlementsAllowed,
+    Redirect,
+    ResourceNotFound,
+    ServiceUnavailable,
+    Throttled,
+    UnsupportedSignatureMethod,
+    translate,
+)
+from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
+from ._aws_retry import install_retries
 from ._claims import Entitlement
-from ._errors import LicenseTokenError
 from ._keys import PinnedKey, TrustStore
 from ._verify import VerifiedLicense, Verifier
 
@@ -39,8 +53,13 @@ __all__ = [
     "Checkout",
     "Conflict",
     "ConnectionFailed",
+    "ConsumptionConfiguration",
+    "CredentialsRejected",
     "EntitlementNotAllowed",
     "InvalidRequest",
+    "KeyUnusable",
+    "LicenseDetails",
+    "LicenseEntitlement",
     "LicenseManager",
     "NoCredentials",
     "NoEntitlementsAllowed",
@@ -51,115 +70,9 @@ __all__ = [
     "Throttled",
     "UnsupportedSignatureMethod",
     "fetch_public_key",
+    "redirect_region",
+    "translate",
 ]
-
-T = TypeVar("T")
-
-
-class AwsError(LicenseTokenError):
-    """A License Manager or KMS call failed."""
-
-    code: ClassVar[str] = "aws_error"
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, aws_code: str | None = None,
-                 request_id: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.aws_code, self.request_id, self.status = aws_code, request_id, status
-
-
-class Throttled(AwsError):
-    code, retryable = "aws_throttled", True
-
-
-class ServiceUnavailable(AwsError):
-    code, retryable = "aws_unavailable", True
-
-
-class ConnectionFailed(AwsError):
-    code, retryable = "aws_connection_failed", True
-
-
-class NoEntitlementsAllowed(AwsError):
-    code = "aws_no_entitlements_allowed"
-
-
-class EntitlementNotAllowed(AwsError):
-    code = "aws_entitlement_not_allowed"
-
-
-class ResourceNotFound(AwsError):
-    code = "aws_resource_not_found"
-
-
-class AccessDenied(AwsError):
-    code = "aws_access_denied"
-
-
-class InvalidRequest(AwsError):
-    code = "aws_invalid_request"
-
-
-class UnsupportedSignatureMethod(AwsError):
-    code = "aws_unsupported_signature_method"
-
-
-class Conflict(AwsError):
-    code = "aws_conflict"
-
-
-class NoCredentials(AwsError):
-    """No usable AWS credentials or profile: configure them, retrying will not help."""
-
-    code = "aws_no_credentials"
-
-
-class Redirect(AwsError):
-    """The resource lives in another Region: ``location`` says where."""
-
-    code = "aws_redirect"
-    location: str | None = None
-
-
-_BY_AWS_CODE: Mapping[str, type[AwsError]] = {
-    "RateLimitExceededException": Throttled, "ThrottlingException": Throttled,
-    "Throttling": Throttled, "TooManyRequestsException": Throttled,
-    "ServerInternalException": ServiceUnavailable, "InternalFailure": ServiceUnavailable,
-    "ServiceUnavailable": ServiceUnavailable, "KMSInternalException": ServiceUnavailable,
-    "NoEntitlementsAllowedException": NoEntitlementsAllowed,
-    "EntitlementNotAllowedException": EntitlementNotAllowed,
-    "ResourceNotFoundException": ResourceNotFound, "NotFoundException": ResourceNotFound,
-    "AccessDeniedException": AccessDenied, "AuthorizationException": AccessDenied,
-    "ValidationException": InvalidRequest, "InvalidParameterValueException": InvalidRequest,
-    "InvalidKeyUsageException": InvalidRequest, "DisabledException": InvalidRequest,
-    "UnsupportedDigitalSignatureMethodException": UnsupportedSignatureMethod,
-    "RedirectException": Redirect, "ConflictException": Conflict,
-}
-
-
-def translate(exc: Exception) -> AwsError:
-    """The one boundary where botocore errors become ours."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        meta = exc.response.get("ResponseMetadata", {})
-        aws_code = error.get("Code")
-        status = meta.get("HTTPStatusCode")
-        cls = _BY_AWS_CODE.get(aws_code or "")
-        if cls is None:
-            cls = ServiceUnavailable if isinstance(status, int) and status >= 500 else AwsError
-        translated = cls(f"{aws_code}: {error.get('Message') or exc}", aws_code=aws_code,
-                         request_id=meta.get("RequestId"), status=status)
-        if isinstance(translated, Redirect):
-            translated.location = error.get("Location") or exc.response.get("Location")
-        return translated
-    if isinstance(exc, (ConnectionError, HTTPClientError)):
-        return ConnectionFailed(f"cannot reach the service: {exc}")
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
-        return NoCredentials(f"AWS credentials: {exc}")
-    if isinstance(exc, NoRegionError):
-        return InvalidRequest(f"AWS configuration: {exc} (pass region_name or --region)")
-    return AwsError(f"AWS SDK error: {exc}")
-
 
 @contextmanager
 def _translated() -> Iterator[None]:
@@ -218,16 +131,78 @@ def _entitlement_data(entitlements: Sequence[Entitlement | Mapping[str, str]]) -
     return data
 
 
-class LicenseManager:
-    """License Manager calls for one app; ``verifier`` checks every token fetched."""
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
+_REGIONAL_HOST = re.compile(
+    r"license-manager(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(?:\.cn)?",
+    re.ASCII)
 
-    def __init__(self, verifier: Verifier, *, client: Any = None, **client_options: Any) -> None:
+
+def redirect_region(location: str | None) -> str | None:
+    """The Region a ``RedirectException``'s ``Location`` names, or ``None``.
+
+    A bare Region name or an ``https`` URL of License Manager's regional endpoint is
+    understood; any other host is never contacted (the request is signed for AWS).
+    """
+    if not location:
+        return None
+    if _REGION.fullmatch(location):
+        return location
+    url = urlsplit(location)
+    match = _REGIONAL_HOST.fullmatch(url.hostname or "") if url.scheme == "https" else None
+    return match.group(1) if match else None
+
+
+class LicenseManager:
+    """License Manager calls for one app; ``verifier`` checks every token fetched.
+
+    Args:
+        verifier: Checks every token fetched before it is returned.
+        client: A ready ``license-manager`` client; made from ``client_options`` if not given.
+        client_for_region: Makes the client for another Region when the service answers
+            ``RedirectException``. By default one is made from ``client_options`` when this
+            object made its own client without an ``endpoint_url``; otherwise a redirect is
+            raised as :class:`Redirect`.
+        max_backoff: The cap of one retry back-off delay, in seconds.
+        **client_options: For :func:`make_client` (``region_name``, ``profile_name``,
+            ``session``, ``endpoint_url``, ``retry_mode``, ``max_attempts``).
+    """
+
+    def __init__(self, verifier: Verifier, *, client: Any = None,
+                 client_for_region: Callable[[str], Any] | None = None,
+                 max_backoff: float = 20.0, **client_options: Any) -> None:
         self.verifier = verifier
         self.client = make_client("license-manager", client=client, **client_options)
+        install_retries(self.client, max_backoff=max_backoff)
+        if client_for_region is None and client is None and not client_options.get(
+                "endpoint_url"):
+            def client_for_region(region: str) -> Any:
+                return make_client("license-manager", **(client_options | {
+                    "region_name": region}))
+        self._client_for_region = client_for_region
+        self._max_backoff = max_backoff
+        self._regional: dict[str, Any] = {}
 
-    def _call(self, operation: Callable[..., T], **params: Any) -> T:
-        with _translated():
-            return operation(**{k: v for k, v in params.items() if v is not None})
+    def _regional_client(self, region: str, make: Callable[[str], Any]) -> Any:
+        if region not in self._regional:
+            with _translated():
+                regional = make(region)
+            install_retries(regional, max_backoff=self._max_backoff)
+            self._regional[region] = regional
+        return self._regional[region]
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        """One call; a ``RedirectException`` is followed once, with the same parameters."""
+        params = {k: v for k, v in params.items() if v is not None}
+        try:
+            with _translated():
+                return getattr(self.client, operation)(**params)
+        except Redirect as redirect:
+            region, make = redirect_region(redirect.location), self._client_for_region
+            if region is None or make is None:
+                raise
+            client = self._regional_client(region, make)
+        with _translated():  # a second redirect is raised as is
+            return getattr(client, operation)(**params)
 
     def checkout_borrow(self, license_arn: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -236,7 +211,7 @@ class LicenseManager:
         """``CheckoutBorrowLicense`` with PS384; the token is verified before returning."""
         client_token = client_token or uuid.uuid4().hex
         response = self._call(
-            self.client.checkout_borrow_license, LicenseArn=license_arn,
+            "checkout_borrow_license", LicenseArn=license_arn,
             Entitlements=_entitlement_data(entitlements), DigitalSignatureMethod="JWT_PS384",
             NodeId=node_id, ClientToken=client_token,
             CheckoutMetadata=[{"Name": k, "Value": v} for k, v in (metadata or {}).items()]
@@ -249,10 +224,14 @@ class LicenseManager:
                  entitlements: Sequence[Entitlement | Mapping[str, str]], *,
                  checkout_type: str = "PROVISIONAL", node_id: str | None = None,
                  beneficiary: str | None = None, client_token: str | None = None) -> Checkout:
-        """``CheckoutLicense`` for online apps; a ``SignedToken`` in the answer is verified."""
+        """``CheckoutLicense`` for online apps; a ``SignedToken`` in the answer is verified.
+
+        The service grants the subset of ``entitlements`` the license has (AWS Marketplace
+        tiers: ask for every tier, get the one bought): read ``EntitlementsAllowed``.
+        """
         client_token = client_token or uuid.uuid4().hex
         response = self._call(
-            self.client.checkout_license, ProductSKU=product_sku, CheckoutType=checkout_type,
+            "checkout_license", ProductSKU=product_sku, CheckoutType=checkout_type,
             KeyFingerprint=key_fingerprint, Entitlements=_entitlement_data(entitlements),
             NodeId=node_id, Beneficiary=beneficiary, ClientToken=client_token,
         )
@@ -261,13 +240,35 @@ class LicenseManager:
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
         """``ExtendLicenseConsumption``: the new ``Expiration`` of the consumption."""
-        return self._call(self.client.extend_license_consumption,
-                          LicenseConsumptionToken=consumption_token, DryRun=dry_run)
+        response: Mapping[str, Any] = self._call(
+            "extend_license_consumption", LicenseConsumptionToken=consumption_token,
+            DryRun=dry_run)
+        return response
 
     def check_in(self, consumption_token: str, *, beneficiary: str | None = None) -> None:
         """``CheckInLicense``: return the seats."""
-        self._call(self.client.check_in_license, LicenseConsumptionToken=consumption_token,
+        self._call("check_in_license", LicenseConsumptionToken=consumption_token,
                    Beneficiary=beneficiary)
+
+    def get_license(self, license_arn: str, *, version: str | None = None) -> LicenseDetails:
+        """``GetLicense``: status, validity, issuer, entitlements and consumption settings.
+
+        Unsigned, so online-only: check a license before borrowing, never decide offline
+        from it.
+
+        Args:
+            license_arn: The license.
+            version: A version of the license; the current one by default.
+
+        Returns:
+            The license as typed values.
+
+        Raises:
+            AwsError: The call failed.
+            Malformed: The answer does not have the model's shape.
+        """
+        response = self._call("get_license", LicenseArn=license_arn, Version=version)
+        return LicenseDetails.from_response(response)
 
 
 def fetch_public_key(kms_key_id: str, *, client: Any = None, **client_options: Any) -> PublicKey:

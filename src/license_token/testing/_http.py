@@ -1,21 +1,31 @@
-"""The HTTP side of the emulator: AWS JSON 1.1 requests in, JSON or AWS errors out."""
+"""The HTTP side of the emulator: AWS JSON 1.1 requests in, JSON or AWS errors out.
+
+Defensive, as a server on a shared machine must be: ``Content-Length`` is required to be
+one plain decimal number no larger than ``MAX_BODY`` (anything else is answered 400 or 413
+and the connection closed: where the body ends is unknown), a silent connection is closed
+after the read timeout, at most ``max_workers`` connections are served at once (more are
+closed unanswered), and any body that is not a JSON object gets a clean 400.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
+import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-__all__ = ["JsonService", "ServiceError", "handler_for"]
+__all__ = ["MAX_BODY", "BoundedHTTPServer", "JsonService", "ServiceError", "handler_for"]
 
-_MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024
+_DECIMAL = re.compile(r"[0-9]{1,16}", re.ASCII)
 
 
 class ServiceError(Exception):
-    """An AWS error as the service sends it: ``__type``, message, HTTP status."""
+    """An AWS error as the service sends it: ``__type``, message, HTTP status, members."""
 
     def __init__(self, error_type: str, message: str, status: int = 400,
                  **extra: str) -> None:
@@ -36,10 +46,43 @@ class JsonService(Protocol):
     def untrack(self, connection: socket.socket) -> None: ...
 
 
-def handler_for(emulator: JsonService) -> type[BaseHTTPRequestHandler]:
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_workers`` of them; the rest are closed."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
+                 max_workers: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_workers)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"__type": error_type, "message": message}
+
+
+def handler_for(emulator: JsonService, read_timeout: float = 10.0,
+                ) -> type[BaseHTTPRequestHandler]:
     """A request handler class serving ``emulator`` over AWS JSON 1.1."""
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = read_timeout
 
         def setup(self) -> None:
             super().setup()
@@ -55,9 +98,38 @@ def handler_for(emulator: JsonService) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests read ``emulator.requests`` instead."""
 
+        def _body(self) -> bytes | None:
+            """The body, or ``None`` once an error has been answered."""
+            lengths = self.headers.get_all("Content-Length") or []
+            if self.headers.get("Transfer-Encoding") is not None or len(set(lengths)) > 1:
+                self._refuse(400, "one Content-Length and no Transfer-Encoding, please")
+                return None
+            text = lengths[0].strip() if lengths else "0"
+            if _DECIMAL.fullmatch(text) is None:
+                self._refuse(400, f"Content-Length {text[:20]!r} is not a decimal number")
+                return None
+            if int(text) > MAX_BODY:
+                self._refuse(413, f"a body of at most {MAX_BODY} bytes, please")
+                return None
+            raw = self.rfile.read(int(text))
+            if len(raw) < int(text):  # the client went away mid-body
+                self.close_connection = True
+                return None
+            return raw
+
+        def _refuse(self, status: int, message: str) -> None:
+            self.close_connection = True
+            self._send(status, _error("SerializationException", message), {
+                "x-amzn-ErrorType": "SerializationException", "Connection": "close"})
+
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(min(length, _MAX_BODY))
+            try:
+                raw = self._body()
+            except (TimeoutError, OSError):
+                self.close_connection = True
+                return
+            if raw is None:
+                return
             if emulator.latency:
                 time.sleep(emulator.latency)
             try:
@@ -71,22 +143,22 @@ def handler_for(emulator: JsonService) -> type[BaseHTTPRequestHandler]:
             except ServiceError as exc:
                 doc = {"__type": exc.error_type, "message": str(exc), **exc.extra}
                 self._send(exc.status, doc, {"x-amzn-ErrorType": exc.error_type})
-            except ValueError:
-                doc = {"__type": "SerializationException", "message": "invalid JSON"}
-                self._send(400, doc, {"x-amzn-ErrorType": "SerializationException"})
+            except (ValueError, RecursionError):
+                self._send(400, _error("SerializationException", "invalid JSON"),
+                           {"x-amzn-ErrorType": "SerializationException"})
             except Exception as exc:  # a bug in the emulator: answer as the service would
-                doc = {"__type": "ServerInternalException", "message": repr(exc)}
-                self._send(500, doc, {"x-amzn-ErrorType": "ServerInternalException"})
+                self._send(500, _error("ServerInternalException", repr(exc)),
+                           {"x-amzn-ErrorType": "ServerInternalException"})
 
         def _send(self, status: int, doc: dict[str, Any], headers: dict[str, str]) -> None:
             data = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            for name, value in headers.items():
-                self.send_header(name, value)
             try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except OSError:  # the client gave up (timeout) or the emulator was stopped

@@ -1,0 +1,81 @@
+"""The emulator's data: seeded licenses and the consumptions taken from them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ._factory import TokenFactory
+
+__all__ = ["Consumption", "EmulatedLicense"]
+
+
+@attrs.define
+class EmulatedLicense:
+    """A seeded license, with the members ``GetLicense`` describes.
+
+    ``entitlements`` maps a name to ``(unit, max count)``; a max count of ``None`` is
+    unlimited (``Overage`` true in ``GetLicense``). The max count bounds the sum of the
+    values checked out for every unit but ``None``.
+    """
+
+    arn: str
+    product_sku: str
+    issuer: TokenFactory
+    key_id: str
+    entitlements: dict[str, tuple[str, int | None]]
+    borrow_ttl_minutes: int = 60 * 24
+    provisional_ttl_minutes: int = 60
+    allow_early_check_in: bool = True
+    issuer_name: str = "Vendor"
+    account: str = "123456789012"
+    name: str = "Emulated license"
+    product_name: str = "Emulated product"
+    beneficiary: str = "123456789012"
+    home_region: str = "us-east-1"
+    status: str = "AVAILABLE"
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    created_at: datetime | None = None
+    renew_type: str = "None"
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    version: str = "1"
+
+    @property
+    def key_fingerprint(self) -> str:
+        return f"aws:{self.account}:{self.issuer_name}:issuer-fingerprint"
+
+    def usable_at(self, now: datetime) -> bool:
+        """``AVAILABLE`` and inside its validity window."""
+        if self.status != "AVAILABLE":
+            return False
+        if self.valid_from is not None and now < self.valid_from:
+            return False
+        return self.valid_until is None or now < self.valid_until
+
+
+@attrs.define
+class Consumption:
+    """Seats taken by one checkout; ``expiration`` ``None`` is a ``PERPETUAL`` drawdown."""
+
+    token: str
+    license: EmulatedLicense
+    entitlements: list[dict[str, str]]
+    amounts: Mapping[str, Decimal]
+    node_id: str | None
+    borrowed: bool
+    expiration: datetime | None
+    response: dict[str, Any]
+    checked_in: bool = False
+
+    @property
+    def perpetual(self) -> bool:
+        return self.expiration is None
+
+    def live_at(self, now: datetime) -> bool:
+        """Still holding its seats: neither checked in nor expired."""
+        return not self.checked_in and (self.expiration is None or now < self.expiration)
