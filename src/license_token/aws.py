@@ -15,18 +15,25 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import attrs
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
+
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        f"license_token.aws needs boto3 ({_missing}): install license-token[aws]",
+        name=__name__,
+    ) from _missing
 
 from ._claims import Entitlement
 from ._errors import LicenseTokenError
