@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import logging
 import pkgutil
@@ -18,7 +19,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from conftest import ROOT
 import license_token
 from license_token import LicenseTokenError, TrustStore, Verifier
 from license_token.cli import _parser
-from license_token.testing import LocalLicenseManager
+from license_token.testing import LocalLicenseManager, TokenFactory
 
 DEMO_NODE = "demo-node-7f3a"
 #: The documents whose python blocks are run; others may join.
@@ -59,13 +60,22 @@ def library_codes() -> set[str]:
     return {c.code for c in classes if c.__module__.startswith("license_token")}
 
 
-@pytest.mark.parametrize(("document", "title"), [
-    ("README.md", "Error codes"), ("docs/reference/codes.md", "Error codes"),
-])
-def test_every_error_code_is_documented(document: str, title: str) -> None:
-    listed = re.findall(r"^\| `([a-z0-9_]+)` \|", _section(document, title), re.M)
+def test_every_error_code_is_documented() -> None:
+    listed = re.findall(r"^\| `([a-z0-9_]+)` \|", _section("README.md", "Error codes"), re.M)
     assert len(listed) == len(set(listed)), "a code is listed twice"
     assert set(listed) == library_codes() | {"usage"}
+
+
+@pytest.mark.parametrize(("page", "section"), [
+    ("docs/reference/codes.md", "codes"), ("docs/reference/cli.md", "cli"),
+    ("docs/explanation/security.md", "security"),
+])
+def test_reference_pages_include_the_readme_sections(page: str, section: str) -> None:
+    """One source for each list: the docs site includes the README's (pymdownx.snippets)."""
+    assert f'--8<-- "README.md:{section}"' in (ROOT / page).read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count(f"--8<-- [start:{section}]") == readme.count(f"--8<-- [end:{section}]")
+    assert f"--8<-- [start:{section}]" in readme
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
@@ -147,6 +157,18 @@ def test_documented_python_blocks_run_as_written(document: str, index: int,
     block = python_blocks(document)[index]
     namespace = dict(demo_like_files)
     exec(compile(block, f"{document} python block {index + 1}", "exec"), namespace)  # noqa: S102
+    for name, function in list(namespace.items()):  # a block of pytest tests: run them
+        if name.startswith("test_") and callable(function):
+            _run_with_fixtures(function)
+
+
+def _run_with_fixtures(function: Callable[..., object]) -> None:
+    """Call a documented test function with the plugin's fixtures it names."""
+    wanted = inspect.signature(function).parameters
+    assert set(wanted) <= {"license_manager", "license_token_factory"}, wanted
+    with LocalLicenseManager() as emulator:
+        fixtures = {"license_manager": emulator, "license_token_factory": TokenFactory()}
+        function(**{name: fixtures[name] for name in wanted})
 
 
 def test_every_document_has_python_blocks() -> None:
