@@ -16,7 +16,7 @@ from license_token import (
     Requirement,
     Verifier,
 )
-from license_token._claims import _fromisoformat_310, parse_time
+from license_token._claims import _TIME, _fromisoformat_310, parse_time
 from license_token.testing import TokenFactory
 
 UTC = timezone.utc
@@ -31,7 +31,9 @@ UTC = timezone.utc
 ])
 def test_times(text: str, expected: datetime) -> None:
     assert parse_time(text, "t") == expected
-    moment = _fromisoformat_310(text)  # the Python 3.10 path gives the same instant
+    match = _TIME.fullmatch(text)
+    assert match is not None
+    moment = _fromisoformat_310(match)  # the Python 3.10 path gives the same instant
     assert (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) == expected
 
 

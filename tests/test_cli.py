@@ -37,8 +37,8 @@ def test_verify_as_a_process(files: tuple[Path, Path]) -> None:
     assert "VALID" in done.stderr
     human = _run("verify", str(response), "--key", str(key), "--node-id", "other")
     assert human.returncode == 1
-    assert human.stdout == ""
-    assert "node_mismatch" in human.stderr
+    assert human.stdout.startswith("INVALID (node_mismatch): ")
+    assert human.stderr == ""
 
 
 def test_verify_from_stdin(files: tuple[Path, Path]) -> None:
@@ -51,7 +51,7 @@ def test_verify_from_stdin(files: tuple[Path, Path]) -> None:
 
 @pytest.mark.parametrize("extra", [
     [], ["--require", "Users:count"], ["--require", "Users=lots"], ["--at", "yesterday"],
-    ["--leeway", "-5"], ["--leeway", "soon"], ["--bogus"],
+    ["--leeway", "-5"], ["--leeway", "soon"], ["--bogus"], ["--at", "2099-13-01"],
 ])
 def test_usage_errors_exit_2(files: tuple[Path, Path], extra: list[str],
                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,3 +117,108 @@ def test_hostile_text_in_a_valid_token_is_printed_safely(tmp_path: Path,
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["license"]["claims"]["nodeId"] == "\udfff"
     assert b"Traceback" not in done.stderr
+
+
+def test_human_result_goes_to_stdout_so_it_can_be_redirected(files: tuple[Path, Path]) -> None:
+    key, response = files
+    done = _run("verify", str(response), "--key", str(key))
+    assert done.returncode == 0
+    assert done.stdout.startswith("VALID  arn:aws:license-manager::")
+    assert done.stderr == ""
+
+
+def test_under_json_stdout_is_only_the_json_line(files: tuple[Path, Path]) -> None:
+    key, response = files
+    for extra in ([], ["--node-id", "other"]):
+        done = _run("verify", str(response), "--key", str(key), "--json", *extra)
+        assert len(done.stdout.splitlines()) == 1
+        doc = json.loads(done.stdout)
+        assert sorted(doc) == ["code", "license", "message", "valid"]
+        assert done.stderr.startswith(("VALID", "INVALID"))
+
+
+def test_checks_not_made_are_shown_as_not_checked(files: tuple[Path, Path]) -> None:
+    key, response = files
+    done = _run("verify", str(response), "--key", str(key))
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    for check in ("license", "node", "entitlements"):
+        assert "NOT CHECKED" in rows[check], rows
+    assert "NOT CHECKED" not in rows["signature"]
+    doc = json.loads(_run("verify", str(response), "--key", str(key), "--json").stdout)
+    assert doc["license"]["checks"] == {
+        "entitlements": "not_checked", "license_arn": "not_checked", "node": "not_checked",
+        "signature": "ok", "unsigned_fields": "ok", "validity": "ok"}
+    arn = json.loads(response.read_text())["LicenseArn"]
+    pinned = _run("verify", str(response), "--key", str(key), "--json", "--license-arn", arn,
+                  "--node-id", "node-7f3a", "--require", "Users:Count=5")
+    assert set(json.loads(pinned.stdout)["license"]["checks"].values()) == {"ok"}
+    human = _run("verify", str(response), "--key", str(key), "--license-arn", arn,
+                 "--node-id", "node-7f3a", "--require", "Users:Count=5")
+    assert "NOT CHECKED" not in human.stdout
+    assert "entitlement Users:Count=5  ok  granted 10 Count" in human.stdout
+
+
+def test_a_none_unit_is_not_printed(tmp_path: Path, factory: TokenFactory) -> None:
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(factory.public_key_pem())
+    response = tmp_path / "response.json"
+    response.write_text(json.dumps(factory.response(entitlementsAllowed=[
+        {"name": "ProFeature", "unit": "None", "value": "Enabled"},
+        {"name": "Beta", "unit": "None"}])))
+    done = _run("verify", str(response), "--key", str(key), "--require", "ProFeature")
+    assert "ProFeature: Enabled\n" in done.stdout
+    assert "Beta: (no value)\n" in done.stdout
+    assert "None" not in done.stdout
+
+
+def test_version() -> None:
+    from license_token import __version__
+
+    done = _run("--version")
+    assert (done.returncode, done.stdout) == (0, f"license-token {__version__}\n")
+
+
+def test_at_takes_a_date_or_a_date_time_and_names_itself_once(
+        files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    key, response = files
+    for at in ("2099-01-01", "2099-01-01T00:00:00", "2099-01-01T00:00:00Z"):
+        assert main(["verify", str(response), "--key", str(key), "--at", at, "--json"]) == 1
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["code"] == "expired"
+        assert doc["message"].endswith("now is 2099-01-01T00:00:00+00:00")
+    assert main(["verify", str(response), "--key", str(key), "--at", "2021-02-30"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.count("--at") == 1
+    assert "'2021-02-30' is not an ISO-8601 date or date-time" in err
+
+
+def test_every_json_document_has_sorted_keys(tmp_path: Path, files: tuple[Path, Path],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    key, response = files
+    store = tmp_path / "store"
+    runs = [
+        ["verify", str(response), "--key", str(key)],
+        ["verify", str(response), "--key", str(key), "--node-id", "other"],
+        ["verify", str(tmp_path / "absent"), "--key", str(key)],
+        ["store", "list", "--dir", str(store), "--key", str(key)],
+        ["store", "verify", "--dir", str(store), "--key", str(key)],
+        ["store", "remove", "arn:x", "--dir", str(store)],
+    ]
+    for argv in runs:
+        main([*argv, "--json"])
+        line = capsys.readouterr().out
+        assert line.endswith("\n") and line.count("\n") == 1, argv
+        assert line == json.dumps(json.loads(line), sort_keys=True) + "\n", argv
+
+
+def test_escape_sequences_from_a_token_never_reach_the_terminal(tmp_path: Path,
+                                                                factory: TokenFactory) -> None:
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(factory.public_key_pem())
+    token = tmp_path / "token.txt"
+    token.write_text(factory.token(licenseArn="arn:\x1b[31m\u202e", nodeId="n\x07"))
+    done = _run("verify", str(token), "--key", str(key))
+    assert done.returncode == 0
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    assert "\x07" not in done.stdout
+    assert "arn:\\x1b[31m\\u202e" in done.stdout

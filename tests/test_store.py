@@ -53,12 +53,12 @@ def test_save_load_round_trip(tmp_path: Path, issuer: TokenFactory, verifier: Ve
     assert entry["version"] == 1 and entry["response"]["SignedToken"]
     loaded = store.load(DEFAULT_ARN, verifier)
     assert loaded.license.consumption_token == saved.license.consumption_token
-    assert store.list() == [DEFAULT_ARN]
+    assert store.license_arns() == [DEFAULT_ARN]
     other = "arn:aws:license-manager::123456789012:license:l-other"
     store.save(_response(issuer, other), verifier)
-    assert sorted(store.list()) == sorted([DEFAULT_ARN, other])
+    assert sorted(store.license_arns()) == sorted([DEFAULT_ARN, other])
     store.remove(other)
-    assert store.list() == [DEFAULT_ARN]
+    assert store.license_arns() == [DEFAULT_ARN]
     with pytest.raises(NotInStore):
         store.remove(other)
     with pytest.raises(NotInStore):

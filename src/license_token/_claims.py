@@ -34,43 +34,41 @@ _TIME = re.compile(
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _fromisoformat_310(text: str) -> datetime:
-    """``fromisoformat`` before 3.11 takes neither ``Z`` nor fractions other than 3 or 6 digits.
-
-    ``text`` has already matched ``_TIME``.
-    """
-    match = _TIME.fullmatch(text)
-    if match is None:
-        raise ValueError(text)
+def _fromisoformat_310(match: re.Match[str]) -> datetime:
+    """``fromisoformat`` before 3.11 takes neither ``Z`` nor fractions other than 3 or 6 digits."""
     base, fraction, zone = match.groups()
     fraction = "." + fraction[:6].ljust(6, "0") if fraction else ""
     zone = "+00:00" if zone == "Z" else (zone or "")
     return datetime.fromisoformat(base + fraction + zone)
 
 
-_fromisoformat = datetime.fromisoformat if sys.version_info >= (3, 11) else _fromisoformat_310
+_FROMISOFORMAT_TAKES_ISO_8601 = sys.version_info >= (3, 11)
 
 
 def parse_time(text: object, what: str) -> datetime:
     """ISO-8601 date-time; no zone means UTC; ``Z``, offsets and fractions accepted."""
     if not isinstance(text, str):
         raise Malformed(f"{what}: a time must be an ISO-8601 string")
-    if _TIME.fullmatch(text) is None:
+    match = _TIME.fullmatch(text)
+    if match is None:
         raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
     try:
-        moment = _fromisoformat(text)
+        moment = (datetime.fromisoformat(text) if _FROMISOFORMAT_TAKES_ISO_8601
+                  else _fromisoformat_310(match))
     except ValueError as exc:
         raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def _string(obj: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+def _string(obj: Mapping[str, Any], key: str, where: str) -> str:
     value = obj.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, str):
         raise Malformed(f"{where}: {key!r} must be a string")
     return value
+
+
+def _optional_string(obj: Mapping[str, Any], key: str, where: str) -> str | None:
+    return None if obj.get(key) is None else _string(obj, key, where)
 
 
 @attrs.frozen(kw_only=True)
@@ -166,13 +164,12 @@ class LicenseClaims:
             raise Malformed("claims: 'expiration' is before 'issuedAt'")
         unknown = payload.keys() - _KNOWN
         return cls(
-            license_arn=_string(payload, "licenseArn", "claims", required=True) or "",
+            license_arn=_string(payload, "licenseArn", "claims"),
             issued_at=issued_at,
             expiration=expiration,
-            consumption_token=_string(payload, "licenseConsumptionToken", "claims",
-                                      required=False),
+            consumption_token=_optional_string(payload, "licenseConsumptionToken", "claims"),
             entitlements=tuple([Entitlement.from_claim(e, i) for i, e in enumerate(entitlements)]),
-            node_id=_string(payload, "nodeId", "claims", required=False),
+            node_id=_optional_string(payload, "nodeId", "claims"),
             checkout_metadata=parse_metadata(payload.get("checkoutMetadata")),
             extra=MappingProxyType({k: payload[k] for k in unknown}) if unknown else _EMPTY,
         )

@@ -1,12 +1,35 @@
-"""Atomic, durable file replacement, shared by the store and the CLI."""
+"""Bounded reads and atomic, durable file replacement, shared by keys, the store and the CLI."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["fsync_directory", "write_atomic"]
+__all__ = ["fsync_directory", "read_bounded", "write_atomic"]
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the file at ``path``, refusing a file larger than ``limit`` bytes.
+
+    At most ``limit + 1`` bytes are read, whatever the file's size.
+
+    Args:
+        path: the file to read.
+        limit: the largest size accepted, in bytes.
+
+    Returns:
+        The file's content.
+
+    Raises:
+        OSError: the file cannot be read; ``errno.EFBIG`` when it is larger than ``limit``.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+    return data
 
 
 def fsync_directory(directory: Path) -> None:

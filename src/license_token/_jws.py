@@ -1,7 +1,8 @@
 """Strict compact JWS: bounded, canonical base64url, strict JSON, PS384 only.
 
-Everything here is pure: bytes in, a parsed :class:`CompactJWS` out, or a
-:class:`~license_token.Malformed` / :class:`~license_token.UnsupportedAlgorithm`.
+No I/O: a token in, a parsed :class:`CompactJWS` out, or a
+:class:`~license_token.Malformed` / :class:`~license_token.UnsupportedAlgorithm`. The only
+state is a small, bounded cache of validated headers (immutable data).
 Header members that name a key (``jwk``, ``jku``, ``x5u``, ``x5c``) are never read:
 keys come only from the caller's ``TrustStore``.
 """
@@ -177,17 +178,14 @@ def _parse_header(header_b64: bytes) -> Mapping[str, Any]:
     return frozen
 
 
-def parse_compact(token: str | bytes) -> CompactJWS:
+def parse_compact(text: str) -> CompactJWS:
     """Split, bound and decode a compact JWS; check the header; verify nothing yet."""
-    if isinstance(token, str):
-        if len(token) > MAX_TOKEN_LENGTH:
-            raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} characters")
-        try:
-            token = token.encode("ascii")
-        except UnicodeEncodeError:
-            raise Malformed("token: characters outside unpadded base64url") from None
-    elif len(token) > MAX_TOKEN_LENGTH:
-        raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} bytes")
+    if len(text) > MAX_TOKEN_LENGTH:
+        raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} characters")
+    try:
+        token = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise Malformed("token: characters outside unpadded base64url") from None
     parts = token.split(b".")
     if len(parts) != 3:
         raise Malformed(f"compact JWS needs 3 dot-separated parts, got {len(parts)}")

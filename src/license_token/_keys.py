@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ._errors import KeyRejected
+from ._files import read_bounded
 
 __all__ = ["MIN_KEY_BITS", "PinnedKey", "TrustStore"]
 
@@ -108,7 +109,7 @@ def _b64_der_key(text: bytes | str, source: str) -> PinnedKey:
     return _der_key(der, source)
 
 
-def _jwk_key(jwk: Mapping[str, Any], source: str) -> PinnedKey:
+def _jwk_key(jwk: object, source: str) -> PinnedKey:
     if not isinstance(jwk, Mapping):
         raise KeyRejected(f"{source}: a JWK must be a JSON object")
     if jwk.get("kty") != "RSA":
@@ -237,7 +238,8 @@ class TrustStore:
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any] | str) -> TrustStore:
-        return cls(_json_keys(_load_json(jwk, "JWK"), "JWK"))
+        """One RSA JWK (a JSON object or its text); for a key set use :meth:`from_jwks`."""
+        return cls([_jwk_key(_load_json(jwk, "JWK"), "JWK")])
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any] | str) -> TrustStore:
@@ -263,12 +265,9 @@ class TrustStore:
         keys: list[PinnedKey] = []
         for path in paths:
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read(_MAX_KEY_FILE + 1)
+                data = read_bounded(path, _MAX_KEY_FILE)
             except OSError as exc:
                 raise KeyRejected(f"{path}: cannot read key file ({exc.strerror})") from exc
-            if len(data) > _MAX_KEY_FILE:
-                raise KeyRejected(f"{path}: larger than {_MAX_KEY_FILE} bytes")
             keys.extend(_sniff(data, os.fspath(path)))
         return cls(keys)
 

@@ -19,7 +19,7 @@ from ._errors import (
     NotYetValid,
 )
 
-__all__ = ["DEFAULT_LEEWAY", "Policy", "Requirement"]
+__all__ = ["DEFAULT_LEEWAY", "Policy", "Requirement", "split_entitlement_spec"]
 
 DEFAULT_LEEWAY = timedelta(seconds=60)
 
@@ -50,6 +50,30 @@ def _check_name(_: object, __: attrs.Attribute[str], name: str) -> None:
         raise ConfigurationError("an entitlement name must be a non-empty string")
 
 
+def split_entitlement_spec(spec: str) -> tuple[str, str | None, str | None]:
+    """Split ``NAME[:UNIT][=VALUE]`` at its last ``=`` and the last ``:`` before it.
+
+    The one parser of this notation, shared by :meth:`Requirement.parse` and the CLI's
+    ``checkout-borrow --entitlement``; a name may itself contain ``:`` (``urn:x:Users:Count``).
+
+    Args:
+        spec: the text, e.g. ``"Users:Count=5"``.
+
+    Returns:
+        ``(name, unit, value)``; ``unit`` and ``value`` are ``None`` when absent.
+
+    Raises:
+        ConfigurationError: ``spec`` is not a string, or its name is empty.
+    """
+    if not isinstance(spec, str):
+        raise ConfigurationError(f"an entitlement is written NAME[:UNIT][=VALUE], not {spec!r}")
+    rest, has_value, value = spec.rpartition("=") if "=" in spec else (spec, "", "")
+    name, has_unit, unit = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if not name:
+        raise ConfigurationError(f"{spec!r}: an entitlement name must not be empty")
+    return name, unit if has_unit else None, value if has_value else None
+
+
 @attrs.frozen
 class Requirement:
     """An entitlement the app needs: ``name``, optionally its ``unit`` and a numeric minimum."""
@@ -63,9 +87,8 @@ class Requirement:
         """``NAME``, ``NAME:UNIT`` or ``NAME:UNIT=MIN`` (also ``NAME=MIN``), as the CLI takes."""
         if not isinstance(spec, str):
             raise ConfigurationError(f"a requirement is a Requirement or a string, not {spec!r}")
-        rest, has_min, minimum = spec.rpartition("=") if "=" in spec else (spec, "", "")
-        name, has_unit, unit = rest.rpartition(":") if ":" in rest else (rest, "", "")
-        return cls(name, unit=unit if has_unit else None, at_least=minimum if has_min else None)
+        name, unit, minimum = split_entitlement_spec(spec)
+        return cls(name, unit=unit, at_least=minimum)
 
     def __str__(self) -> str:
         unit = f":{self.unit}" if self.unit else ""

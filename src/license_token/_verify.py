@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from ._claims import Entitlement, LicenseClaims, format_time
+from ._clock import Clock, current_time, utc_now
 from ._errors import BadSignature, ConfigurationError
 from ._jws import loads_strict, parse_compact, verify_ps384
 from ._keys import PinnedKey, TrustStore
@@ -17,10 +18,6 @@ from ._policy import DEFAULT_LEEWAY, Policy, Requirement
 from ._response import Source, check_consistency, read_response
 
 __all__ = ["VerifiedLicense", "Verifier"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +76,7 @@ class Verifier:
     """
 
     __slots__ = ("_last_key", "clock", "keys", "policy")
-    DEFAULT_CLOCK = staticmethod(_utc_now)
+    DEFAULT_CLOCK = staticmethod(utc_now)
 
     def __init__(
         self,
@@ -89,7 +86,7 @@ class Verifier:
         node_id: str | None = None,
         require: Iterable[Requirement | str] = (),
         leeway: timedelta | float = DEFAULT_LEEWAY,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         if not isinstance(keys, TrustStore):
             raise ConfigurationError("keys must be a TrustStore")
@@ -109,9 +106,7 @@ class Verifier:
 
     def verify(self, source: Source, *, now: datetime | None = None) -> VerifiedLicense:
         """Verify a response (dict, JSON text/bytes) or bare token; raise on any failure."""
-        moment = self.clock() if now is None else now
-        if not isinstance(moment, datetime) or moment.tzinfo is None:
-            raise ConfigurationError("now must be a timezone-aware datetime")
+        moment = current_time(self.clock, now)
         response = read_response(source)
         jws = parse_compact(response.token)
         key = self._verifying_key(jws.kid, jws.signing_input, jws.signature)

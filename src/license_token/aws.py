@@ -19,9 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        f"license_token.aws needs boto3 ({_missing}): install license-token[aws]",
+        name=__name__,
+    ) from _missing
 
 from ._aws_errors import (
     AccessDenied,

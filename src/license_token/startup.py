@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from ._clock import current_time
 from ._errors import Expired
 from ._response import Source
 from ._verify import VerifiedLicense, Verifier
@@ -56,7 +57,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
     license is used while it is still valid and ``renewal_error`` says why; a good
     stored token is never removed or overwritten because a renewal failed.
     """
-    moment = verifier.clock() if now is None else now
+    moment = current_time(verifier.clock, now)
     if renew is None:
         return StartupResult(license=_pick(store, verifier, license_arn, moment).license)
     try:

@@ -8,7 +8,6 @@ store also keeps a high-water mark of trusted time to notice a clock turned back
 
 from __future__ import annotations
 
-import builtins
 import errno
 import hashlib
 import json
@@ -24,6 +23,7 @@ import attrs
 from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
+from ._clock import current_time
 from ._errors import (
     ClockRollback,
     ConfigurationError,
@@ -31,7 +31,7 @@ from ._errors import (
     LicenseTokenError,
     Malformed,
 )
-from ._files import fsync_directory, write_atomic
+from ._files import fsync_directory, read_bounded, write_atomic
 from ._jws import loads_strict
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response
 from ._verify import VerifiedLicense, Verifier
@@ -181,7 +181,7 @@ class LicenseStore:
         except OSError:
             return []
 
-    def list(self) -> list[str]:
+    def license_arns(self) -> list[str]:
         """License ARNs named by the stored files (unverified; use ``load`` to verify)."""
         arns = []
         for path in self.paths():
@@ -211,7 +211,7 @@ class LicenseStore:
         return StoredLicense(path=path, license=lic, response=response, saved_at=saved_at)
 
     def load_all(self, verifier: Verifier, *, now: datetime | None = None) -> tuple[
-            builtins.list[StoredLicense], builtins.list[LoadFailure]]:
+            list[StoredLicense], list[LoadFailure]]:
         """Every stored checkout that verifies, and a failure record for each that does not."""
         loaded, failed = [], []
         for path in self.paths():
@@ -223,12 +223,9 @@ class LicenseStore:
 
     def _read_entry(self, path: Path) -> tuple[str, datetime, dict[str, Any]]:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(2 * MAX_RESPONSE_LENGTH + 1)
+            data = read_bounded(path, 2 * MAX_RESPONSE_LENGTH)
         except OSError as exc:
             raise StoreCorrupt(f"unreadable: {exc.strerror}", path) from exc
-        if len(data) > 2 * MAX_RESPONSE_LENGTH:
-            raise StoreCorrupt("larger than any stored checkout can be", path)
         try:
             entry = loads_strict(data, "stored checkout")
             if entry.get("format") != _ENTRY_FORMAT:
@@ -283,7 +280,7 @@ class LicenseStore:
 
     @staticmethod
     def _now(verifier: Verifier, now: datetime | None) -> datetime:
-        return verifier.clock() if now is None else now
+        return current_time(verifier.clock, now)
 
 
 def _as_document(response: Source) -> dict[str, Any]:

@@ -1,20 +1,20 @@
 """``license-token``: verify and inspect tokens; fetch them from AWS or the emulator.
 
 One module per command group (``_verify``, ``_store``, ``_online``), all built on
-``_common``; only this package prints or decides exit codes: 0 verified, 1 rejected,
-2 usage or key error. Commands that need boto3 import it only when they run.
+``_common``. Exit codes: 0 verified (or done), 1 rejected, 2 usage error, unreadable
+input, unwritable output, unusable key or missing extra. Commands that need boto3
+import it only when they run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable, Sequence
 
+from .. import __version__
 from .._errors import InvalidLicense, LicenseTokenError
 from . import _online, _store, _verify
-from ._common import EXIT_REJECTED, EXIT_USAGE, UsageError, write
+from ._common import EXIT_REJECTED, EXIT_USAGE, UsageError, dump_json, write
 
 __all__ = ["main"]
 
@@ -23,7 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="license-token",
         description="Verify AWS License Manager checkout tokens offline.",
+        epilog="exit codes: 0 verified or done, 1 rejected (the code says why), 2 usage "
+               "error, unreadable input, unwritable output, unusable key or missing extra",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (_verify, _store, _online):
         group.register(sub)
@@ -48,11 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UsageError as exc:
-        if getattr(args, "json", False):
-            write(json.dumps({"code": "usage", "license": None, "message": str(exc),
-                              "valid": False}), sys.stdout)
-        write(f"license-token: error: {exc}")
-        return EXIT_USAGE
+        message = str(exc)
+    except OSError as exc:  # a file the command could not read or write
+        message = f"{exc.filename or 'I/O'}: {exc.strerror or exc}"
     except LicenseTokenError as exc:
         write(f"license-token: {exc.code}: {exc}")
         return EXIT_REJECTED if isinstance(exc, InvalidLicense) else EXIT_USAGE
+    if getattr(args, "json", False):
+        dump_json({"code": "usage", "license": None, "message": message, "valid": False})
+    write(f"license-token: error: {message}")
+    return EXIT_USAGE

@@ -1,56 +1,100 @@
-"""What every command shares: exit codes, reading input, policy options, printing results."""
+"""What every command shares: exit codes, reading input, policy options, printing results.
+
+Results go to stdout (human text, or exactly one JSON line under ``--json``, when the human
+text goes to stderr instead); diagnostics go to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import re
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .. import _claims
-from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError
+from .._claims import Entitlement, format_time
+from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError, Malformed
+from .._files import read_bounded
 from .._keys import TrustStore
-from .._policy import Requirement
+from .._policy import DEFAULT_LEEWAY, Policy, Requirement
 from .._response import MAX_RESPONSE_LENGTH
 from .._verify import VerifiedLicense, Verifier
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+#: How the JSON result marks a check: made and passed, or not asked for.
+CHECKED, NOT_CHECKED = "ok", "not_checked"
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 class UsageError(Exception):
-    """A command-line mistake: exit 2."""
+    """A command-line mistake, an unreadable input, an unwritable output: exit 2."""
+
+
+def _printable(line: str) -> str:
+    """Escape characters a terminal would act on (control, bidi, lone surrogates)."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in line)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
     """Print ``text`` on ``stream`` (stderr by default), never failing on its encoding.
 
-    The process's streams are left as they are: text the stream's encoding cannot carry
-    is written with backslash escapes instead.
+    Non-printable characters (from a token, say) are escaped, and text the stream's
+    encoding cannot carry is written with backslash escapes: the process's streams are
+    left as they are.
     """
     stream = sys.stderr if stream is None else stream
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    line = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-    stream.write(line + "\n")
+    safe = "\n".join(_printable(line) for line in text.split("\n"))
+    stream.write(safe.encode(encoding, "backslashreplace").decode(encoding, "replace") + "\n")
+
+
+def show(text: str) -> None:
+    """Print a result for people on stdout."""
+    write(text, sys.stdout)
+
+
+def dump_json(doc: dict[str, Any]) -> None:
+    """Print one JSON document on one stdout line, keys sorted."""
+    write(json.dumps(doc, sort_keys=True), sys.stdout)
 
 
 def read_input(path: str) -> bytes:
-    """The bytes of ``path`` (``-`` for stdin), bounded to the largest response accepted."""
-    limit = MAX_RESPONSE_LENGTH + 1
+    """The bytes of ``path`` (``-`` for stdin), bounded to the largest response accepted.
+
+    Raises:
+        UsageError: the file cannot be read.
+        Malformed: it is larger than any response can be.
+    """
     if path == "-":
-        return sys.stdin.buffer.read(limit)
+        data: bytes = sys.stdin.buffer.read(MAX_RESPONSE_LENGTH + 1)
+        if len(data) > MAX_RESPONSE_LENGTH:
+            raise Malformed(f"input larger than {MAX_RESPONSE_LENGTH} bytes")
+        return data
     try:
-        with open(path, "rb") as fh:
-            return fh.read(limit)
+        return read_bounded(path, MAX_RESPONSE_LENGTH)
     except OSError as exc:
+        if exc.errno == errno.EFBIG:  # too large to be a response: a rejection
+            raise Malformed(f"input larger than {MAX_RESPONSE_LENGTH} bytes") from exc
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _instant(text: str) -> datetime:
+def instant(text: str) -> datetime:
+    """``--at``: an ISO-8601 date (midnight UTC) or date-time (no zone means UTC)."""
     try:
-        return _claims.parse_time(text, "--at")
-    except InvalidLicense as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        if _DATE.fullmatch(text):
+            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        return _claims.parse_time(text, "time")
+    except (InvalidLicense, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 date or date-time "
+            "(e.g. 2099-01-01 or 2099-01-01T12:00:00Z)") from None
 
 
 def _requirement(text: str) -> Requirement:
@@ -70,63 +114,137 @@ def _seconds(text: str) -> float:
     return value
 
 
+def add_key_option(parser: argparse.ArgumentParser) -> None:
+    """``--key``: the pinned public keys (required, repeatable)."""
+    parser.add_argument("--key", action="append", required=True, metavar="PATH",
+                        help="pinned public key file (PEM, DER, base64 DER, JWK, JWKS, KMS "
+                             "GetPublicKey JSON); required, repeatable")
+
+
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
     """``--key`` and the policy options shared by ``verify`` and ``store``."""
-    parser.add_argument("--key", action="append", required=True, metavar="PATH",
-                        help="pinned public key file (PEM, DER, base64 DER, JWK, JWKS); repeatable")
-    parser.add_argument("--license-arn", metavar="ARN", help="the license the token must be for")
-    parser.add_argument("--node-id", metavar="ID", help="the node the token must be bound to")
+    add_key_option(parser)
+    parser.add_argument("--license-arn", metavar="ARN",
+                        help="the license the token must be for (else NOT CHECKED)")
+    parser.add_argument("--node-id", metavar="ID",
+                        help="the node the token must be bound to (else NOT CHECKED)")
     parser.add_argument("--require", action="append", default=[], type=_requirement,
-                        metavar="NAME[:UNIT][=MIN]", help="a required entitlement; repeatable")
-    parser.add_argument("--at", type=_instant, metavar="ISO8601",
-                        help="verify as of this instant instead of the system clock")
-    parser.add_argument("--leeway", type=_seconds, default=60.0, metavar="SECONDS",
-                        help="clock skew allowed on issuedAt and expiration (default 60)")
+                        metavar="NAME[:UNIT][=MIN]",
+                        help="a required entitlement; repeatable (else NOT CHECKED)")
+    parser.add_argument("--at", type=instant, metavar="ISO8601",
+                        help="verify as of this date or date-time instead of the system "
+                             "clock; without a zone it is UTC (2099-01-01 is midnight UTC)")
+    leeway = DEFAULT_LEEWAY.total_seconds()
+    parser.add_argument("--leeway", type=_seconds, default=leeway, metavar="SECONDS",
+                        help=f"clock skew allowed on issuedAt and expiration "
+                             f"(default {leeway:g})")
     add_json_option(parser)
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     """``--json``: one result document on stdout."""
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON result object on stdout")
+                        help="print one JSON result object on stdout (human text on stderr)")
+
+
+def load_keys(paths: list[str]) -> TrustStore:
+    """The pinned keys of ``--key``; an unusable key file is a usage error."""
+    try:
+        return TrustStore.from_file(*paths)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def verifier_from_args(args: argparse.Namespace) -> Verifier:
     """The ``Verifier`` the policy options ask for; an unusable key file is a usage error."""
-    try:
-        keys = TrustStore.from_file(*args.key)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from exc
     at: datetime | None = args.at
-    return Verifier(keys, license_arn=args.license_arn, node_id=args.node_id,
+    return Verifier(load_keys(args.key), license_arn=args.license_arn, node_id=args.node_id,
                     require=args.require, leeway=args.leeway,
                     clock=(lambda: at) if at is not None else Verifier.DEFAULT_CLOCK)
 
 
 def emit(doc: dict[str, Any], as_json: bool, human: str) -> None:
-    """The JSON document (if asked) on stdout; the human text always on stderr."""
+    """The result: the JSON line on stdout and the human text on stderr, or the text alone."""
     if as_json:
-        write(json.dumps(doc, sort_keys=True), sys.stdout)
-    write(human)
+        dump_json(doc)
+        write(human)
+    else:
+        show(human)
 
 
-def _describe(lic: VerifiedLicense) -> str:
+def checks(policy: Policy) -> dict[str, str]:
+    """Which checks a verification under ``policy`` made: ``ok`` or ``not_checked``."""
+    return {
+        "signature": CHECKED, "unsigned_fields": CHECKED, "validity": CHECKED,
+        "license_arn": CHECKED if policy.license_arn is not None else NOT_CHECKED,
+        "node": CHECKED if policy.node_id is not None else NOT_CHECKED,
+        "entitlements": CHECKED if policy.requirements else NOT_CHECKED,
+    }
+
+
+def grant(entitlement: Entitlement) -> str:
+    """``10 Count``, ``Enabled`` (unit ``None``), or ``(no value)``."""
+    value = "(no value)" if entitlement.value is None else entitlement.value
+    return value if entitlement.unit == "None" else f"{value} {entitlement.unit}"
+
+
+def _meets(entitlement: Entitlement, requirement: Requirement) -> bool:
+    if entitlement.name != requirement.name or requirement.unit not in (None, entitlement.unit):
+        return False
+    number = entitlement.number
+    return requirement.at_least is None or (number is not None and number >= requirement.at_least)
+
+
+def check_rows(lic: VerifiedLicense, policy: Policy, now: datetime) -> list[tuple[str, str, str]]:
+    """One row per check, ``(check, result, detail)``; a check not made says NOT CHECKED."""
+    left = int((lic.expires_at - now).total_seconds()) // 60
+    leeway = f"leeway {policy.leeway.total_seconds():g} s"
     rows = [
-        f"VALID  {lic.license_arn}",
-        f"  expires   {_claims.format_time(lic.expires_at)}",
-        f"  node      {lic.node_id or '-'}",
-        f"  key       sha256:{lic.key.fingerprint[:16]}… ({lic.key.key_size}-bit RSA)",
+        ("signature PS384", "ok", f"{lic.key.key_size}-bit RSA, pinned key "
+                                  f"sha256:{lic.key.fingerprint[:16]}…"),
+        ("unsigned fields", "ok", "match the signed claims"),
+        ("issued", "ok", f"{format_time(lic.issued_at)} ({leeway})"),
+        ("expiry", "ok", f"{format_time(lic.expires_at)} ({left} min left, {leeway})"),
     ]
-    rows += [f"  grants    {e.name} = {e.value} {e.unit}" for e in lic.claims.entitlements]
-    return "\n".join(rows)
+    if policy.license_arn is None:
+        rows.append(("license", "NOT CHECKED", f"{lic.license_arn} (no license ARN pinned)"))
+    else:
+        rows.append(("license", "ok", lic.license_arn))
+    bound = lic.node_id or "no node"
+    if policy.node_id is None:
+        rows.append(("node", "NOT CHECKED", f"token bound to {bound} (no node ID given)"))
+    else:
+        rows.append(("node", "ok", bound))
+    if not policy.requirements:
+        rows.append(("entitlements", "NOT CHECKED", "no entitlement required"))
+    for requirement in policy.requirements:
+        granted = [grant(e) for e in lic.claims.entitlements if _meets(e, requirement)]
+        rows.append((f"entitlement {requirement}", "ok", f"granted {', '.join(granted)}"))
+    rows += [("grants", "", f"{e.name}: {grant(e)}") for e in lic.claims.entitlements]
+    return rows
 
 
-def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenError) -> int:
-    """Print one result in the fixed ``--json`` shape (and for people, on stderr)."""
+def table(rows: list[tuple[str, str, str]]) -> str:
+    """Rows as aligned columns, indented by two spaces."""
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}".rstrip() for a, b, c in rows)
+
+
+def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenError,
+           verifier: Verifier) -> int:
+    """Print one result in the fixed ``--json`` shape, or for people; return the exit code.
+
+    The JSON license document is :meth:`VerifiedLicense.to_json` plus ``checks``: each check
+    ``ok`` or ``not_checked``.
+    """
     if isinstance(outcome, LicenseTokenError):
         doc = {"valid": False, "code": outcome.code, "message": str(outcome), "license": None}
         emit(doc, args.json, f"INVALID ({outcome.code}): {outcome}")
         return EXIT_REJECTED
-    doc = {"valid": True, "code": None, "message": "verified", "license": outcome.to_json()}
-    emit(doc, args.json, _describe(outcome))
+    policy = verifier.policy
+    license_doc = outcome.to_json() | {"checks": checks(policy)}
+    doc = {"valid": True, "code": None, "message": "verified", "license": license_doc}
+    human = f"VALID  {outcome.license_arn}\n" + table(
+        check_rows(outcome, policy, outcome.verified_at))
+    emit(doc, args.json, human)
     return EXIT_OK

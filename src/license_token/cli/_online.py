@@ -1,24 +1,39 @@
 """CLI commands that reach AWS or the emulator: ``demo``, ``checkout-borrow``, ``public-key``.
 
-Registered on the parser without importing boto3; each command imports what it needs.
+Registered on the parser without importing boto3; each command imports
+``license_token.aws`` when it runs, and without the ``[aws]`` extra ends in a usage error
+that says what to install.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import tempfile
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from .._claims import format_time
-from .._errors import LicenseTokenError
+from .._claims import ENTITLEMENT_UNITS, Entitlement, format_time
+from .._clock import utc_now
+from .._errors import ConfigurationError, LicenseTokenError
 from .._files import write_atomic
 from .._keys import TrustStore
-from .._verify import VerifiedLicense, Verifier
-from ._common import write
+from .._policy import split_entitlement_spec
+from .._verify import Verifier
+from ._common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    UsageError,
+    add_key_option,
+    check_rows,
+    load_keys,
+    show,
+    table,
+    write,
+)
 
 DEMO_NODE = "demo-node-7f3a"
 DEMO_REQUIRE = ("Users:Count=5", "ProFeature:None")
@@ -35,8 +50,7 @@ def register(sub: Any) -> None:
     borrow.add_argument("--license-arn", required=True, metavar="ARN")
     borrow.add_argument("--entitlement", action="append", required=True, type=_entitlement,
                         metavar="NAME:UNIT[=VALUE]", help="entitlement to borrow; repeatable")
-    borrow.add_argument("--key", action="append", required=True, metavar="PATH",
-                        help="pinned public key to verify the token with; repeatable")
+    add_key_option(borrow)
     borrow.add_argument("--node-id", metavar="ID")
     borrow.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="where to write the verified response (JSON)")
@@ -56,12 +70,16 @@ def _add_aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", metavar="URL", help="custom endpoint (e.g. emulator)")
 
 
-def _entitlement(text: str) -> dict[str, str]:
-    spec, _, value = text.partition("=")
-    name, _, unit = spec.rpartition(":")
-    if not name or not unit:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME:UNIT[=VALUE]")
-    return {"Name": name, "Unit": unit} | ({"Value": value} if value else {})
+def _entitlement(text: str) -> Entitlement:
+    try:
+        name, unit, value = split_entitlement_spec(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if unit not in ENTITLEMENT_UNITS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME:UNIT[=VALUE] with UNIT an EntitlementUnit "
+            "(e.g. Count, None, Seconds, Count/Second)")
+    return Entitlement(name=name, unit=unit, value=value or None)
 
 
 def _client_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,116 +87,130 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
             "endpoint_url": args.endpoint_url}
 
 
+def _aws() -> ModuleType:
+    """``license_token.aws``, or a usage error naming the extra to install."""
+    try:
+        from .. import aws
+    except ImportError as exc:
+        raise UsageError(f"{exc}") from exc
+    return aws
+
+
+def _writable_file(path: Path) -> None:
+    """Refuse an output path that can never be a file, before any network call."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a file")
+
+
 def write_private(path: Path, data: bytes) -> None:
-    """Create the parent directory, then replace ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
+    """Create the parent directory, then replace ``path`` atomically (mode 0600).
+
+    Raises:
+        UsageError: the file cannot be written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _response_bytes(response: Mapping[str, Any]) -> bytes:
-    return json.dumps(dict(response), indent=2, default=str).encode() + b"\n"
+    return json.dumps(dict(response), indent=2, sort_keys=True, default=str).encode() + b"\n"
 
 
 def cmd_checkout_borrow(args: argparse.Namespace) -> int:
-    from ..aws import AwsError, LicenseManager
-
-    verifier = Verifier(TrustStore.from_file(*args.key), node_id=args.node_id)
+    """``checkout-borrow``: borrow online, verify the token, save the response."""
+    aws = _aws()
+    _writable_file(args.out)
+    verifier = Verifier(load_keys(args.key), node_id=args.node_id)
     try:
-        manager = LicenseManager(verifier, **_client_options(args))
+        manager = aws.LicenseManager(verifier, **_client_options(args))
         checkout = manager.checkout_borrow(args.license_arn, args.entitlement,
                                            node_id=args.node_id)
-    except AwsError as exc:
+    except aws.AwsError as exc:
         retry = " (retrying later may help)" if exc.retryable else ""
         write(f"license-token: {exc.code}: {exc}{retry}")
-        return 1
+        return EXIT_REJECTED
     write_private(args.out, _response_bytes(checkout.response))
-    if checkout.license is not None:  # always set by checkout_borrow, which verifies
-        expires = format_time(checkout.license.expires_at)
-        write(f"verified and saved to {args.out}; expires {expires}")
-    return 0
+    lic = verifier.verify(checkout.response)  # what was saved, verified as it will be offline
+    show(f"verified and saved to {args.out}; expires {format_time(lic.expires_at)}")
+    return EXIT_OK
 
 
 def cmd_public_key(args: argparse.Namespace) -> int:
-    from ..aws import AwsError, fetch_public_key
-
+    """``public-key``: KMS GetPublicKey, checked for PS384, written as PEM."""
+    aws = _aws()
+    _writable_file(args.out)
     try:
-        key = fetch_public_key(args.kms_key_id, **_client_options(args))
-    except AwsError as exc:
+        key = aws.fetch_public_key(args.kms_key_id, **_client_options(args))
+    except aws.AwsError as exc:
         write(f"license-token: {exc.code}: {exc}")
-        return 1
+        return EXIT_REJECTED
     write_private(args.out, key.pem)
-    write(f"{key.pinned.key_size}-bit RSA key {key.key_id} written to {args.out}; "
-          f"sha256 {key.pinned.fingerprint}")
-    return 0
+    show(f"{key.pinned.key_size}-bit RSA key {key.key_id} written to {args.out}; "
+         f"sha256 {key.pinned.fingerprint}")
+    return EXIT_OK
 
 
-def _table(rows: list[tuple[str, str, str]]) -> str:
-    width = [max(len(r[i]) for r in rows) for i in range(2)]
-    return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
-
-
-def _check_rows(lic: VerifiedLicense, verifier: Verifier, now: datetime) -> list[
-        tuple[str, str, str]]:
-    left = lic.expires_at - now
-    leeway = int(verifier.policy.leeway.total_seconds())
-    rows = [
-        ("check", "result", "detail"),
-        ("signature PS384", "ok", f"{lic.key.key_size}-bit RSA, pinned key sha256:"
-                                  f"{lic.key.fingerprint[:16]}"),
-        ("unsigned fields", "ok", "match the signed claims"),
-        ("issued", "ok", f"{format_time(lic.issued_at)} (leeway {leeway} s)"),
-        ("expiry", "ok", f"{format_time(lic.expires_at)} ({int(left.total_seconds()) // 60} "
-                         "min left)"),
-        ("license", "ok", lic.license_arn),
-        ("node", "ok", str(lic.node_id)),
-    ]
-    for requirement in verifier.policy.requirements:
-        granted = lic.entitlements[requirement.name]
-        rows.append((f"entitlement {requirement}", "ok",
-                     f"granted {granted.value} {granted.unit}"))
-    return rows
+def verify_command(response: Path, key: Path, license_arn: str) -> str:
+    """The ``license-token verify`` command line that repeats the demo's offline check."""
+    words = ["license-token", "verify", str(response), "--key", str(key),
+             "--license-arn", license_arn, "--node-id", DEMO_NODE]
+    for requirement in DEMO_REQUIRE:
+        words += ["--require", requirement]
+    return shlex.join(words)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..aws import LicenseManager, fetch_public_key
+    """``demo``: the emulator, a KMS key, a borrow, then verification offline."""
+    aws = _aws()
     from ..testing import LocalLicenseManager
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="license-token-demo-"))
+    if work.exists() and not work.is_dir():
+        raise UsageError(f"--dir {work} is not a directory")
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--dir {work}: cannot create the directory: "
+                         f"{exc.strerror or exc}") from exc
     key_file, saved = work / "issuer-public-key.pem", work / "license-response.json"
-    print("ONLINE  (the built-in License Manager emulator; no AWS account needed)")
+    show("ONLINE  (the built-in License Manager emulator; no AWS account needed)")
     with LocalLicenseManager() as emulator:
-        print(f"  emulator   listening on {emulator.endpoint_url}")
+        show(f"  emulator   listening on {emulator.endpoint_url}")
         key_id = emulator.create_key()
         lic = emulator.add_license(key_id=key_id, borrow_ttl_minutes=24 * 60,
                                    entitlements={"Users": ("Count", 10),
                                                  "ProFeature": ("None", None)})
-        public = fetch_public_key(key_id, client=emulator.client("kms"))
+        public = aws.fetch_public_key(key_id, client=emulator.client("kms"))
         write_private(key_file, public.pem)
-        print(f"  kms        GetPublicKey {key_id} -> {key_file}")
+        show(f"  kms        GetPublicKey {key_id} -> {key_file}")
         verifier = Verifier(public.trust_store, node_id=DEMO_NODE)
-        manager = LicenseManager(verifier, client=emulator.client())
+        manager = aws.LicenseManager(verifier, client=emulator.client())
         checkout = manager.checkout_borrow(
-            lic.arn, [{"Name": "Users", "Unit": "Count", "Value": "5"},
-                      {"Name": "ProFeature", "Unit": "None", "Value": "Enabled"}],
+            lic.arn, [Entitlement(name="Users", unit="Count", value="5"),
+                      Entitlement(name="ProFeature", unit="None", value="Enabled")],
             node_id=DEMO_NODE)
         write_private(saved, _response_bytes(checkout.response))
-        print(f"  borrow     CheckoutBorrowLicense {lic.arn} -> {saved}")
-    print("  emulator   stopped: from here on there is no network")
-    print()
-    print("OFFLINE (only the pinned key file and the saved response)")
-    now = datetime.now(timezone.utc)
+        show(f"  borrow     CheckoutBorrowLicense {lic.arn} -> {saved}")
+    show("  emulator   stopped: from here on there is no network\n")
+    show("OFFLINE (only the pinned key file and the saved response)")
+    now = utc_now()
     offline = Verifier(TrustStore.from_file(key_file), license_arn=lic.arn, node_id=DEMO_NODE,
                        require=DEMO_REQUIRE)
     try:
         verified = offline.verify(saved.read_bytes(), now=now)
     except LicenseTokenError as exc:
-        print(f"  REJECTED ({exc.code}): {exc}")
-        return 1
-    print(_table(_check_rows(verified, offline, now)))
+        show(f"  REJECTED ({exc.code}): {exc}")
+        return EXIT_REJECTED
+    show(table([("check", "result", "detail"), *check_rows(verified, offline.policy, now)]))
     tampered = json.loads(saved.read_text()) | {"NodeId": "someone-elses-node"}
     try:
         offline.verify(tampered, now=now)
     except LicenseTokenError as exc:
-        print(f"\n  and a copy with its unsigned NodeId edited is rejected: {exc.code}")
-    print(f"\nVALID: license verified offline; files kept in {work}")
-    return 0
+        show(f"\n  and a copy with its unsigned NodeId edited is rejected: {exc.code}")
+    show(f"\nVALID: license verified offline; files kept in {work}")
+    show("Repeat the offline check with:")
+    show(f"  {verify_command(saved, key_file, lic.arn)}")
+    return EXIT_OK

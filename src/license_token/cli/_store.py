@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,14 @@ from ._common import (
     emit,
     report,
     verifier_from_args,
-    write,
 )
+
+
+def _store_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    return path
 
 
 def register(sub: Any) -> None:
@@ -35,17 +39,18 @@ def register(sub: Any) -> None:
         action = actions.add_parser(name, help=help_text)
         if name == "show":
             action.add_argument("arn", metavar="LICENSE_ARN")
-        action.add_argument("--dir", type=Path, required=True, help="the store directory")
+        action.add_argument("--dir", type=_store_dir, required=True, help="the store directory")
         add_policy_options(action)
         action.set_defaults(handler=handler)
     remove = actions.add_parser("remove", help="delete one stored checkout")
     remove.add_argument("arn", metavar="LICENSE_ARN")
-    remove.add_argument("--dir", type=Path, required=True, help="the store directory")
+    remove.add_argument("--dir", type=_store_dir, required=True, help="the store directory")
     add_json_option(remove)
     remove.set_defaults(handler=cmd_remove)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``store list``: every stored checkout, re-verified; exit 1 if any fails."""
     verifier = verifier_from_args(args)
     loaded, failed = LicenseStore(args.dir).load_all(verifier)
     rows: list[dict[str, Any]] = [
@@ -54,36 +59,38 @@ def cmd_list(args: argparse.Namespace) -> int:
         for s in loaded
     ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error)}
          for f in failed]
+    lines = [f"{len(loaded)} valid, {len(failed)} invalid in {args.dir}"]
     for row in rows:
         status = "valid" if row["valid"] else f"INVALID ({row['code']})"
         detail = row.get("license_arn", row.get("message"))
-        write(f"{status:<28} {detail}")
-    if args.json:
-        doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
-               "message": f"{len(loaded)} valid, {len(failed)} invalid", "license": None,
-               "entries": rows}
-        write(json.dumps(doc, sort_keys=True), sys.stdout)
+        lines.append(f"  {status:<28} {detail}")
+    doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
+           "message": lines[0], "license": None, "entries": rows}
+    emit(doc, args.json, "\n".join(lines))
     return EXIT_OK if not failed else EXIT_REJECTED
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """``store show``: the checkout stored for one license, re-verified."""
     verifier = verifier_from_args(args)
     try:
-        return report(args, LicenseStore(args.dir).load(args.arn, verifier).license)
+        return report(args, LicenseStore(args.dir).load(args.arn, verifier).license, verifier)
     except LicenseTokenError as exc:
-        return report(args, exc)
+        return report(args, exc, verifier)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """``store verify``: the startup check, offline (no renewal)."""
     verifier = verifier_from_args(args)
     try:
         return report(args, check_license(LicenseStore(args.dir), verifier,
-                                          license_arn=args.license_arn).license)
+                                          license_arn=args.license_arn).license, verifier)
     except LicenseTokenError as exc:
-        return report(args, exc)
+        return report(args, exc, verifier)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    """``store remove``: delete one stored checkout (its seat is not checked in)."""
     try:
         LicenseStore(args.dir).remove(args.arn)
     except LicenseTokenError as exc:

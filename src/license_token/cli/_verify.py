@@ -35,21 +35,21 @@ def register(sub: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """``verify``: one response or token against the pinned keys and the policy options."""
     verifier = verifier_from_args(args)
-    data = read_input(args.file)
     try:
-        return report(args, verifier.verify(data))
+        return report(args, verifier.verify(read_input(args.file)), verifier)
     except InvalidLicense as exc:
-        return report(args, exc)
+        return report(args, exc, verifier)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    data = read_input(args.file)
+    """``inspect``: decode without verifying, marked UNVERIFIED on both streams."""
     try:
-        jws = parse_compact(read_response(data).token)
+        jws = parse_compact(read_response(read_input(args.file)).token)
         payload: Any = loads_strict(jws.payload, "payload")
     except InvalidLicense as exc:
-        write(f"cannot decode: {exc}")
+        write(f"license-token: cannot decode: {exc}")
         return EXIT_REJECTED
     doc = {
         "verified": False,
@@ -59,6 +59,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "signature_bytes": len(jws.signature),
         "signature_b64u_prefix": base64.urlsafe_b64encode(jws.signature[:12]).decode(),
     }
-    write("*** UNVERIFIED: nothing below has been checked; do not trust it ***")
+    write("*** UNVERIFIED: nothing on stdout has been checked; do not trust it ***")
     write(json.dumps(doc, indent=2, sort_keys=True), sys.stdout)
     return EXIT_OK

@@ -1,0 +1,164 @@
+"""Every CLI path ends in a message and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import VECTORS
+
+from license_token.cli import main
+from license_token.testing import LocalLicenseManager, TokenFactory
+
+EXIT_USAGE = 2
+UNREADABLE = "/proc/self/mem"  # exists, is a file, and reading it from offset 0 fails (EIO)
+IMPOSSIBLE_DIR = "/proc/license-token-test/x"  # cannot be created, even by root
+
+
+@pytest.fixture
+def paths(tmp_path: Path, factory: TokenFactory) -> dict[str, str]:
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(factory.public_key_pem())
+    response = tmp_path / "response.json"
+    response.write_text(json.dumps(factory.response()))
+    empty = tmp_path / "empty.pem"
+    empty.write_bytes(b"")
+    return {"key": str(key), "response": str(response), "dir": str(tmp_path),
+            "missing": str(tmp_path / "absent"), "empty": str(empty),
+            "ec_key": str(VECTORS / "keys" / "ec_p256.pem")}
+
+
+BAD_PATHS = [
+    # verify / inspect: the input
+    ("verify {missing} --key {key}", "cannot read"),
+    ("verify {dir} --key {key}", "cannot read"),
+    (f"verify {UNREADABLE} --key {{key}}", "cannot read"),
+    ("inspect {missing}", "cannot read"),
+    ("inspect {dir}", "cannot read"),
+    (f"inspect {UNREADABLE}", "cannot read"),
+    # every command that takes --key: the key file
+    ("verify {response} --key {missing}", "cannot read key file"),
+    ("verify {response} --key {dir}", "cannot read key file"),
+    (f"verify {{response}} --key {UNREADABLE}", "cannot read key file"),
+    ("verify {response} --key {empty}", "empty key material"),
+    ("verify {response} --key {ec_key}", "not an RSA public key"),
+    ("store list --dir {dir} --key {missing}", "cannot read key file"),
+    ("store show arn:x --dir {dir} --key {dir}", "cannot read key file"),
+    ("store verify --dir {dir} --key {empty}", "empty key material"),
+    ("checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {missing} "
+     "--out {dir}/out.json", "cannot read key file"),
+    # the store directory
+    ("store list --dir {key} --key {key}", "is not a directory"),
+    ("store show arn:x --dir {key} --key {key}", "is not a directory"),
+    ("store verify --dir {key} --key {key}", "is not a directory"),
+    ("store remove arn:x --dir {key}", "is not a directory"),
+    # outputs
+    ("demo --dir {key}", "is not a directory"),
+    (f"demo --dir {IMPOSSIBLE_DIR}", "cannot create the directory"),
+    ("checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} "
+     "--out {dir}", "is a directory"),
+    ("public-key --kms-key-id k --out {dir}", "is a directory"),
+    # option values
+    ("checkout-borrow --license-arn arn:x --entitlement Users --key {key} --out {dir}/o",
+     "NAME:UNIT"),
+    ("checkout-borrow --license-arn arn:x --entitlement Users:count=1 --key {key} "
+     "--out {dir}/o", "NAME:UNIT"),
+    ("checkout-borrow --license-arn arn:x --entitlement :Count=1 --key {key} --out {dir}/o",
+     "name must not be empty"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), BAD_PATHS)
+def test_bad_paths_end_in_a_message_and_exit_2(command: str, message: str,
+                                               paths: dict[str, str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(command.format(**paths).split()) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert message in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("command", [
+    "verify {missing} --key {key} --json", "verify {response} --key {ec_key} --json",
+    "store remove arn:x --dir {key} --json",
+])
+def test_usage_errors_under_json_print_the_usage_document(
+        command: str, paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(command.format(**paths).split()) == EXIT_USAGE
+    out = capsys.readouterr().out
+    if "store remove" in command:  # argparse refuses it before the command runs
+        assert out == ""
+    else:
+        assert json.loads(out)["code"] == "usage"
+
+
+@pytest.mark.parametrize("command", [
+    "checkout-borrow --license-arn {arn} --entitlement Users:Count=1 --key {key} "
+    "--endpoint-url {url} --region us-east-1 --out " + IMPOSSIBLE_DIR + "/r.json",
+    "public-key --kms-key-id {key_id} --endpoint-url {url} --region us-east-1 "
+    "--out " + IMPOSSIBLE_DIR + "/k.pem",
+])
+def test_an_unwritable_output_after_the_call_is_a_usage_error(
+        command: str, tmp_path: Path, license_manager: LocalLicenseManager,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    lic = license_manager.add_license(entitlements={"Users": ("Count", 3)})
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(license_manager.public_key_pem(lic.key_id))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    argv = command.format(arn=lic.arn, key=key, url=license_manager.endpoint_url,
+                          key_id=lic.key_id).split()
+    assert main(argv) == EXIT_USAGE
+    assert f"cannot write {IMPOSSIBLE_DIR}" in capsys.readouterr().err
+
+
+_BLOCK_BOTO3 = """
+import sys
+
+class _NoBoto3:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("boto3", "botocore"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NoBoto3())
+"""
+
+
+def _without_boto3(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _BLOCK_BOTO3 + code], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo"],
+    ["checkout-borrow", "--license-arn", "arn:x", "--entitlement", "Users:Count=1", "--key",
+     "{key}", "--out", "{dir}/r.json"],
+    ["public-key", "--kms-key-id", "k", "--out", "{dir}/k.pem"],
+])
+def test_without_the_aws_extra_commands_say_what_to_install(
+        argv: list[str], paths: dict[str, str]) -> None:
+    args = [a.format(**paths) for a in argv]
+    done = _without_boto3(f"from license_token.cli import main; sys.exit(main({args!r}))")
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "install license-token[aws]" in done.stderr
+    assert not Path(paths["dir"], "r.json").exists()
+
+
+def test_without_boto3_importing_the_adapter_says_what_to_install() -> None:
+    done = _without_boto3(
+        "try:\n"
+        "    import license_token.aws\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+        "import license_token, license_token.testing\n"  # the offline path still imports
+        "print('offline ok')\n")
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith("ImportError license_token.aws needs boto3")
+    assert first.endswith("install license-token[aws]")
+    assert second == "offline ok"
