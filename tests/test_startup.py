@@ -1,9 +1,7 @@
-"""The startup check with renewal against the emulator, and node identity."""
+"""The startup check with renewal against the emulator."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,7 +11,6 @@ import pytest
 
 from license_token import Expired, TrustStore, Verifier
 from license_token.aws import ConnectionFailed, LicenseManager
-from license_token.node import NodeIdUnavailable, machine_id, node_id
 from license_token.startup import check_license
 from license_token.store import LicenseStore, NotInStore
 from license_token.testing import EmulatedLicense, LocalLicenseManager
@@ -95,34 +92,3 @@ def test_expired_token_renews_or_raises(tmp_path: Path,
     assert check_license(LicenseStore(tmp_path / "empty"), verifier, license_arn=lic.arn,
                          renew=_renewer(manager, lic)).renewed
     assert LicenseStore(tmp_path / "empty").load(lic.arn, verifier)
-
-
-def test_node_id_is_stable_salted_and_hides_the_machine_id(tmp_path: Path) -> None:
-    machine = tmp_path / "machine-id"
-    machine.write_text("4c4c4544004e3510804bb4c04f333332\n")
-    a = node_id("acme-app", linux_files=[machine])
-    assert a == node_id(b"acme-app", linux_files=[machine])
-    assert a != node_id("other-app", linux_files=[machine])
-    assert "4c4c4544" not in a and len(a) == 32
-    assert a == hmac.new(b"acme-app", b"4c4c4544004e3510804bb4c04f333332",
-                         hashlib.sha256).hexdigest()[:32]
-    fallback = tmp_path / "dbus-machine-id"
-    fallback.write_text("aa" * 16)
-    assert machine_id(linux_files=[tmp_path / "missing", fallback]) == "aa" * 16
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    zeros = tmp_path / "zeros"
-    zeros.write_text("0" * 32)
-    with pytest.raises(NodeIdUnavailable, match="pass your own node_id"):
-        node_id("acme-app", linux_files=[tmp_path / "missing", empty, zeros])
-    with pytest.raises(ValueError, match="salt"):
-        node_id("", linux_files=[machine])
-
-
-def test_node_id_on_this_machine() -> None:
-    try:
-        value = node_id("license-token-tests")
-    except NodeIdUnavailable:
-        assert not any(Path(p).exists() for p in ("/etc/machine-id", "/var/lib/dbus/machine-id"))
-    else:
-        assert value == node_id("license-token-tests")
