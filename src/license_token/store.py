@@ -164,6 +164,31 @@ class LicenseStore:
             self._advance_clock(max(moment, lic.issued_at))
         return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
 
+    def import_response(self, response: Source, verifier: Verifier, *,
+                        now: datetime | None = None) -> StoredLicense:
+        """Store a response borrowed on another machine, for an air-gapped one.
+
+        The response must pass every check of ``verifier`` (this machine's pinned keys,
+        node ID, license and requirements) against this machine's clock; a file for
+        another node, or one failing any check, raises and nothing is written. Unlike a
+        checkout fetched here, an imported file is no evidence of the time on this
+        machine: it never moves the clock mark back.
+
+        Args:
+            response: The saved response (JSON text or bytes, a dict) or bare token.
+            verifier: This machine's policy.
+            now: The instant to verify at; the verifier's clock by default.
+
+        Returns:
+            The stored, verified license.
+
+        Raises:
+            InvalidLicense: The response failed a check (``code`` says which).
+            ClockRollback: This machine's clock reads earlier than time already seen.
+            StoreError: The store cannot be written.
+        """
+        return self.save(response, verifier, now=now)
+
     def remove(self, license_arn: str) -> None:
         path = self.directory / _entry_name(license_arn)
         with self._writing(path):

@@ -1,6 +1,6 @@
 """``license-token``: verify and inspect tokens; fetch them from AWS or the emulator.
 
-One module per command group (``_verify``, ``_store``, ``_online``), all built on
+One module per command group (``_verify``, ``_store``, ``_node``, ``_online``), all built on
 ``_common``. Exit codes: 0 verified (or done), 1 rejected, 2 usage error, unreadable
 input, unwritable output, unusable key or missing extra. Commands that need boto3
 import it only when they run.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from .._errors import InvalidLicense, LicenseTokenError
-from . import _online, _store, _verify
+from . import _node, _online, _store, _verify
 from ._common import EXIT_REJECTED, EXIT_USAGE, UsageError, dump_json, write
 
 __all__ = ["main"]
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (_verify, _store, _online):
+    for group in (_verify, _store, _node, _online):
         group.register(sub)
     return parser
 

@@ -1,4 +1,4 @@
-"""``license-token store list|show|verify|remove``: the offline store from the shell."""
+"""``license-token store list|show|verify|import|remove``: the offline store from the shell."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from ..store import LicenseStore
 from ._common import (
     EXIT_OK,
     EXIT_REJECTED,
+    UsageError,
     add_json_option,
     add_policy_options,
     emit,
+    read_input,
     report,
     verifier_from_args,
 )
+from ._node import add_salt_option, this_node
 
 
 def _store_dir(text: str) -> Path:
@@ -29,7 +32,7 @@ def _store_dir(text: str) -> Path:
 
 
 def register(sub: Any) -> None:
-    """Add ``store list|show|verify|remove`` to the ``license-token`` parser."""
+    """Add ``store list|show|verify|import|remove`` to the ``license-token`` parser."""
     store = sub.add_parser("store", help="the offline license store")
     actions = store.add_subparsers(dest="store_command", required=True)
     for name, help_text, handler in (
@@ -42,6 +45,13 @@ def register(sub: Any) -> None:
         action.add_argument("--dir", type=_store_dir, required=True, help="the store directory")
         add_policy_options(action)
         action.set_defaults(handler=handler)
+    importing = actions.add_parser(
+        "import", help="verify a response borrowed on another machine, then store it")
+    importing.add_argument("file", metavar="FILE", help="the saved response; - for stdin")
+    importing.add_argument("--dir", type=Path, required=True, help="the store directory")
+    add_policy_options(importing)
+    add_salt_option(importing, default=None)
+    importing.set_defaults(handler=cmd_import)
     remove = actions.add_parser("remove", help="delete one stored checkout")
     remove.add_argument("arn", metavar="LICENSE_ARN")
     remove.add_argument("--dir", type=_store_dir, required=True, help="the store directory")
@@ -99,4 +109,35 @@ def cmd_remove(args: argparse.Namespace) -> int:
         return EXIT_REJECTED
     emit({"valid": True, "code": None, "message": f"removed {args.arn}", "license": None},
          args.json, f"removed {args.arn}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Verify against this machine's policy and the real clock, then store; else nothing."""
+    if args.at is not None:
+        raise UsageError("store import verifies against this machine's clock: drop --at")
+    if args.salt is not None:
+        if args.node_id is not None:
+            raise UsageError("give --node-id or --salt, not both")
+        try:
+            args.node_id = this_node(args.salt)[0]
+        except LicenseTokenError as exc:
+            return report(args, exc)
+    verifier = verifier_from_args(args)
+    data = read_input(args.file)
+    try:
+        stored = LicenseStore(args.dir).import_response(data, verifier)
+    except LicenseTokenError as exc:
+        return report(args, exc)
+    lic = stored.license
+    unchecked = [name for name, value in (("node", args.node_id),
+                                          ("license", args.license_arn),
+                                          ("entitlements", args.require)) if not value]
+    human = [f"IMPORTED into {stored.path}", f"  license   {lic.license_arn}",
+             f"  bound to  {lic.node_id or '(no node)'}",
+             f"  expires   {format_time(lic.expires_at)}  (borrow again before then)"]
+    human += [f"  NOT CHECKED {name}" for name in unchecked]
+    doc = {"valid": True, "code": None, "message": f"imported into {stored.path}",
+           "license": lic.to_json(), "file": str(stored.path), "not_checked": unchecked}
+    emit(doc, args.json, "\n".join(human))
     return EXIT_OK

@@ -1,0 +1,68 @@
+"""``license-token node-id``: this machine's node ID, for borrowing on its behalf elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import node
+from .._errors import ConfigurationError, LicenseTokenError
+from ._common import EXIT_OK, EXIT_REJECTED, UsageError, add_json_option, write
+
+#: The salt used without ``--salt``; an app that passes its own salt gets other IDs.
+DEFAULT_SALT = "license-token"
+
+
+def add_salt_option(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+    """``--salt``, the app's constant that keys the node ID."""
+    shown = f" (default {default!r})" if default else ""
+    parser.add_argument("--salt", default=default, metavar="SALT",
+                        help="the app's node-ID salt, as it passes to node_id()" + shown)
+
+
+def register(sub: Any) -> None:
+    """Add ``node-id`` to the ``license-token`` parser."""
+    parser = sub.add_parser("node-id", help="this machine's node ID (last line of stdout)")
+    add_salt_option(parser, default=DEFAULT_SALT)
+    parser.add_argument("--installation-file", type=Path, metavar="PATH",
+                        help="use (or create once) an installation ID kept in PATH, e.g. on "
+                             "a container's volume, instead of the machine ID")
+    parser.add_argument("--allow-container", action="store_true",
+                        help="use the machine ID even in a container (it is this container's "
+                             "own or the host's)")
+    add_json_option(parser)
+    parser.set_defaults(handler=cmd_node_id)
+
+
+def this_node(salt: str, *, installation_file: Path | None = None,
+              allow_container: bool = False) -> tuple[str, str]:
+    """The node ID and where it came from; an empty salt is a usage error."""
+    try:
+        if installation_file is not None:
+            return (node.installation_node_id(salt, installation_file),
+                    f"installation ID in {installation_file}")
+        return node.node_id(salt, allow_container=allow_container), "machine ID"
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_node_id(args: argparse.Namespace) -> int:
+    try:
+        value, source = this_node(args.salt, installation_file=args.installation_file,
+                                  allow_container=args.allow_container)
+    except LicenseTokenError as exc:
+        if args.json:
+            write(json.dumps({"code": exc.code, "message": str(exc), "node_id": None},
+                             sort_keys=True), sys.stdout)
+        write(f"license-token: {exc.code}: {exc}")
+        return EXIT_REJECTED
+    write(f"node ID from the {source}, salt {args.salt!r}")
+    if args.json:
+        write(json.dumps({"code": None, "message": f"from the {source}", "node_id": value,
+                          "salt": args.salt}, sort_keys=True), sys.stdout)
+    else:
+        write(value, sys.stdout)
+    return EXIT_OK
