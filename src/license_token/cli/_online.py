@@ -34,6 +34,7 @@ from ._common import (
     table,
     write,
 )
+from ._token import add_token_options, client_options_with_token
 
 DEMO_NODE = "demo-node-7f3a"
 DEMO_REQUIRE = ("Users:Count=5", "ProFeature:None")
@@ -55,6 +56,7 @@ def register(sub: Any) -> None:
     borrow.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="where to write the verified response (JSON)")
     _add_aws_options(borrow)
+    add_token_options(borrow)
     borrow.set_defaults(handler=cmd_checkout_borrow)
 
     public = sub.add_parser("public-key", help="KMS GetPublicKey, checked and written as PEM")
@@ -125,7 +127,8 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
     _writable_file(args.out)
     verifier = Verifier(load_keys(args.key), node_id=args.node_id)
     try:
-        manager = aws.LicenseManager(verifier, **_client_options(args))
+        manager = aws.LicenseManager(verifier, **client_options_with_token(
+            args, _client_options(args)))
         checkout = manager.checkout_borrow(args.license_arn, args.entitlement,
                                            node_id=args.node_id)
     except aws.AwsError as exc:

@@ -16,7 +16,7 @@ import socket
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from ._factory import TokenFactory
 from ._http import BoundedHTTPServer, ServiceError, handler_for
 from ._licenses import Consumption, EmulatedLicense
 from ._lm_api import OPERATIONS
+from ._sts import CreatedToken, IdentityService
 
 __all__ = ["EmulatedLicense", "LocalLicenseManager", "ServiceError"]
 
@@ -78,6 +79,8 @@ class LocalLicenseManager:
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        #: CreateToken/GetAccessToken, STS AssumeRoleWithWebIdentity and the credentials issued.
+        self.identity = IdentityService(lambda: self.clock())
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> LocalLicenseManager:
@@ -179,6 +182,27 @@ class LocalLicenseManager:
         """Answer calls about ``license_arn`` with ``RedirectException`` naming ``region``."""
         with self._lock:
             self.redirects[license_arn] = region
+
+    def create_token(self, license_arn: str, *, role_arns: Sequence[str] = (),
+                     expiration_in_days: int = 365) -> CreatedToken:
+        """``CreateToken``, as the customer's license administrator calls it."""
+        with self._lock:
+            return self.identity.create_token(license_arn, role_arns=tuple(role_arns),
+                                              expiration_in_days=expiration_in_days)
+
+    def authenticate(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                     target: str) -> None:
+        """Check the credentials of a License Manager call (see :class:`IdentityService`)."""
+        service, _, operation = target.rpartition(".")
+        if service == "AWSLicenseManager":
+            with self._lock:
+                self.identity.authenticate(method, path, headers, body, operation=operation)
+
+    def handle_query(self, body: bytes) -> tuple[int, bytes]:
+        """STS over the query protocol."""
+        with self._lock:
+            self.requests.append(("AssumeRoleWithWebIdentity", {"size": len(body)}))
+            return self.identity.handle_query(body)
 
     def public_key_pem(self, key_id: str) -> bytes:
         return self._keys[key_id].public_key_pem()

@@ -1,4 +1,4 @@
-"""The HTTP side of the emulator: AWS JSON 1.1 requests in, JSON or AWS errors out.
+"""The HTTP side of the emulator: AWS JSON 1.1 (and STS query) requests in, answers out.
 
 Defensive, as a server on a shared machine must be: ``Content-Length`` is required to be
 one plain decimal number no larger than ``MAX_BODY`` (anything else is answered 400 or 413
@@ -22,6 +22,7 @@ __all__ = ["MAX_BODY", "BoundedHTTPServer", "JsonService", "ServiceError", "hand
 
 MAX_BODY = 1024 * 1024
 _DECIMAL = re.compile(r"[0-9]{1,16}", re.ASCII)
+_FORM = "application/x-www-form-urlencoded"
 
 
 class ServiceError(Exception):
@@ -40,6 +41,11 @@ class JsonService(Protocol):
     def latency(self) -> float: ...
 
     def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def authenticate(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                     target: str) -> None: ...
+
+    def handle_query(self, body: bytes) -> tuple[int, bytes]: ...
 
     def track(self, connection: socket.socket) -> None: ...
 
@@ -132,11 +138,18 @@ def handler_for(emulator: JsonService, read_timeout: float = 10.0,
                 return
             if emulator.latency:
                 time.sleep(emulator.latency)
+            if self.headers.get("Content-Type", "").startswith(_FORM):
+                status, answer = emulator.handle_query(raw)  # STS: the query protocol
+                self._send(status, answer, {}, content_type="text/xml")
+                return
             try:
+                target = self.headers.get("X-Amz-Target", "")
+                emulator.authenticate(self.command, self.path, dict(self.headers.items()), raw,
+                                      target)
                 body = json.loads(raw or b"{}")
                 if not isinstance(body, dict):
                     raise ServiceError("SerializationException", "body must be an object")
-                result = emulator.handle(self.headers.get("X-Amz-Target", ""), body)
+                result = emulator.handle(target, body)
                 self._send(200, result, {})
             except ConnectionAbortedError:
                 self.close_connection = True
@@ -150,11 +163,12 @@ def handler_for(emulator: JsonService, read_timeout: float = 10.0,
                 self._send(500, _error("ServerInternalException", repr(exc)),
                            {"x-amzn-ErrorType": "ServerInternalException"})
 
-        def _send(self, status: int, doc: dict[str, Any], headers: dict[str, str]) -> None:
-            data = json.dumps(doc).encode()
+        def _send(self, status: int, doc: dict[str, Any] | bytes, headers: dict[str, str], *,
+                  content_type: str = "application/x-amz-json-1.1") -> None:
+            data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
                 for name, value in headers.items():

@@ -299,4 +299,5 @@ OPERATIONS: dict[str, Operation] = {
     "AWSLicenseManager.CheckInLicense": check_in,
     "AWSLicenseManager.GetLicense": get_license,
     "TrentService.GetPublicKey": get_public_key,
+    "AWSLicenseManager.GetAccessToken": lambda lm, body: lm.identity.get_access_token(body),
 }
