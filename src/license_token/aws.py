@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,8 +51,11 @@ from ._aws_errors import (
 from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._aws_retry import install_retries
 from ._claims import Entitlement
+from ._errors import LicenseTokenError
 from ._keys import PinnedKey, TrustStore
+from ._policy import Requirement
 from ._verify import VerifiedLicense, Verifier
+from .marketplace import OnlineLicense, online_license, pins_issuer
 
 __all__ = [
     "AccessDenied",
@@ -170,14 +173,20 @@ class LicenseManager:
             object made its own client without an ``endpoint_url``; otherwise a redirect is
             raised as :class:`Redirect`.
         max_backoff: The cap of one retry back-off delay, in seconds.
+        pinned_issuers: The ``KeyFingerprint``s of the issuers whose keys ``verifier``
+            pins; by default every issuer but AWS Marketplace (see
+            :func:`~license_token.marketplace.pins_issuer`).
         **client_options: For :func:`make_client` (``region_name``, ``profile_name``,
             ``session``, ``endpoint_url``, ``retry_mode``, ``max_attempts``).
     """
 
     def __init__(self, verifier: Verifier, *, client: Any = None,
                  client_for_region: Callable[[str], Any] | None = None,
-                 max_backoff: float = 20.0, **client_options: Any) -> None:
+                 max_backoff: float = 20.0, pinned_issuers: Collection[str] | None = None,
+                 **client_options: Any) -> None:
         self.verifier = verifier
+        #: ``KeyFingerprint``s whose keys ``verifier`` pins (see ``marketplace.pins_issuer``).
+        self.pinned_issuers = None if pinned_issuers is None else frozenset(pinned_issuers)
         self.client = make_client("license-manager", client=client, **client_options)
         install_retries(self.client, max_backoff=max_backoff)
         if client_for_region is None and client is None and not client_options.get(
@@ -231,10 +240,13 @@ class LicenseManager:
                  entitlements: Sequence[Entitlement | Mapping[str, str]], *,
                  checkout_type: str = "PROVISIONAL", node_id: str | None = None,
                  beneficiary: str | None = None, client_token: str | None = None) -> Checkout:
-        """``CheckoutLicense`` for online apps; a ``SignedToken`` in the answer is verified.
+        """``CheckoutLicense`` for online apps.
 
         The service grants the subset of ``entitlements`` the license has (AWS Marketplace
-        tiers: ask for every tier, get the one bought): read ``EntitlementsAllowed``.
+        tiers: ask for every tier, get the one bought): read ``EntitlementsAllowed``, or
+        use :meth:`checkout_online`. A ``SignedToken`` in the answer is verified only when
+        the pinned keys belong to its issuer (``pinned_issuers``); otherwise ``license``
+        is ``None``.
         """
         client_token = client_token or uuid.uuid4().hex
         response = self._call(
@@ -242,8 +254,54 @@ class LicenseManager:
             KeyFingerprint=key_fingerprint, Entitlements=_entitlement_data(entitlements),
             NodeId=node_id, Beneficiary=beneficiary, ClientToken=client_token,
         )
-        verified = self.verifier.verify(response) if response.get("SignedToken") else None
+        verified = (self.verifier.verify(response) if response.get("SignedToken")
+                    and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
         return Checkout(license=verified, response=response, client_token=client_token)
+
+    def checkout_online(self, product_sku: str, key_fingerprint: str,
+                        entitlements: Sequence[Entitlement | Mapping[str, str]], *,
+                        require: Iterable[Requirement | str] = (),
+                        checkout_type: str = "PROVISIONAL", node_id: str | None = None,
+                        beneficiary: str | None = None,
+                        client_token: str | None = None) -> OnlineLicense:
+        """``CheckoutLicense``, read as an :class:`~license_token.marketplace.OnlineLicense`.
+
+        Args:
+            product_sku: The product.
+            key_fingerprint: The issuer, e.g. ``MARKETPLACE_KEY_FINGERPRINT``.
+            entitlements: What to ask for; for a tiered product, every tier.
+            require: What the answer must grant; when it does not, the consumption is
+                checked in (best effort) before the error is raised.
+            checkout_type: ``PROVISIONAL`` or ``PERPETUAL`` (drawdown).
+            node_id: The node to record.
+            beneficiary: The beneficiary to record.
+            client_token: Idempotency token; a new one by default.
+
+        Returns:
+            The online license (not a ``VerifiedLicense``).
+
+        Raises:
+            AwsError: The call failed.
+            InvalidLicense: The answer is malformed, a requirement is not met, or a token
+                from a pinned issuer failed verification.
+        """
+        checkout = self.checkout(product_sku, key_fingerprint, entitlements,
+                                 checkout_type=checkout_type, node_id=node_id,
+                                 beneficiary=beneficiary, client_token=client_token)
+        online = online_license(checkout.response, product_sku=product_sku,
+                                key_fingerprint=key_fingerprint, checkout_type=checkout_type,
+                                now=self.verifier.clock())
+        online = attrs.evolve(online, signed=checkout.license)
+        try:
+            online.check(require)
+        except LicenseTokenError:
+            if online.consumption_token and checkout_type == "PROVISIONAL":
+                try:
+                    self.check_in(online.consumption_token)
+                except AwsError:
+                    pass  # a provisional consumption expires by itself
+            raise
+        return online
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
         """``ExtendLicenseConsumption``: the new ``Expiration`` of the consumption."""

@@ -152,9 +152,8 @@ class LicenseToken:
         Raises:
             ConfigurationError: The file cannot be read, or holds no well-formed token.
         """
-        if self._value is not None:
-            return self._value
-        assert self._path is not None  # noqa: S101 - one of the two is set
+        if self._value is not None or self._path is None:
+            return self._value or ""
         try:
             with open(self._path, "rb") as fh:
                 data = fh.read(_MAX_TOKEN + 1)

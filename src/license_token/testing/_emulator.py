@@ -31,6 +31,8 @@ from ._sts import CreatedToken, IdentityService
 
 __all__ = ["EmulatedLicense", "LocalLicenseManager", "ServiceError"]
 
+MARKETPLACE_ACCOUNT = "294406891311"
+
 
 @attrs.define
 class _Faults:
@@ -182,6 +184,21 @@ class LocalLicenseManager:
         """Answer calls about ``license_arn`` with ``RedirectException`` naming ``region``."""
         with self._lock:
             self.redirects[license_arn] = region
+
+    def add_marketplace_license(self, *, entitlements: Mapping[str, tuple[str, int | None]],
+                                product_sku: str | None = None,
+                                **settings: Any) -> EmulatedLicense:
+        """A license AWS Marketplace issued: its tokens are signed with a key in AWS's
+        account, which the vendor cannot fetch (``GetPublicKey`` answers
+        ``NotFoundException``; :meth:`public_key_pem` raises ``KeyError``)."""
+        key_id = f"arn:aws:kms:{self.region}:{MARKETPLACE_ACCOUNT}:key/{uuid.uuid4()}"
+        self._keys[key_id] = TokenFactory.with_key_size(self._key_bits)
+        try:
+            return self.add_license(entitlements=entitlements, key_id=key_id,
+                                    product_sku=product_sku, issuer_name="AWS/Marketplace",
+                                    account=MARKETPLACE_ACCOUNT, **settings)
+        finally:
+            del self._keys[key_id]
 
     def create_token(self, license_arn: str, *, role_arns: Sequence[str] = (),
                      expiration_in_days: int = 365) -> CreatedToken:

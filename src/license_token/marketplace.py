@@ -1,0 +1,339 @@
+"""Online checkouts (``CheckoutLicense``), AWS Marketplace's among them.
+
+AWS Marketplace issues its licenses itself (``KeyFingerprint``
+:data:`MARKETPLACE_KEY_FINGERPRINT`), and no public key has been published with which a
+vendor could verify a Marketplace ``SignedToken`` offline. Its documented integration is
+online: ``CheckoutLicense`` ``PROVISIONAL`` every 15 minutes (AMI products) or daily
+(container products), retried for up to 30 minutes while the app runs on its last good
+result; ``PERPETUAL`` for drawdown; tiered products ask for every tier and learn from the
+answer which one was bought.
+
+An :class:`OnlineLicense` is therefore *not* a :class:`~license_token.VerifiedLicense`:
+its trust rests on TLS and SigV4 to AWS at the moment of the call, and it holds until
+the answer's ``Expiration`` at the latest. Never save one for offline use. Its
+``SignedToken``, when there is one, is verified only when a pinned key belongs to the
+issuer (:func:`pins_issuer`); then :attr:`OnlineLicense.signed` holds the verified token.
+
+No I/O here: :class:`EntitlementKeeper` takes the checkout as a callable and the time as
+an input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import attrs
+
+from ._claims import Entitlement, LicenseClaims, format_time
+from ._errors import ConfigurationError, LicenseTokenError, Malformed
+from ._policy import Requirement
+from ._verify import VerifiedLicense, Verifier
+
+__all__ = [
+    "AMI_INTERVAL",
+    "CONTAINER_INTERVAL",
+    "MARKETPLACE_KEY_FINGERPRINT",
+    "RETRY_DELAY",
+    "RETRY_WINDOW",
+    "EntitlementKeeper",
+    "OnlineLicense",
+    "online_license",
+    "pins_issuer",
+]
+
+log = logging.getLogger(__name__)
+
+#: The ``KeyFingerprint`` of licenses issued by AWS Marketplace (it names the issuer).
+MARKETPLACE_KEY_FINGERPRINT = "aws:294406891311:AWS/Marketplace:issuer-fingerprint"
+#: How often an AMI product checks out (``PROVISIONAL``), per the Marketplace seller guide.
+AMI_INTERVAL = timedelta(minutes=15)
+#: How often a container product checks out.
+CONTAINER_INTERVAL = timedelta(days=1)
+#: How long failed checkouts are retried while the app runs on its last good result.
+RETRY_WINDOW = timedelta(minutes=30)
+#: The pause between two retries.
+RETRY_DELAY = timedelta(minutes=1)
+
+_CHECKOUT_TYPES = frozenset({"PROVISIONAL", "PERPETUAL"})
+
+
+def pins_issuer(key_fingerprint: str, pinned_issuers: Collection[str] | None) -> bool:
+    """Whether the app's pinned keys belong to the issuer named by ``key_fingerprint``.
+
+    Args:
+        key_fingerprint: The ``KeyFingerprint`` the checkout named.
+        pinned_issuers: The fingerprints of the issuers whose keys the app pins; ``None``
+            means every issuer but AWS Marketplace, whose signing key is not published.
+
+    Returns:
+        ``True`` when a ``SignedToken`` from that issuer must verify with the pinned keys.
+    """
+    if pinned_issuers is None:
+        return key_fingerprint != MARKETPLACE_KEY_FINGERPRINT
+    return key_fingerprint in pinned_issuers
+
+
+@attrs.frozen(kw_only=True)
+class OnlineLicense:
+    """What an online ``CheckoutLicense`` granted. Not a ``VerifiedLicense``.
+
+    ``answer`` holds the answer's fields, read as strictly as signed claims are, but
+    they are not signed: they are as trustworthy as the TLS + SigV4 connection to AWS
+    they came over. Decide with it now, online; never store it for offline use.
+    """
+
+    #: Why this result can be believed.
+    TRUST_BASIS: ClassVar[str] = "TLS and SigV4 to AWS License Manager; not signed"
+
+    answer: LicenseClaims
+    product_sku: str
+    key_fingerprint: str
+    checkout_type: str
+    received_at: datetime
+    signed: VerifiedLicense | None = None
+    response: Mapping[str, Any] = attrs.field(repr=False, factory=dict)
+
+    @property
+    def trust_basis(self) -> str:
+        """``TLS+SigV4``, or also a pinned key's signature when ``signed`` is set."""
+        if self.signed is not None:
+            return "PS384 signature by a pinned key, and TLS and SigV4 to AWS"
+        return self.TRUST_BASIS
+
+    @property
+    def from_marketplace(self) -> bool:
+        return self.key_fingerprint == MARKETPLACE_KEY_FINGERPRINT
+
+    @property
+    def license_arn(self) -> str:
+        return self.answer.license_arn
+
+    @property
+    def consumption_token(self) -> str | None:
+        return self.answer.consumption_token
+
+    @property
+    def node_id(self) -> str | None:
+        return self.answer.node_id
+
+    @property
+    def issued_at(self) -> datetime:
+        return self.answer.issued_at
+
+    @property
+    def expires_at(self) -> datetime:
+        """The answer's ``Expiration``: the result holds until then at the latest."""
+        return self.answer.expiration
+
+    @property
+    def entitlements(self) -> Mapping[str, Entitlement]:
+        """Granted entitlements by name (the first of a name)."""
+        by_name: dict[str, Entitlement] = {}
+        for entitlement in self.answer.entitlements:
+            by_name.setdefault(entitlement.name, entitlement)
+        return MappingProxyType(by_name)
+
+    def is_current(self, now: datetime | None = None) -> bool:
+        """Whether ``now`` is before the answer's ``Expiration``."""
+        moment = datetime.now(timezone.utc) if now is None else now
+        return moment < self.expires_at
+
+    def check(self, requirements: Iterable[Requirement | str]) -> None:
+        """Raise on the first requirement the granted entitlements do not meet.
+
+        Args:
+            requirements: :class:`~license_token.Requirement` values or their strings.
+
+        Raises:
+            EntitlementMissing: Nothing with that name (and unit) was granted.
+            EntitlementInsufficient: It was, with a value below the minimum.
+        """
+        for requirement in requirements:
+            _requirement(requirement).check(self.answer)
+
+    def satisfies(self, requirement: Requirement | str) -> bool:
+        """Whether one requirement is met (for optional features)."""
+        try:
+            _requirement(requirement).check(self.answer)
+        except LicenseTokenError:
+            return False
+        return True
+
+    def tier(self, tiers: Iterable[Requirement | str]) -> Requirement | None:
+        """The first of ``tiers`` (list them best first) that the answer grants.
+
+        A tiered product asks for every tier in one checkout and is granted the one
+        bought; this says which.
+        """
+        for tier in tiers:
+            if self.satisfies(tier):
+                return _requirement(tier)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary that says what it rests on."""
+        return {
+            "answer": self.answer.to_json(),
+            "checkout_type": self.checkout_type,
+            "key_fingerprint": self.key_fingerprint,
+            "product_sku": self.product_sku,
+            "received_at": format_time(self.received_at),
+            "signed": None if self.signed is None else self.signed.to_json(),
+            "trust_basis": self.trust_basis,
+        }
+
+
+def _requirement(value: Requirement | str) -> Requirement:
+    return value if isinstance(value, Requirement) else Requirement.parse(value)
+
+
+def _answer(response: Mapping[str, Any]) -> LicenseClaims:
+    """The answer's fields in claim spelling, parsed by the claims' own strict parser."""
+    entitlements = response.get("EntitlementsAllowed", [])
+    if not isinstance(entitlements, list):
+        raise Malformed("CheckoutLicense answer: 'EntitlementsAllowed' must be a list")
+    payload: dict[str, Any] = {
+        "licenseArn": response.get("LicenseArn"),
+        "licenseConsumptionToken": response.get("LicenseConsumptionToken"),
+        "entitlementsAllowed": [
+            {"name": e.get("Name"), "unit": e.get("Unit"), "value": e.get("Value")}
+            if isinstance(e, Mapping) else e for e in entitlements],
+        "nodeId": response.get("NodeId"),
+        "issuedAt": _text(response.get("IssuedAt")),
+        "expiration": _text(response.get("Expiration")),
+    }
+    return LicenseClaims.from_payload({k: v for k, v in payload.items() if v is not None})
+
+
+def _text(value: object) -> object:
+    return format_time(value) if isinstance(value, datetime) else value
+
+
+def online_license(response: Mapping[str, Any], *, product_sku: str, key_fingerprint: str,
+                   checkout_type: str = "PROVISIONAL", verifier: Verifier | None = None,
+                   pinned_issuers: Collection[str] | None = None,
+                   now: datetime | None = None) -> OnlineLicense:
+    """Read a ``CheckoutLicense`` answer.
+
+    Args:
+        response: The answer (a boto3 dict).
+        product_sku: The SKU asked for.
+        key_fingerprint: The issuer asked for.
+        checkout_type: ``PROVISIONAL`` or ``PERPETUAL``.
+        verifier: Verifies the ``SignedToken`` when :func:`pins_issuer` says the pinned
+            keys belong to this issuer.
+        pinned_issuers: See :func:`pins_issuer`.
+        now: When the answer arrived; the verifier's clock (or the system's) by default.
+
+    Returns:
+        The online license; ``signed`` is set when the token was verified.
+
+    Raises:
+        Malformed: The answer lacks a field or has one of the wrong type.
+        InvalidLicense: A token from a pinned issuer failed verification.
+    """
+    if checkout_type not in _CHECKOUT_TYPES:
+        raise ConfigurationError(f"checkout_type must be one of {sorted(_CHECKOUT_TYPES)}")
+    moment = now or (verifier.clock() if verifier is not None else datetime.now(timezone.utc))
+    signed = None
+    if (verifier is not None and response.get("SignedToken")
+            and pins_issuer(key_fingerprint, pinned_issuers)):
+        signed = verifier.verify(response, now=moment)
+    return OnlineLicense(answer=_answer(response), product_sku=product_sku,
+                         key_fingerprint=key_fingerprint, checkout_type=checkout_type,
+                         received_at=moment, signed=signed, response=dict(response))
+
+
+@attrs.define
+class EntitlementKeeper:
+    """The Marketplace cadence: check out every ``interval``, ride out failures a while.
+
+    Call :meth:`poll` from the app's own timer (e.g. every minute, or after
+    :meth:`next_due`): it checks out when due and returns the license to run on. A
+    checkout that fails with a retryable error (network, throttling, AWS unavailable) is
+    retried every ``retry_delay`` for up to ``retry_window``, the last good result being
+    returned meanwhile; then :meth:`poll` raises the last error. A definitive answer (no
+    entitlement, access denied, a requirement not met) raises at once. With
+    ``check_in`` (for ``PROVISIONAL`` checkouts), the last consumption is checked in just
+    before the next checkout, so the app never holds two seats: a license with one seat
+    left keeps working.
+
+    Args:
+        checkout: Makes one online checkout, e.g. ``lambda: manager.checkout_online(...)``.
+        interval: :data:`AMI_INTERVAL` or :data:`CONTAINER_INTERVAL`.
+        retry_window: How long failures are ridden out.
+        retry_delay: The pause between retries.
+        check_in: Called with the last consumption token before the next checkout
+            (failures are logged only).
+        clock: The time when :meth:`poll` is not given ``now``.
+    """
+
+    checkout: Callable[[], OnlineLicense]
+    interval: timedelta = AMI_INTERVAL
+    retry_window: timedelta = RETRY_WINDOW
+    retry_delay: timedelta = RETRY_DELAY
+    check_in: Callable[[str], object] | None = None
+    clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(timezone.utc))
+    last_good: OnlineLicense | None = attrs.field(default=None, init=False)
+    last_error: LicenseTokenError | None = attrs.field(default=None, init=False)
+    failing_since: datetime | None = attrs.field(default=None, init=False)
+    _due: datetime | None = attrs.field(default=None, init=False)
+    _checked_in: str | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if min(self.interval, self.retry_window, self.retry_delay) <= timedelta(0):
+            raise ConfigurationError("interval, retry_window and retry_delay must be positive")
+
+    def next_due(self) -> datetime | None:
+        """When :meth:`poll` will next check out (``None``: at the first call)."""
+        return self._due
+
+    def poll(self, now: datetime | None = None) -> OnlineLicense:
+        """Check out if due; the license to run on.
+
+        Raises:
+            LicenseTokenError: No checkout has succeeded yet, the failures have lasted
+                ``retry_window``, or AWS gave a definitive no.
+        """
+        moment = self.clock() if now is None else now
+        if self._due is None or moment >= self._due:
+            self._attempt(moment)
+        error, good, since = self.last_error, self.last_good, self.failing_since
+        if error is not None and (good is None or not getattr(error, "retryable", False)
+                                  or since is None or moment - since >= self.retry_window):
+            raise error
+        if good is None:  # pragma: no cover - every attempt records a result or an error
+            raise LicenseTokenError("no online checkout has been made")
+        return good
+
+    def _attempt(self, moment: datetime) -> None:
+        self._check_in_last_good()
+        try:
+            fresh = self.checkout()
+        except LicenseTokenError as exc:
+            self.last_error, self.failing_since = exc, self.failing_since or moment
+            self._due = moment + self.retry_delay
+            if getattr(exc, "retryable", False):
+                log.warning("online checkout failed (%s); retrying in %s, running on the last "
+                            "good result", exc.code, self.retry_delay)
+            return
+        self.last_good, self.last_error, self.failing_since = fresh, None, None
+        self._due = moment + self.interval
+
+    def _check_in_last_good(self) -> None:
+        """Give the last seat back before taking the next, so one seat is always enough."""
+        token = self.last_good.consumption_token if self.last_good is not None else None
+        if self.check_in is None or not token or token == self._checked_in:
+            return
+        try:
+            self.check_in(token)
+        except LicenseTokenError as exc:
+            if getattr(exc, "retryable", False):  # tried again before the next attempt
+                log.warning("check-in of the previous consumption failed: %s", exc)
+                return
+            log.info("previous consumption not checked in (%s); it expires by itself", exc.code)
+        self._checked_in = token  # once: the retries that follow run on the result alone

@@ -1,0 +1,293 @@
+"""Online checkouts and AWS Marketplace: an answer that is no VerifiedLicense; the cadence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from license_token import (
+    BadSignature,
+    ConfigurationError,
+    EntitlementInsufficient,
+    EntitlementMissing,
+    Malformed,
+    TrustStore,
+    VerifiedLicense,
+    Verifier,
+)
+from license_token.aws import (
+    LicenseManager,
+    NoEntitlementsAllowed,
+    ResourceNotFound,
+    ServiceUnavailable,
+    fetch_public_key,
+)
+from license_token.marketplace import (
+    AMI_INTERVAL,
+    CONTAINER_INTERVAL,
+    MARKETPLACE_KEY_FINGERPRINT,
+    EntitlementKeeper,
+    OnlineLicense,
+    online_license,
+    pins_issuer,
+)
+from license_token.testing import EmulatedLicense, LocalLicenseManager, TokenFactory
+
+TIERS = ["Tier:None=1", "Enterprise:None", "Premium:None", "Basic:None"]
+ASK_EVERY_TIER = [{"Name": n, "Unit": "None"} for n in ("Enterprise", "Premium", "Basic")]
+VENDOR = "aws:123456789012:Vendor:issuer-fingerprint"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def emulator(clock: Clock) -> Iterator[LocalLicenseManager]:
+    with LocalLicenseManager(clock=clock) as lm:
+        yield lm
+
+
+def _manager(emulator: LocalLicenseManager, clock: Clock, **options: Any) -> LicenseManager:
+    """A vendor's app: its own issuer's key pinned, nothing of Marketplace's."""
+    own = emulator.create_key()
+    keys = TrustStore.from_pem(emulator.public_key_pem(own))
+    client = emulator.client(retries={"mode": "standard", "total_max_attempts": 1})
+    return LicenseManager(Verifier(keys, clock=clock), client=client, **options)
+
+
+def _answer(factory: TokenFactory, *, signed: bool = True, **fields: Any) -> dict[str, Any]:
+    claims = factory.claims(entitlementsAllowed=[{"name": "Premium", "unit": "None",
+                                                  "value": "Enabled"},
+                                                 {"name": "Users", "unit": "Count",
+                                                  "value": "10"}])
+    response = factory.response(claims) | {"CheckoutType": "PROVISIONAL"} | fields
+    if not signed:
+        del response["SignedToken"]
+    return response
+
+
+# -- the Marketplace checkout over HTTP ------------------------------------------------------
+def test_marketplace_checkout_is_an_online_license_not_a_bad_signature(
+        emulator: LocalLicenseManager, clock: Clock) -> None:
+    """Regression: the vendor's pinned keys were tried on AWS Marketplace's token, so the
+    checkout raised BadSignature after the seat was taken."""
+    lic = emulator.add_marketplace_license(entitlements={"Premium": ("None", None),
+                                                         "Users": ("Count", 10)})
+    assert lic.key_fingerprint == MARKETPLACE_KEY_FINGERPRINT
+    manager = _manager(emulator, clock)
+    checkout = manager.checkout(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                                [{"Name": "Premium", "Unit": "None"}])
+    assert checkout.license is None and checkout.response["SignedToken"]
+    online = manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                                     [{"Name": "Users", "Unit": "Count", "Value": "4"}],
+                                     require=["Users:Count=4"], node_id="i-0abc")
+    assert isinstance(online, OnlineLicense) and not isinstance(online, VerifiedLicense)
+    assert online.signed is None and online.from_marketplace
+    assert online.trust_basis == "TLS and SigV4 to AWS License Manager; not signed"
+    assert online.license_arn == lic.arn and online.node_id == "i-0abc"
+    assert online.entitlements["Users"].value == "4"
+    assert online.expires_at == clock.now + timedelta(minutes=lic.provisional_ttl_minutes)
+    assert online.is_current(clock.now) and not online.is_current(online.expires_at)
+    assert online.to_json()["trust_basis"] == online.trust_basis
+    assert emulator.seats_in_use(lic.arn)["Users"] == 4
+
+
+def test_the_vendor_cannot_fetch_the_marketplace_key(emulator: LocalLicenseManager) -> None:
+    lic = emulator.add_marketplace_license(entitlements={"Premium": ("None", None)})
+    with pytest.raises(ResourceNotFound):
+        fetch_public_key(lic.key_id, client=emulator.client("kms"))
+    with pytest.raises(KeyError):
+        emulator.public_key_pem(lic.key_id)
+
+
+def test_a_token_from_the_vendors_own_issuer_is_verified(emulator: LocalLicenseManager,
+                                                         clock: Clock) -> None:
+    lic = emulator.add_license(entitlements={"Premium": ("None", None)})
+    keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
+    manager = LicenseManager(Verifier(keys, clock=clock), client=emulator.client(),
+                             pinned_issuers=[lic.key_fingerprint])
+    online = manager.checkout_online(lic.product_sku, lic.key_fingerprint,
+                                     [{"Name": "Premium", "Unit": "None"}])
+    assert isinstance(online.signed, VerifiedLicense)
+    assert online.signed.claims.entitlements == online.answer.entitlements
+    assert online.trust_basis.startswith("PS384 signature by a pinned key")
+
+
+def test_an_unmet_requirement_checks_the_seat_back_in(emulator: LocalLicenseManager,
+                                                      clock: Clock) -> None:
+    lic = emulator.add_marketplace_license(entitlements={"Users": ("Count", 10)})
+    manager = _manager(emulator, clock)
+    with pytest.raises(EntitlementInsufficient):
+        manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                                [{"Name": "Users", "Unit": "Count", "Value": "2"}],
+                                require=["Users:Count=5"])
+    assert emulator.calls("CheckInLicense") == 1
+    assert emulator.seats_in_use(lic.arn)["Users"] == 0
+
+
+# -- reading answers ------------------------------------------------------------------------
+def test_a_signed_token_is_verified_only_for_a_pinned_issuer(factory: TokenFactory) -> None:
+    outsider = TokenFactory()
+    verifier = Verifier(factory.trust_store())
+    foreign = _answer(outsider)
+    with pytest.raises(BadSignature):  # the vendor's own issuer, signed by someone else
+        online_license(foreign, product_sku="sku", key_fingerprint=VENDOR, verifier=verifier)
+    for fingerprint, pinned in ((MARKETPLACE_KEY_FINGERPRINT, None),
+                                ("aws:999999999999:Other:issuer-fingerprint", [VENDOR])):
+        online = online_license(foreign, product_sku="sku", key_fingerprint=fingerprint,
+                                verifier=verifier, pinned_issuers=pinned)
+        assert online.signed is None
+    unsigned = online_license(_answer(factory, signed=False), product_sku="sku",
+                              key_fingerprint=VENDOR, verifier=verifier)
+    assert unsigned.signed is None and unsigned.entitlements["Users"].value == "10"
+    own = online_license(_answer(factory), product_sku="sku", key_fingerprint=VENDOR,
+                         verifier=verifier)
+    assert own.signed is not None and own.signed.license_arn == own.license_arn
+    with pytest.raises(Exception, match="does not match the signed token"):
+        online_license(_answer(factory, NodeId="edited"), product_sku="sku",
+                       key_fingerprint=VENDOR, verifier=verifier)
+
+
+def test_pins_issuer() -> None:
+    assert pins_issuer(VENDOR, None)
+    assert not pins_issuer(MARKETPLACE_KEY_FINGERPRINT, None)
+    assert not pins_issuer(VENDOR, [])
+    assert pins_issuer(MARKETPLACE_KEY_FINGERPRINT, [MARKETPLACE_KEY_FINGERPRINT])
+
+
+def test_requirements_and_tiers_on_the_answer(factory: TokenFactory) -> None:
+    online = online_license(_answer(factory, signed=False), product_sku="sku",
+                            key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
+    online.check(["Premium", "Premium:None", "Users:Count=10"])
+    with pytest.raises(EntitlementMissing):
+        online.check(["Enterprise"])
+    with pytest.raises(EntitlementMissing):
+        online.check(["Premium:Count"])  # a name matches only with its unit
+    with pytest.raises(EntitlementInsufficient):
+        online.check(["Users:Count=11"])
+    assert online.satisfies("Users=3") and not online.satisfies("Basic")
+    tier = online.tier(["Enterprise:None", "Premium:None", "Basic:None"])
+    assert tier is not None and tier.name == "Premium"
+    assert online.tier(["Enterprise", "Gold"]) is None
+
+
+@pytest.mark.parametrize(("fields", "match"), [
+    ({"EntitlementsAllowed": "Premium"}, "must be a list"),
+    ({"EntitlementsAllowed": [{"Name": "Premium"}]}, "must be strings"),
+    ({"Expiration": None}, "expiration"),
+    ({"IssuedAt": "yesterday"}, "ISO-8601"),
+    ({"LicenseArn": None}, "licenseArn"),
+])
+def test_a_malformed_answer_is_malformed(factory: TokenFactory, fields: dict[str, Any],
+                                         match: str) -> None:
+    answer = {k: v for k, v in (_answer(factory, signed=False) | fields).items()
+              if v is not None}
+    with pytest.raises(Malformed, match=match):
+        online_license(answer, product_sku="sku", key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
+    with pytest.raises(ConfigurationError):
+        online_license(answer, product_sku="sku", key_fingerprint=VENDOR, checkout_type="SOON")
+
+
+# -- the cadence ----------------------------------------------------------------------------
+class FakeCheckouts:
+    """Answers in turn: an OnlineLicense, or an exception to raise."""
+
+    def __init__(self, factory: TokenFactory) -> None:
+        self.factory, self.plan, self.calls, self.checked_in = factory, [], 0, []  # type: ignore[var-annotated]
+
+    def __call__(self) -> OnlineLicense:
+        self.calls += 1
+        step = self.plan.pop(0) if self.plan else "ok"
+        if isinstance(step, Exception):
+            raise step
+        return online_license(_answer(self.factory, signed=False), product_sku="sku",
+                              key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
+
+
+def test_ami_cadence_rides_out_thirty_minutes_of_failures(factory: TokenFactory) -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    checkouts = FakeCheckouts(factory)
+    keeper = EntitlementKeeper(checkouts, interval=AMI_INTERVAL,
+                               check_in=checkouts.checked_in.append)
+    first = keeper.poll(start)
+    assert checkouts.calls == 1 and keeper.next_due() == start + timedelta(minutes=15)
+    assert keeper.poll(start + timedelta(minutes=14)) is first and checkouts.calls == 1
+    second = keeper.poll(start + timedelta(minutes=15))
+    assert second is not first and checkouts.calls == 2
+    assert checkouts.checked_in == [first.consumption_token]  # one seat at a time
+    outage = start + timedelta(minutes=30)
+    checkouts.plan = [ServiceUnavailable("ServerInternalException")] * 40
+    for minute in range(30):  # retried every minute, the app runs on the last good result
+        assert keeper.poll(outage + timedelta(minutes=minute)) is second
+    assert checkouts.calls == 2 + 30
+    assert keeper.failing_since == outage
+    with pytest.raises(ServiceUnavailable):  # thirty minutes of failures: stop
+        keeper.poll(outage + timedelta(minutes=30))
+    checkouts.plan = []
+    recovered = keeper.poll(outage + timedelta(minutes=31))
+    assert keeper.last_error is None and recovered.consumption_token != second.consumption_token
+
+
+def test_container_cadence_is_daily_and_a_definitive_no_stops_at_once(
+        factory: TokenFactory) -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    checkouts = FakeCheckouts(factory)
+    keeper = EntitlementKeeper(checkouts, interval=CONTAINER_INTERVAL)
+    keeper.poll(start)
+    keeper.poll(start + timedelta(hours=23, minutes=59))
+    assert checkouts.calls == 1
+    checkouts.plan = [NoEntitlementsAllowed("subscription cancelled")]
+    with pytest.raises(NoEntitlementsAllowed):
+        keeper.poll(start + timedelta(days=1))
+    with pytest.raises(NoEntitlementsAllowed):  # and it stays stopped until a checkout works
+        keeper.poll(start + timedelta(days=1, seconds=30))
+
+
+def test_no_first_result_means_no_license(factory: TokenFactory) -> None:
+    checkouts = FakeCheckouts(factory)
+    checkouts.plan = [ServiceUnavailable("down")]
+    keeper = EntitlementKeeper(checkouts)
+    with pytest.raises(ServiceUnavailable):
+        keeper.poll(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    with pytest.raises(ConfigurationError):
+        EntitlementKeeper(checkouts, interval=timedelta(0))
+
+
+def test_marketplace_recipe_on_the_emulator(emulator: LocalLicenseManager,
+                                            clock: Clock) -> None:
+    """An AMI product: every 15 minutes, an outage ridden out, one seat throughout."""
+    lic: EmulatedLicense = emulator.add_marketplace_license(
+        entitlements={"Users": ("Count", 1)}, provisional_ttl_minutes=60)
+    manager = _manager(emulator, clock)
+    keeper = EntitlementKeeper(
+        lambda: manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                                        [{"Name": "Users", "Unit": "Count", "Value": "1"}],
+                                        require=["Users:Count=1"]),
+        interval=AMI_INTERVAL, check_in=manager.check_in, clock=clock)
+    first = keeper.poll()
+    for _ in range(3):  # the old consumption is checked in, so one seat is enough
+        clock.now += AMI_INTERVAL
+        assert keeper.poll().consumption_token != first.consumption_token
+        assert emulator.seats_in_use(lic.arn)["Users"] == 1
+    good = keeper.last_good
+    clock.now += AMI_INTERVAL
+    emulator.fail(1000)  # AWS unreachable for a while
+    for _ in range(20):
+        assert keeper.poll() is good
+        clock.now += timedelta(minutes=1)
+    emulator.fail(0)
+    assert keeper.poll() is not good and keeper.last_error is None
+    assert emulator.seats_in_use(lic.arn)["Users"] == 1
