@@ -36,7 +36,6 @@ from license_token.marketplace import (
 )
 from license_token.testing import EmulatedLicense, LocalLicenseManager, TokenFactory
 
-TIERS = ["Tier:None=1", "Enterprise:None", "Premium:None", "Basic:None"]
 ASK_EVERY_TIER = [{"Name": n, "Unit": "None"} for n in ("Enterprise", "Premium", "Basic")]
 VENDOR = "aws:123456789012:Vendor:issuer-fingerprint"
 
@@ -284,10 +283,25 @@ def test_marketplace_recipe_on_the_emulator(emulator: LocalLicenseManager,
         assert emulator.seats_in_use(lic.arn)["Users"] == 1
     good = keeper.last_good
     clock.now += AMI_INTERVAL
-    emulator.fail(1000)  # AWS unreachable for a while
+    emulator.fail(20 * 2)  # AWS unavailable for 20 minutes: each retry's check-in and checkout
     for _ in range(20):
         assert keeper.poll() is good
         clock.now += timedelta(minutes=1)
-    emulator.fail(0)
+    assert keeper.failing_since == clock.now - timedelta(minutes=20)
     assert keeper.poll() is not good and keeper.last_error is None
     assert emulator.seats_in_use(lic.arn)["Users"] == 1
+
+
+def test_a_tiered_product_asks_for_every_tier_and_learns_the_one_bought(
+        emulator: LocalLicenseManager, clock: Clock) -> None:
+    lic = emulator.add_marketplace_license(entitlements={"Premium": ("None", None)})
+    manager = _manager(emulator, clock)
+    online = manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                                     ASK_EVERY_TIER)
+    assert [e.name for e in online.answer.entitlements] == ["Premium"]
+    tier = online.tier(["Enterprise:None", "Premium:None", "Basic:None"])
+    assert tier is not None and tier.name == "Premium"
+    with pytest.raises(EntitlementMissing):  # an app that needs the top tier says so
+        manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT, ASK_EVERY_TIER,
+                                require=["Enterprise"])
+    assert emulator.calls("CheckInLicense") == 1

@@ -16,9 +16,12 @@ from ._common import (
     UsageError,
     add_json_option,
     add_policy_options,
+    check_rows,
+    checks,
     emit,
     read_input,
     report,
+    table,
     verifier_from_args,
 )
 from ._node import add_salt_option, this_node
@@ -48,7 +51,8 @@ def register(sub: Any) -> None:
     importing = actions.add_parser(
         "import", help="verify a response borrowed on another machine, then store it")
     importing.add_argument("file", metavar="FILE", help="the saved response; - for stdin")
-    importing.add_argument("--dir", type=Path, required=True, help="the store directory")
+    importing.add_argument("--dir", type=_store_dir, required=True,
+                           help="the store directory")
     add_policy_options(importing)
     add_salt_option(importing, default=None)
     importing.set_defaults(handler=cmd_import)
@@ -112,8 +116,17 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refused(args: argparse.Namespace, exc: LicenseTokenError) -> int:
+    doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
+    emit(doc, args.json, f"REFUSED ({exc.code}): {exc}; nothing was written")
+    return EXIT_REJECTED
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    """Verify against this machine's policy and the real clock, then store; else nothing."""
+    """``store import``: verify against this machine's policy and clock, then store.
+
+    A response that fails any check is refused with its code (exit 1): nothing is written.
+    """
     if args.at is not None:
         raise UsageError("store import verifies against this machine's clock: drop --at")
     if args.salt is not None:
@@ -122,22 +135,17 @@ def cmd_import(args: argparse.Namespace) -> int:
         try:
             args.node_id = this_node(args.salt)[0]
         except LicenseTokenError as exc:
-            return report(args, exc)
+            return _refused(args, exc)
     verifier = verifier_from_args(args)
     data = read_input(args.file)
     try:
         stored = LicenseStore(args.dir).import_response(data, verifier)
     except LicenseTokenError as exc:
-        return report(args, exc)
-    lic = stored.license
-    unchecked = [name for name, value in (("node", args.node_id),
-                                          ("license", args.license_arn),
-                                          ("entitlements", args.require)) if not value]
-    human = [f"IMPORTED into {stored.path}", f"  license   {lic.license_arn}",
-             f"  bound to  {lic.node_id or '(no node)'}",
-             f"  expires   {format_time(lic.expires_at)}  (borrow again before then)"]
-    human += [f"  NOT CHECKED {name}" for name in unchecked]
+        return _refused(args, exc)
+    lic, policy = stored.license, verifier.policy
     doc = {"valid": True, "code": None, "message": f"imported into {stored.path}",
-           "license": lic.to_json(), "file": str(stored.path), "not_checked": unchecked}
-    emit(doc, args.json, "\n".join(human))
+           "license": lic.to_json() | {"checks": checks(policy)}, "file": str(stored.path)}
+    human = (f"IMPORTED into {stored.path}\n" + table(check_rows(lic, policy, lic.verified_at))
+             + f"\n  borrow again before {format_time(lic.expires_at)}")
+    emit(doc, args.json, human)
     return EXIT_OK

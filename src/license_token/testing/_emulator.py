@@ -82,7 +82,7 @@ class LocalLicenseManager:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         #: CreateToken/GetAccessToken, STS AssumeRoleWithWebIdentity and the credentials issued.
-        self.identity = IdentityService(lambda: self.clock())
+        self.identity: IdentityService = IdentityService(lambda: self.clock())
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> LocalLicenseManager:
