@@ -121,8 +121,11 @@ def add_key_option(parser: argparse.ArgumentParser) -> None:
                              "GetPublicKey JSON); required, repeatable")
 
 
-def add_policy_options(parser: argparse.ArgumentParser) -> None:
-    """``--key`` and the policy options shared by ``verify`` and ``store``."""
+def add_policy_options(parser: argparse.ArgumentParser, *, what_if: bool = True) -> None:
+    """``--key`` and the policy options shared by ``verify`` and ``store``.
+
+    ``what_if=False`` leaves out ``--at``, for commands that must use the real clock.
+    """
     add_key_option(parser)
     parser.add_argument("--license-arn", metavar="ARN",
                         help="the license the token must be for (else NOT CHECKED)")
@@ -131,9 +134,12 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require", action="append", default=[], type=_requirement,
                         metavar="NAME[:UNIT][=MIN]",
                         help="a required entitlement; repeatable (else NOT CHECKED)")
-    parser.add_argument("--at", type=instant, metavar="ISO8601",
-                        help="verify as of this date or date-time instead of the system "
-                             "clock; without a zone it is UTC (2099-01-01 is midnight UTC)")
+    if what_if:
+        parser.add_argument("--at", type=instant, metavar="ISO8601",
+                            help="verify as of this date or date-time instead of the system "
+                                 "clock; without a zone it is UTC (2099-01-01 is midnight UTC)")
+    else:
+        parser.set_defaults(at=None)
     leeway = DEFAULT_LEEWAY.total_seconds()
     parser.add_argument("--leeway", type=_seconds, default=leeway, metavar="SECONDS",
                         help=f"clock skew allowed on issuedAt and expiration "

@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
     importing.add_argument("file", metavar="FILE", help="the saved response; - for stdin")
     importing.add_argument("--dir", type=_store_dir, required=True,
                            help="the store directory")
-    add_policy_options(importing)
+    add_policy_options(importing, what_if=False)  # the real clock: no --at
     add_salt_option(importing, default=None)
     importing.set_defaults(handler=cmd_import)
     remove = actions.add_parser("remove", help="delete one stored checkout")
@@ -127,8 +127,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     A response that fails any check is refused with its code (exit 1): nothing is written.
     """
-    if args.at is not None:
-        raise UsageError("store import verifies against this machine's clock: drop --at")
     if args.salt is not None:
         if args.node_id is not None:
             raise UsageError("give --node-id or --salt, not both")
