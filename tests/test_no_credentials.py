@@ -307,7 +307,7 @@ def test_checkout_borrow_cli_with_a_token_file_and_no_credentials(tmp_path: Path
         assert bad_role.returncode == 1 and "aws_token_rejected" in bad_role.stderr
 
 
-def test_a_token_session_is_an_aws_error_free_import() -> None:
+def test_the_credentials_module_is_online_only() -> None:
     """The module is online-only: it imports boto3, unlike ``license_token`` itself."""
     code = ("import sys, license_token; assert 'boto3' not in sys.modules; "
             "import license_token.credentials; assert 'boto3' in sys.modules")

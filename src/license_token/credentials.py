@@ -43,6 +43,7 @@ from botocore.credentials import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ._aws_retry import install_retries
 from ._errors import ConfigurationError
 from .aws import AwsError, translate
 
@@ -256,6 +257,7 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
         client = self._plain.create_client(
             "license-manager", region_name=self.region_name, endpoint_url=self._endpoint_url,
             config=_RETRIES.merge(Config(signature_version=UNSIGNED)))
+        install_retries(client)  # License Manager's own RateLimitExceededException too
         token = self.token.read()
         _REDACTOR.remember(token)
         with _exchange("License Manager GetAccessToken"):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs
 
 import attrs
 
@@ -217,8 +218,9 @@ class LocalLicenseManager:
 
     def handle_query(self, body: bytes) -> tuple[int, bytes]:
         """STS over the query protocol."""
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
         with self._lock:
-            self.requests.append(("AssumeRoleWithWebIdentity", {"size": len(body)}))
+            self.requests.append((action, {"size": len(body)}))
             return self.identity.handle_query(body)
 
     def public_key_pem(self, key_id: str) -> bytes:
