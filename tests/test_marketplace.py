@@ -7,12 +7,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from license_token import (
     BadSignature,
     ConfigurationError,
     EntitlementInsufficient,
     EntitlementMissing,
+    LicenseTokenError,
     Malformed,
     TrustStore,
     VerifiedLicense,
@@ -305,3 +308,32 @@ def test_a_tiered_product_asks_for_every_tier_and_learns_the_one_bought(
         manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT, ASK_EVERY_TIER,
                                 require=["Enterprise"])
     assert emulator.calls("CheckInLicense") == 1
+
+
+_FACTORY = TokenFactory()
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(field=st.sampled_from(["LicenseArn", "LicenseConsumptionToken", "EntitlementsAllowed",
+                              "NodeId", "IssuedAt", "Expiration", "SignedToken"]),
+       value=_JSON)
+def test_any_answer_is_read_or_refused_with_a_typed_error(field: str, value: object) -> None:
+    answer = _answer(_FACTORY, signed=False)
+    answer[field] = value
+    try:
+        online = online_license(answer, product_sku="sku",
+                                key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
+    except LicenseTokenError:
+        return
+    assert online.license_arn == answer["LicenseArn"]
+
+
+def test_a_non_mapping_answer_is_malformed() -> None:
+    bad: object
+    for bad in ([], "text", None):
+        with pytest.raises(Malformed):
+            online_license(bad, product_sku="sku",  # type: ignore[arg-type]
+                           key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)

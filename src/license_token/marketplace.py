@@ -193,6 +193,8 @@ def _requirement(value: Requirement | str) -> Requirement:
 
 def _answer(response: Mapping[str, Any]) -> LicenseClaims:
     """The answer's fields in claim spelling, parsed by the claims' own strict parser."""
+    if not isinstance(response, Mapping):
+        raise Malformed(f"a CheckoutLicense answer is a mapping, not {type(response).__name__}")
     entitlements = response.get("EntitlementsAllowed", [])
     if not isinstance(entitlements, list):
         raise Malformed("CheckoutLicense answer: 'EntitlementsAllowed' must be a list")
@@ -239,11 +241,12 @@ def online_license(response: Mapping[str, Any], *, product_sku: str, key_fingerp
     if checkout_type not in _CHECKOUT_TYPES:
         raise ConfigurationError(f"checkout_type must be one of {sorted(_CHECKOUT_TYPES)}")
     moment = now or (verifier.clock() if verifier is not None else datetime.now(timezone.utc))
+    answer = _answer(response)
     signed = None
     if (verifier is not None and response.get("SignedToken")
             and pins_issuer(key_fingerprint, pinned_issuers)):
         signed = verifier.verify(response, now=moment)
-    return OnlineLicense(answer=_answer(response), product_sku=product_sku,
+    return OnlineLicense(answer=answer, product_sku=product_sku,
                          key_fingerprint=key_fingerprint, checkout_type=checkout_type,
                          received_at=moment, signed=signed, response=dict(response))
 
