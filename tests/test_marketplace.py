@@ -337,3 +337,16 @@ def test_a_non_mapping_answer_is_malformed() -> None:
         with pytest.raises(Malformed):
             online_license(bad, product_sku="sku",  # type: ignore[arg-type]
                            key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
+
+
+def test_a_refused_signed_answer_gives_the_seat_back(emulator: LocalLicenseManager,
+                                                     clock: Clock) -> None:
+    """The vendor pins the wrong key for its own issuer: the checkout is refused, the seat
+    returned."""
+    lic = emulator.add_license(entitlements={"Users": ("Count", 1)})
+    manager = _manager(emulator, clock)  # pins another key of the emulator, not lic's
+    with pytest.raises(BadSignature):
+        manager.checkout_online(lic.product_sku, lic.key_fingerprint,
+                                [{"Name": "Users", "Unit": "Count", "Value": "1"}])
+    assert emulator.calls("CheckInLicense") == 1
+    assert emulator.seats_in_use(lic.arn)["Users"] == 0

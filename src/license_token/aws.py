@@ -254,9 +254,22 @@ class LicenseManager:
             KeyFingerprint=key_fingerprint, Entitlements=_entitlement_data(entitlements),
             NodeId=node_id, Beneficiary=beneficiary, ClientToken=client_token,
         )
-        verified = (self.verifier.verify(response) if response.get("SignedToken")
-                    and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
+        try:
+            verified = (self.verifier.verify(response) if response.get("SignedToken")
+                        and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
+        except LicenseTokenError:
+            self._return_provisional_seat(response, checkout_type)
+            raise
         return Checkout(license=verified, response=response, client_token=client_token)
+
+    def _return_provisional_seat(self, response: Mapping[str, Any], checkout_type: str) -> None:
+        """Check a refused ``PROVISIONAL`` consumption back in (it expires by itself too)."""
+        token = response.get("LicenseConsumptionToken")
+        if checkout_type == "PROVISIONAL" and isinstance(token, str) and token:
+            try:
+                self.check_in(token)
+            except AwsError:
+                pass
 
     def checkout_online(self, product_sku: str, key_fingerprint: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -270,8 +283,9 @@ class LicenseManager:
             product_sku: The product.
             key_fingerprint: The issuer, e.g. ``MARKETPLACE_KEY_FINGERPRINT``.
             entitlements: What to ask for; for a tiered product, every tier.
-            require: What the answer must grant; when it does not, the consumption is
-                checked in (best effort) before the error is raised.
+            require: What the answer must grant. When it does not, or the answer is
+                refused, a ``PROVISIONAL`` consumption is checked in (best effort) before
+                the error is raised.
             checkout_type: ``PROVISIONAL`` or ``PERPETUAL`` (drawdown).
             node_id: The node to record.
             beneficiary: The beneficiary to record.
@@ -288,20 +302,15 @@ class LicenseManager:
         checkout = self.checkout(product_sku, key_fingerprint, entitlements,
                                  checkout_type=checkout_type, node_id=node_id,
                                  beneficiary=beneficiary, client_token=client_token)
-        online = online_license(checkout.response, product_sku=product_sku,
-                                key_fingerprint=key_fingerprint, checkout_type=checkout_type,
-                                now=self.verifier.clock())
-        online = attrs.evolve(online, signed=checkout.license)
         try:
+            online = online_license(checkout.response, product_sku=product_sku,
+                                    key_fingerprint=key_fingerprint,
+                                    checkout_type=checkout_type, now=self.verifier.clock())
             online.check(require)
         except LicenseTokenError:
-            if online.consumption_token and checkout_type == "PROVISIONAL":
-                try:
-                    self.check_in(online.consumption_token)
-                except AwsError:
-                    pass  # a provisional consumption expires by itself
+            self._return_provisional_seat(checkout.response, checkout_type)
             raise
-        return online
+        return attrs.evolve(online, signed=checkout.license)
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
         """``ExtendLicenseConsumption``: the new ``Expiration`` of the consumption."""
