@@ -11,6 +11,8 @@ import logging
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -313,3 +315,21 @@ def test_the_credentials_module_is_online_only() -> None:
             "import license_token.credentials; assert 'boto3' in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
     assert issubclass(TokenRejected, AwsError)
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    (b"Action=GetCallerIdentity&Version=2011-06-15", "InvalidAction"),
+    (b"Action=AssumeRoleWithWebIdentity&RoleArn=x&RoleSessionName=s", "ValidationError"),
+    (b"Action=AssumeRoleWithWebIdentity&RoleArn=x&RoleSessionName=s&WebIdentityToken=t"
+     b"&DurationSeconds=soon", "ValidationError"),
+    (b"\xff\xfe=&&==", "InvalidAction"),
+])
+def test_sts_answers_bad_requests_with_xml_errors(emulator: LocalLicenseManager,
+                                                  body: bytes, code: str) -> None:
+    request = urllib.request.Request(  # noqa: S310 - the loopback emulator
+        emulator.endpoint_url, data=body, method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310 - the loopback emulator
+    assert info.value.code == 400
+    assert f"<Code>{code}</Code>".encode() in info.value.read()

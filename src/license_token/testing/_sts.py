@@ -147,6 +147,8 @@ class IdentityService:
             return 200, self._query(raw)
         except QueryError as exc:
             return exc.status, query_error_xml(exc)
+        except Exception as exc:  # a bug in the emulator: answer as the service would
+            return 500, query_error_xml(QueryError("InternalFailure", repr(exc), 500))
 
     def _query(self, raw: bytes) -> bytes:
         params = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"),
@@ -160,6 +162,9 @@ class IdentityService:
         for name in ("RoleArn", "RoleSessionName", "WebIdentityToken"):
             if not params.get(name):
                 raise QueryError("ValidationError", f"{name} is required")
+        duration = params.get("DurationSeconds") or ""
+        if duration and (not duration.isdigit() or not 900 <= int(duration) <= 43200):
+            raise QueryError("ValidationError", "DurationSeconds must be 900 to 43200")
         access = self._access.get(params["WebIdentityToken"])
         if access is None:
             raise QueryError("InvalidIdentityToken", "The web identity token is not valid")
@@ -175,8 +180,7 @@ class IdentityService:
         if (allowed and role not in allowed) or f":{self.account}:role/" not in role:
             raise QueryError("AccessDenied", "Not authorized to perform "
                              "sts:AssumeRoleWithWebIdentity", 403)
-        duration = int(params.get("DurationSeconds") or 0)
-        lifetime = timedelta(seconds=duration) if duration else self.credential_lifetime
+        lifetime = timedelta(seconds=int(duration)) if duration else self.credential_lifetime
         key_id = "ASIA" + secrets.token_hex(8).upper()
         issued = _Issued(secret_key=secrets.token_urlsafe(30),
                          session_token=secrets.token_urlsafe(96), role_arn=role,
