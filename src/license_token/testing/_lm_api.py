@@ -12,7 +12,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,11 @@ __all__ = ["OPERATIONS", "Operation"]
 Operation = Callable[["LocalLicenseManager", Mapping[str, Any]], dict[str, Any]]
 
 _PSS_384 = "RSASSA_PSS_SHA_384"
+
+
+def _model_time(moment: datetime) -> str:
+    """Shape ``ISO8601DateTime``: UTC with ``Z``."""
+    return aws_time(moment) + "Z"
 
 
 def _license(lm: LocalLicenseManager, arn: str, *, missing: str) -> EmulatedLicense:
@@ -109,6 +114,9 @@ def _issue(lm: LocalLicenseManager, lic: EmulatedLicense, granted: Sequence[dict
     claims = {k: v for k, v in claims.items() if v is not None}
     response = response_for(lic.issuer.token(claims), claims)
     del response["ResponseMetadata"]
+    # The claims spell times as AWS's sample token does (no zone); the response members
+    # are the model's ISO8601DateTime, whose pattern requires a zone.
+    response |= {"IssuedAt": _model_time(now), "Expiration": _model_time(expiration)}
     amounts: defaultdict[str, Decimal] = defaultdict(Decimal)
     for item in granted:
         amounts[item["Name"]] += amount(item)
@@ -211,7 +219,7 @@ def extend(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
         consumption.expiration = lm.clock() + timedelta(minutes=ttl)
     assert consumption.expiration is not None  # noqa: S101 (not perpetual)
     return {"LicenseConsumptionToken": consumption.token,
-            "Expiration": aws_time(consumption.expiration)}
+            "Expiration": _model_time(consumption.expiration)}
 
 
 def check_in(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,8 +256,8 @@ def get_license(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, A
             raise ServiceError("InvalidParameterValueException",
                                f"License {arn} has no version {version}")
         lic = old
-    validity = {"Begin": aws_time(lic.valid_from or lic.created_at or lm.started_at)} | (
-        {"End": aws_time(lic.valid_until)} if lic.valid_until else {})
+    validity = {"Begin": _model_time(lic.valid_from or lic.created_at or lm.started_at)} | (
+        {"End": _model_time(lic.valid_until)} if lic.valid_until else {})
     return {"License": {
         "LicenseArn": lic.arn, "LicenseName": lic.name, "ProductName": lic.product_name,
         "ProductSKU": lic.product_sku,
@@ -267,7 +275,7 @@ def get_license(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, A
                                     "MaxTimeToLiveInMinutes": lic.borrow_ttl_minutes},
         },
         "LicenseMetadata": [{"Name": k, "Value": v} for k, v in lic.metadata.items()],
-        "CreateTime": aws_time(lic.created_at or lm.started_at),
+        "CreateTime": _model_time(lic.created_at or lm.started_at),
         "Version": lic.version,
     }}
 
