@@ -119,7 +119,8 @@ def _issue(lm: LocalLicenseManager, lic: EmulatedLicense, granted: Sequence[dict
     response |= {"IssuedAt": _model_time(now), "Expiration": _model_time(expiration)}
     amounts: defaultdict[str, Decimal] = defaultdict(Decimal)
     for item in granted:
-        amounts[item["Name"]] += amount(item)
+        if item["Unit"] != "None":
+            amounts[item["Name"]] += amount(item)
     lm.consumptions[token] = Consumption(
         token=token, license=lic, entitlements=entitlements, amounts=dict(amounts),
         node_id=node_id, borrowed=borrowed, expiration=None if perpetual else expiration,
@@ -210,8 +211,8 @@ def _not_perpetual(consumption: Consumption, operation: str) -> None:
 def extend(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
     """``ExtendLicenseConsumption``: a live, non-perpetual consumption gets a new TTL."""
     req = Request(body)
-    consumption = _consumption(lm, req)
     dry_run = req.boolean("DryRun")
+    consumption = _consumption(lm, req)
     _not_perpetual(consumption, "ExtendLicenseConsumption")
     if not dry_run:
         ttl = (consumption.license.borrow_ttl_minutes if consumption.borrowed
@@ -225,8 +226,8 @@ def extend(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
 def check_in(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
     """``CheckInLicense``: the seats go back; early only where the license allows it."""
     req = Request(body)
-    consumption = _consumption(lm, req)
     req.string("Beneficiary")
+    consumption = _consumption(lm, req)
     _not_perpetual(consumption, "CheckInLicense")
     if consumption.borrowed and not consumption.license.allow_early_check_in:
         raise ServiceError("ConflictException", "Early check-in is not allowed")
