@@ -56,6 +56,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     """A thread per connection, at most ``max_workers`` of them; the rest are closed."""
 
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: a burst of clients is not dropped
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
                  max_workers: int) -> None:
@@ -122,6 +123,13 @@ def handler_for(emulator: JsonService, read_timeout: float = 10.0,
                 self.close_connection = True
                 return None
             return raw
+
+        def send_error(self, code: int, message: str | None = None,
+                       explain: str | None = None) -> None:
+            """Malformed HTTP (garbage request line, unknown method): a JSON error with a
+            status line, never the standard library's HTML or an HTTP/0.9 bare body."""
+            self.request_version = self.protocol_version
+            self._refuse(code, message or "malformed request")
 
         def _refuse(self, status: int, message: str) -> None:
             self.close_connection = True
