@@ -84,6 +84,7 @@ __all__ = [
     "translate",
 ]
 
+
 @contextmanager
 def _translated() -> Iterator[None]:
     try:
