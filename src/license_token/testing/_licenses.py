@@ -72,10 +72,6 @@ class Consumption:
     response: dict[str, Any]
     checked_in: bool = False
 
-    @property
-    def perpetual(self) -> bool:
-        return self.expiration is None
-
     def live_at(self, now: datetime) -> bool:
         """Still holding its seats: neither checked in nor expired."""
         return not self.checked_in and (self.expiration is None or now < self.expiration)

@@ -202,10 +202,12 @@ def _consumption(lm: LocalLicenseManager, req: Request) -> Consumption:
     return consumption
 
 
-def _not_perpetual(consumption: Consumption, operation: str) -> None:
-    if consumption.perpetual:  # LM API CheckoutType: PERPETUAL cannot be checked in
+def _expiring(consumption: Consumption, operation: str) -> datetime:
+    """The consumption's expiration; a ``PERPETUAL`` one has none and is refused."""
+    if consumption.expiration is None:  # LM API CheckoutType: PERPETUAL is a drawdown
         raise ServiceError("ValidationException", f"{operation} is not possible for a "
                            "PERPETUAL checkout")
+    return consumption.expiration
 
 
 def extend(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,14 +215,13 @@ def extend(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
     req = Request(body)
     dry_run = req.boolean("DryRun")
     consumption = _consumption(lm, req)
-    _not_perpetual(consumption, "ExtendLicenseConsumption")
+    expiration = _expiring(consumption, "ExtendLicenseConsumption")
     if not dry_run:
         ttl = (consumption.license.borrow_ttl_minutes if consumption.borrowed
                else consumption.license.provisional_ttl_minutes)
-        consumption.expiration = lm.clock() + timedelta(minutes=ttl)
-    assert consumption.expiration is not None  # noqa: S101 (not perpetual)
+        expiration = consumption.expiration = lm.clock() + timedelta(minutes=ttl)
     return {"LicenseConsumptionToken": consumption.token,
-            "Expiration": _model_time(consumption.expiration)}
+            "Expiration": _model_time(expiration)}
 
 
 def check_in(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,7 +229,7 @@ def check_in(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str, Any]
     req = Request(body)
     req.string("Beneficiary")
     consumption = _consumption(lm, req)
-    _not_perpetual(consumption, "CheckInLicense")
+    _expiring(consumption, "CheckInLicense")
     if consumption.borrowed and not consumption.license.allow_early_check_in:
         raise ServiceError("ConflictException", "Early check-in is not allowed")
     consumption.checked_in = True

@@ -58,14 +58,21 @@ class Request:
     def __init__(self, body: Mapping[str, Any]) -> None:
         self.body = body
 
-    def string(self, name: str, *, required: bool = False, pattern: str | None = None,
-               min_len: int = 0, max_len: int | None = None,
-               enum: frozenset[str] | None = None) -> str | None:
+    def string(self, name: str, **constraints: Any) -> str | None:
+        """An optional string member; ``constraints`` as for :meth:`required`."""
+        value = self.body.get(name)
+        return None if value is None else self._checked(name, value, **constraints)
+
+    def required(self, name: str, **constraints: Any) -> str:
+        """A required string member, within ``pattern``, ``min_len``, ``max_len``, ``enum``."""
         value = self.body.get(name)
         if value is None:
-            if required:
-                raise _invalid(name, value, "Member must not be null")
-            return None
+            raise _invalid(name, value, "Member must not be null")
+        return self._checked(name, value, **constraints)
+
+    @staticmethod
+    def _checked(name: str, value: object, *, pattern: str | None = None, min_len: int = 0,
+                 max_len: int | None = None, enum: frozenset[str] | None = None) -> str:
         if not isinstance(value, str):
             raise _invalid(name, value, "Member must be a string")
         if len(value) < min_len:
@@ -79,11 +86,6 @@ class Request:
                            f"{pattern}")
         if enum is not None and value not in enum:
             raise _invalid(name, value, f"Member must satisfy enum value set: {sorted(enum)}")
-        return value
-
-    def required(self, name: str, **constraints: Any) -> str:
-        value = self.string(name, required=True, **constraints)
-        assert value is not None  # noqa: S101 (required=True never returns None)
         return value
 
     def arn(self, name: str) -> str:
