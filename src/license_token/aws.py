@@ -97,7 +97,25 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
                 region_name: str | None = None, profile_name: str | None = None,
                 endpoint_url: str | None = None, retry_mode: str = "standard",
                 max_attempts: int = 5) -> Any:
-    """A boto3 client with botocore's retry mode configured; a given client is used as is."""
+    """A boto3 client with botocore's retry mode configured; a given client is used as is.
+
+    Args:
+        service: ``license-manager`` or ``kms``.
+        client: A ready client, returned unchanged.
+        session: A boto3 session to make the client from (credentials, profile).
+        region_name: The Region, when no session says it.
+        profile_name: A named profile, when no session is given.
+        endpoint_url: Another endpoint, e.g. the local emulator.
+        retry_mode: botocore's retry mode.
+        max_attempts: Attempts per call, the first included.
+
+    Returns:
+        The client.
+
+    Raises:
+        NoCredentials: The profile does not exist.
+        InvalidRequest: The configuration is incomplete (no Region).
+    """
     if client is not None:
         return client
     config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts})
@@ -165,6 +183,10 @@ def redirect_region(location: str | None) -> str | None:
 
 class LicenseManager:
     """License Manager calls for one app; ``verifier`` checks every token fetched.
+
+    Every client it uses, a given one too, gets the retry handler that also retries
+    ``RateLimitExceededException`` (see ``_aws_retry``), under the client's own
+    ``total_max_attempts``.
 
     Args:
         verifier: Checks every token fetched before it is returned.
