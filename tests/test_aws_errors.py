@@ -35,7 +35,7 @@ from license_token.testing import LocalLicenseManager
 
 OPERATIONS = {
     "license-manager": ["CheckoutBorrowLicense", "CheckoutLicense", "ExtendLicenseConsumption",
-                        "CheckInLicense", "GetLicense"],
+                        "CheckInLicense", "GetLicense", "GetAccessToken"],
     "kms": ["GetPublicKey"],
 }
 #: AWS API reference, "Common Errors": credential and signature failures.
@@ -80,6 +80,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "CheckInLicense": {"LicenseConsumptionToken": "t"},
     "GetLicense": {"LicenseArn": ARN},
     "GetPublicKey": {"KeyId": "arn:aws:kms:us-east-1:123456789012:key/k"},
+    "GetAccessToken": {"Token": "refresh-token"},
 }
 
 
@@ -121,7 +122,7 @@ def _method_name(client: Any, operation: str) -> str:
 def test_the_models_list_what_this_test_expects() -> None:
     """Counts from botocore's data: a model change shows up here first."""
     assert len({code for _, _, code in MODELLED}) == len(EXPECTED)
-    assert len(MODELLED) == 52 + 5 * 6
+    assert len(MODELLED) == 57 + 5 * 7
 
 
 @pytest.mark.parametrize(("service", "operation", "aws_code"), MODELLED,

@@ -143,6 +143,7 @@ def traffic() -> Iterator[list[tuple[str, dict[str, Any], int, dict[str, Any]]]]
             ("GetLicense", {"LicenseArn": unlimited.arn}),
             ("GetLicense", {"LicenseArn": unlimited.arn, "Version": "1"}),
             ("GetPublicKey", {"KeyId": key, "GrantTokens": []}),
+            ("GetAccessToken", {"Token": lm.create_token(limited.arn).token}),
             # errors
             ("CheckoutBorrowLicense", {
                 "LicenseArn": "arn:nope", "Entitlements": users,
@@ -163,6 +164,7 @@ def traffic() -> Iterator[list[tuple[str, dict[str, Any], int, dict[str, Any]]]]
             ("CheckInLicense", {"LicenseConsumptionToken": "none"}),
             ("GetPublicKey", {"KeyId": key + "x"}),
             ("GetPublicKey", {"KeyId": key, "GrantTokens": ["t"] * 11}),
+            ("GetAccessToken", {"Token": "not-a-refresh-token"}),
         ]
         prefix = {"GetPublicKey": "TrentService"}
         seen = []
@@ -218,6 +220,7 @@ def test_every_response_matches_the_model(
         ("CheckInLicense", "ValidationException"),  # PERPETUAL
         ("GetPublicKey", "NotFoundException"),
         ("GetPublicKey", "ValidationException"),
+        ("GetAccessToken", "AuthorizationException"),
     }
     print(f"model conformance: {len(operations)} operations, {walker.members} members checked,"
           f" {len(errors)} distinct errors")

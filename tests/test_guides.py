@@ -71,7 +71,7 @@ def test_no_credentials_guide(emulator: LocalLicenseManager, tmp_path: Path) -> 
     (tmp_path / "license-token.txt").write_text(
         emulator.create_token(lic.arn, role_arns=[ROLE]).token + "\n")
     out = _run_guide("no-credentials.md", {"LICENSE_ARN": lic.arn, "ROLE_ARN": ROLE})
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\n", out)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n", out)  # model ISO8601DateTime
     signer = emulator.identity.signers[-1]
     assert signer is not None and signer.startswith("ASIA")
 
