@@ -210,3 +210,28 @@ def test_get_license_is_typed(license_manager: LocalLicenseManager) -> None:
     assert manager.get_license(lic.arn).status == "SUSPENDED"
     old = manager.get_license(lic.arn, version="1")
     assert (old.version, old.status) == ("1", "AVAILABLE")
+
+
+def test_a_manager_that_made_its_own_client_makes_the_regional_one_alike(
+        license_manager: LocalLicenseManager, eu: LocalLicenseManager,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an endpoint, the redirect's client is made with the same options but the
+    Region (here each Region's "AWS" is an emulator)."""
+    import license_token.aws as aws
+
+    lic = eu.add_license(entitlements={"Users": ("Count", 5)})
+    license_manager.redirect(lic.arn, "eu-west-1")
+    made: list[dict[str, Any]] = []
+
+    def make_client(service: str, **options: Any) -> Any:
+        made.append(options)
+        regions = {"us-east-1": license_manager, "eu-west-1": eu}
+        return regions[options["region_name"]].client(service)
+
+    monkeypatch.setattr(aws, "make_client", make_client)
+    manager = LicenseManager(_verifier(eu, lic), region_name="us-east-1",
+                             profile_name="vendor", max_attempts=3)
+    assert manager.checkout_borrow(lic.arn, USERS).license is not None
+    assert made == [{"client": None, "region_name": "us-east-1", "profile_name": "vendor",
+                     "max_attempts": 3},
+                    {"region_name": "eu-west-1", "profile_name": "vendor", "max_attempts": 3}]

@@ -3,9 +3,10 @@
 The table covers every error botocore's service models list for the operations the
 adapter calls (License Manager 2018-08-01: ``CheckoutBorrowLicense``, ``CheckoutLicense``,
 ``ExtendLicenseConsumption``, ``CheckInLicense``, ``GetLicense``, ``GetAccessToken``;
-KMS 2014-11-01: ``GetPublicKey``), the common errors every AWS JSON service can send for credentials and
-signatures, and botocore's own client-side errors. ``tests/test_aws_errors.py`` reads the
-models' error lists, so a newly modelled error fails the suite until it is mapped here.
+KMS 2014-11-01: ``GetPublicKey``), the common errors every AWS JSON service can send for
+credentials and signatures, and botocore's own client-side errors.
+``tests/test_aws_errors.py`` reads the models' error lists, so a newly modelled error
+fails the suite until it is mapped here.
 """
 
 from __future__ import annotations
