@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from license_token.aws import (
@@ -164,6 +165,24 @@ def test_botocore_param_validation_is_an_invalid_request(
         manager.check_in(12345)  # type: ignore[arg-type]
     assert not info.value.retryable
     assert license_manager.requests == []
+
+
+def test_an_unsigned_call_where_signatures_are_required_is_credentials_rejected(
+        emulator: LocalLicenseManager, clients: dict[str, Any]) -> None:
+    """The emulator's identity service answers as AWS JSON services do (HTTP 403)."""
+    unsigned = emulator.client(signature_version=UNSIGNED,
+                               retries={"mode": "standard", "total_max_attempts": 1})
+    emulator.identity.require_issued_credentials = True
+    try:
+        for client, aws_code in ((clients["license-manager"], "UnrecognizedClientException"),
+                                 (unsigned, "MissingAuthenticationTokenException")):
+            with pytest.raises(ClientError) as info:
+                client.check_in_license(LicenseConsumptionToken="t")
+            translated = translate(info.value)
+            assert type(translated) is CredentialsRejected
+            assert (translated.aws_code, translated.status) == (aws_code, 403)
+    finally:
+        emulator.identity.require_issued_credentials = False
 
 
 def test_an_unknown_code_is_a_bare_aws_error_or_unavailable_when_5xx(

@@ -222,8 +222,8 @@ def test_every_response_matches_the_model(
         ("GetPublicKey", "ValidationException"),
         ("GetAccessToken", "AuthorizationException"),
     }
-    print(f"model conformance: {len(operations)} operations, {walker.members} members checked,"
-          f" {len(errors)} distinct errors")
+    print(f"model conformance: {len(traffic)} responses, {len(operations)} operations, "
+          f"{walker.members} members checked, {len(errors)} distinct errors")
 
 
 def test_the_walker_catches_drift() -> None:

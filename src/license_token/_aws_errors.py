@@ -183,6 +183,7 @@ BY_AWS_CODE: Mapping[str, type[AwsError]] = {
     "IncompleteSignature": CredentialsRejected,
     "InvalidClientTokenId": CredentialsRejected,
     "MissingAuthenticationToken": CredentialsRejected,
+    "MissingAuthenticationTokenException": CredentialsRejected,  # JSON services' spelling
     "SignatureDoesNotMatch": CredentialsRejected,
     "AccessDenied": AccessDenied,
     "ThrottlingException": Throttled,
