@@ -219,6 +219,16 @@ def test_get_license_is_complete_and_honours_versions_model(
 ARN = "arn:aws:license-manager::123456789012:license:l-0123456789abcdef0123456789abcdef"
 
 
+@pytest.fixture(scope="module")
+def validating() -> Iterator[tuple[LocalLicenseManager, Any, EmulatedLicense]]:
+    """One emulator for the validation cases: none of them may take a seat."""
+    with LocalLicenseManager() as emulator:
+        lic = emulator.add_license(entitlements={"Users": ("Count", 5),
+                                                 "Disk": ("Gigabytes", 9)})
+        yield emulator, emulator.client(parameter_validation=False, retries={
+            "mode": "standard", "total_max_attempts": 1}), lic
+
+
 @pytest.mark.parametrize(("operation", "params", "code"), [
     ("checkout_borrow_license", {"LicenseArn": "not-an-arn"}, "ValidationException"),
     ("checkout_borrow_license", {"LicenseArn": ARN + "x" * 2048}, "ValidationException"),
@@ -243,9 +253,9 @@ ARN = "arn:aws:license-manager::123456789012:license:l-0123456789abcdef012345678
     ("get_license", {"LicenseArn": "arn:aws:x"}, "ValidationException"),
 ])
 def test_requests_are_validated_per_the_model(
-        lm: LocalLicenseManager, raw: Any, operation: str, params: dict[str, Any],
-        code: str) -> None:
-    lic = lm.add_license(entitlements={"Users": ("Count", 5), "Disk": ("Gigabytes", 9)})
+        validating: tuple[LocalLicenseManager, Any, EmulatedLicense], operation: str,
+        params: dict[str, Any], code: str) -> None:
+    lm, raw, lic = validating
     base: dict[str, dict[str, Any]] = {
         "checkout_borrow_license": {
             "LicenseArn": lic.arn, "Entitlements": [_e("Users", "Count", "1")],
