@@ -205,6 +205,10 @@ def test_every_response_matches_the_model(
         walker.check(shape, {names.get(k.lower(), k): v for k, v in answer.items()
                              if k != "__type"}, f"{operation}!{code}")
     assert walker.problems == [], "\n".join(walker.problems)
+    license_shape = MODELS["AWSLicenseManager"].shape_for("License")
+    for target, body, status, answer in traffic:  # GetLicense is complete
+        if target.endswith(".GetLicense") and status == 200:
+            assert answer["License"].keys() == license_shape.members.keys(), body
     served = {target.partition(".")[2] for target in OPERATIONS}
     assert operations == served, "every operation the emulator serves is exercised"
     assert errors == {
