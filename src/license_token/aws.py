@@ -15,6 +15,8 @@ import re
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,8 +52,8 @@ from ._aws_errors import (
 )
 from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._aws_retry import install_retries
-from ._claims import Entitlement
-from ._errors import LicenseTokenError
+from ._claims import Entitlement, parse_time
+from ._errors import InvalidLicense, LicenseTokenError
 from ._keys import PinnedKey, TrustStore
 from ._policy import Requirement
 from ._verify import VerifiedLicense, Verifier
@@ -75,7 +77,9 @@ __all__ = [
     "NoEntitlementsAllowed",
     "PublicKey",
     "Redirect",
+    "RequestMismatch",
     "ResourceNotFound",
+    "SeatNotReturned",
     "ServiceUnavailable",
     "Throttled",
     "UnsupportedSignatureMethod",
@@ -83,6 +87,29 @@ __all__ = [
     "redirect_region",
     "translate",
 ]
+
+class RequestMismatch(InvalidLicense):
+    """A genuine token that does not answer the request: another license or node, or less
+    than was asked. The consumption has been checked back in."""
+
+    code = "request_mismatch"
+
+
+class SeatNotReturned(AwsError):
+    """A fetched checkout was refused (``reason``) and checking its seat back in failed too.
+
+    ``consumption_token`` (and the raw ``response``) name the seat still held until
+    ``expires_at``: check it in later (``LicenseManager.check_in``), or let it expire.
+    """
+
+    code = "aws_seat_not_returned"
+
+    def __init__(self, message: str, *, reason: LicenseTokenError, consumption_token: str,
+                 response: Mapping[str, Any], expires_at: datetime | None) -> None:
+        super().__init__(message)
+        self.reason, self.consumption_token = reason, consumption_token
+        self.response, self.expires_at = response, expires_at
+
 
 
 @contextmanager
@@ -256,8 +283,37 @@ class LicenseManager:
             CheckoutMetadata=[{"Name": k, "Value": v} for k, v in (metadata or {}).items()]
             or None,
         )
-        return Checkout(license=self.verifier.verify(response), response=response,
-                        client_token=client_token)
+        try:
+            lic = self.verifier.verify(response)
+            check_answers(lic, license_arn=license_arn, node_id=node_id,
+                          entitlements=_entitlement_data(entitlements))
+        except InvalidLicense as exc:
+            returned = self._give_back(response, exc)
+            if returned is exc:
+                raise
+            raise returned from exc
+        return Checkout(license=lic, response=response, client_token=client_token)
+
+    def _give_back(self, response: Mapping[str, Any], reason: InvalidLicense) -> AwsError | \
+            InvalidLicense:
+        """Check in the consumption of a refused checkout; the error to raise."""
+        token = response.get("LicenseConsumptionToken")
+        if not isinstance(token, str) or not token:
+            return reason
+        try:
+            self.check_in(token)
+        except (ResourceNotFound, Conflict):  # gone already, or it frees itself at expiry
+            return reason
+        except AwsError as exc:
+            try:
+                expires: datetime | None = parse_time(response.get("Expiration"), "Expiration")
+            except InvalidLicense:
+                expires = None
+            return SeatNotReturned(
+                f"{reason.code}: {reason}; checking the seat back in failed too ({exc.code}): "
+                f"consumption {token} is held until it expires", reason=reason,
+                consumption_token=token, response=response, expires_at=expires)
+        return reason
 
     def checkout(self, product_sku: str, key_fingerprint: str,
                  entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -366,6 +422,38 @@ class LicenseManager:
         """
         response = self._call("get_license", LicenseArn=license_arn, Version=version)
         return LicenseDetails.from_response(response)
+
+
+def _at_least(granted: str | None, asked: str | None) -> bool:
+    if asked is None:
+        return True
+    try:
+        return Decimal(granted or "") >= Decimal(asked)
+    except InvalidOperation:
+        return granted == asked
+
+
+def check_answers(lic: VerifiedLicense, *, license_arn: str, node_id: str | None,
+                  entitlements: Sequence[Mapping[str, Any]]) -> None:
+    """The signed claims answer the request: its license, its node (when one was given),
+    and every entitlement asked, with the same unit and at least the value asked.
+
+    Raises:
+        RequestMismatch: they do not.
+    """
+    wrong = []
+    if lic.license_arn != license_arn:
+        wrong.append(f"license {lic.license_arn} instead of {license_arn}")
+    if node_id is not None and lic.node_id != node_id:
+        wrong.append(f"node {lic.node_id!r} instead of {node_id!r}")
+    for asked in entitlements:
+        name, unit, value = asked.get("Name"), asked.get("Unit"), asked.get("Value")
+        if not any(e.name == name and e.unit == unit and _at_least(e.value, value)
+                   for e in lic.claims.entitlements):
+            at_least = f" of at least {value}" if value is not None else ""
+            wrong.append(f"entitlement {name} ({unit}){at_least} not granted")
+    if wrong:
+        raise RequestMismatch("the token does not answer the request: " + "; ".join(wrong))
 
 
 def fetch_public_key(kms_key_id: str, *, client: Any = None, **client_options: Any) -> PublicKey:

@@ -1,83 +1,116 @@
-"""The check an app makes at every start: load, re-verify, and renew when it can."""
+"""The check an app makes at every start: load, re-verify, and renew when it is time.
+
+One entry point, :func:`check_license`. With a :class:`Renewer` it also keeps the
+license fresh without ever costing the customer a seat: at most one seat per (license,
+node) is held (the stored consumption is checked in *before* a new one is borrowed), a
+check-in that fails is remembered in the store and retried at later starts, renewals
+happen when a fraction of the token's own lifetime is left (with jitter), and failures
+back off (remembered in the store) so a fleet never stampedes the service.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+import random
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 import attrs
 
-from ._clock import current_time
-from ._errors import Expired
+from ._claims import Entitlement
+from ._errors import ConfigurationError
+from ._renewal import DEFAULT_POLICY, Renewal, RenewalPolicy, Renewer, StartupResult
 from ._response import Source
 from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, NotInStore, StoreCorrupt, StoredLicense
+from .store import LicenseStore, NotInStore, aware
 
-__all__ = ["Renewer", "StartupResult", "check_license"]
-
-log = logging.getLogger(__name__)
-
-#: Given the current license, fetch a new checkout response (online), e.g. a new borrow.
-Renewer = Callable[[VerifiedLicense | None], Source]
+__all__ = ["BorrowRenewer", "RenewalPolicy", "Renewer", "StartupResult", "check_license"]
 
 
 @attrs.frozen(kw_only=True)
-class StartupResult:
-    """The license to run on, and what happened to the renewal attempt, if any."""
+class BorrowRenewer:
+    """Renew with ``CheckoutBorrowLicense`` through a :class:`~license_token.aws.LicenseManager`.
 
-    license: VerifiedLicense
-    renewed: bool = False
-    renewal_error: Exception | None = None
+    ``node_id`` defaults to the node the manager's verifier is bound to; every token is
+    checked against the request (license, node, entitlements) before it is returned.
+    """
 
-    @property
-    def renewal_failed(self) -> bool:
-        return self.renewal_error is not None
+    manager: Any  # license_token.aws.LicenseManager (not imported: boto3 stays optional)
+    license_arn: str
+    entitlements: Sequence[Entitlement | Mapping[str, str]]
+    node_id: str | None = None
+
+    def checkout(self) -> Source:
+        node = self.node_id or self.manager.verifier.policy.node_id
+        checkout = self.manager.checkout_borrow(self.license_arn, self.entitlements,
+                                                node_id=node)
+        response: Source = checkout.response
+        return response
+
+    def check_in(self, consumption_token: str) -> None:
+        self.manager.check_in(consumption_token)
 
 
-def _pick(store: LicenseStore, verifier: Verifier, license_arn: str | None,
-          now: datetime) -> StoredLicense:
+def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str | None = None,
+                  renew: Renewer | None = None, policy: RenewalPolicy = DEFAULT_POLICY,
+                  now: datetime | None = None, as_of: datetime | None = None,
+                  rng: random.Random | None = None) -> StartupResult:
+    """The verified license to run on, renewed online when it is time; else a typed error.
+
+    Without ``renew`` this only loads and re-verifies (the best stored license when
+    ``license_arn`` is not given). With ``renew``, it first retries the check-ins still
+    pending, then renews when the stored license is due (see :class:`RenewalPolicy`) or
+    fails in a way a fresh checkout can cure (expired, missing, corrupt, bad signature,
+    node or license mismatch, clock rollback, malformed…). The stored consumption is
+    checked in before a new one is borrowed; if the license forbids early check-in, the
+    renewal waits until the stored borrow has expired. A renewal that fails leaves the
+    stored license in use while it is still valid (``renewal_error`` says why).
+
+    Args:
+        store: where the checkout is kept.
+        verifier: the app's verifier (pinned keys, node, requirements).
+        license_arn: which stored license (default: ``renew.license_arn``, else the best).
+        renew: how to renew online, e.g. :class:`BorrowRenewer`.
+        policy: when to renew and how to back off.
+        now: a real clock reading (default: the verifier's clock).
+        as_of: a what-if instant instead of ``now``: verify only, no renewal, no clock mark.
+        rng: the randomness for back-off (injectable for simulations).
+
+    Returns:
+        The license to run on.
+
+    Raises:
+        InvalidLicense: no valid license and none could be fetched (the stored failure,
+            chained from the renewal error).
+        StoreError: the store cannot be read (``NotInStore`` when empty).
+        ConfigurationError: a naive datetime, ``as_of`` with ``renew``, or a bad renewer.
+    """
+    if as_of is not None:
+        if renew is not None or now is not None:
+            raise ConfigurationError("as_of is a what-if: it takes neither renew nor now")
+        return StartupResult(license=_pick(store, verifier, license_arn, as_of=as_of))
+    moment = aware(verifier.clock() if now is None else now, "now (the clock reading)")
+    if renew is None:
+        return StartupResult(license=_pick(store, verifier, license_arn, now=moment))
+    if not callable(getattr(renew, "checkout", None)) or not callable(
+            getattr(renew, "check_in", None)):
+        raise ConfigurationError("renew must be a Renewer, e.g. BorrowRenewer(manager, "
+                                 "license_arn=..., entitlements=[...])")
+    if license_arn is not None and license_arn != renew.license_arn:
+        raise ConfigurationError("license_arn differs from the renewer's license")
+    return Renewal(store, verifier, renew, policy, moment,
+                   rng or random.Random()).run()  # noqa: S311 (back-off jitter, not secrets)
+
+
+def _pick(store: LicenseStore, verifier: Verifier, license_arn: str | None, *,
+          now: datetime | None = None, as_of: datetime | None = None) -> VerifiedLicense:
     if license_arn is not None:
-        return store.load(license_arn, verifier, now=now)
-    loaded, failed = store.load_all(verifier, now=now)
+        return store.load(license_arn, verifier, now=now, as_of=as_of).license
+    loaded, failed = store.load_all(verifier, now=now, as_of=as_of)
     if loaded:
-        return max(loaded, key=lambda s: s.license.expires_at)
+        return max(loaded, key=lambda s: s.license.expires_at).license
     if failed:
         raise failed[0].error
     raise NotInStore(f"no checkout stored in {store.directory}")
 
 
-def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str | None = None,
-                  renew: Renewer | None = None, renew_within: timedelta = timedelta(days=1),
-                  now: datetime | None = None) -> StartupResult:
-    """The verified license to run on, or a typed error.
-
-    With ``renew``, a license expiring within ``renew_within`` (or an expired, missing or
-    corrupt one) is renewed online and the new checkout saved. If renewal fails, the stored
-    license is used while it is still valid and ``renewal_error`` says why; a good
-    stored token is never removed or overwritten because a renewal failed.
-    """
-    moment = current_time(verifier.clock, now)
-    if renew is None:
-        return StartupResult(license=_pick(store, verifier, license_arn, moment).license)
-    try:
-        current = _pick(store, verifier, license_arn, moment).license
-    except (Expired, NotInStore, StoreCorrupt) as exc:
-        try:
-            return _renewed(store, verifier, renew, None, moment)
-        except Exception as renewal_error:
-            raise exc from renewal_error
-    if current.expires_at - moment > renew_within:
-        return StartupResult(license=current)
-    try:
-        return _renewed(store, verifier, renew, current, moment)
-    except Exception as exc:  # the network, AWS, or a bad new token: keep the stored one
-        log.warning("license renewal failed, running on the stored token until %s: %s",
-                    current.expires_at.isoformat(), exc)
-        return StartupResult(license=current, renewal_error=exc)
-
-
-def _renewed(store: LicenseStore, verifier: Verifier, renew: Renewer,
-             current: VerifiedLicense | None, moment: datetime) -> StartupResult:
-    saved = store.save(renew(current), verifier, now=moment)
-    return StartupResult(license=saved.license, renewed=True)

@@ -3,7 +3,12 @@
 Files hold only the raw checkout response (nothing that needs trusting) and are written
 atomically and durably: a temporary file in the same directory, flush, fsync, rename,
 fsync of the directory. Writers are serialised across processes by a file lock. The
-store also keeps a high-water mark of trusted time to notice a clock turned back.
+store also keeps a high-water mark of trusted time to notice a clock turned back, and
+(``lifecycle.json``) the check-ins still to retry and the renewal back-off.
+
+Time comes in two kinds, never mixed: ``now`` is a real clock reading (the default is the
+verifier's clock) and is checked against the mark and may advance it; ``as_of`` is a
+what-if ("would this verify at that instant?") and neither reads nor moves the mark.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,7 @@ from ._errors import (
 )
 from ._files import fsync_directory, read_bounded, write_atomic
 from ._jws import loads_strict
+from ._lifecycle import PendingCheckIn, RenewalState, StoreState
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response
 from ._verify import VerifiedLicense, Verifier
 
@@ -41,6 +48,8 @@ __all__ = [
     "LicenseStore",
     "LoadFailure",
     "NotInStore",
+    "PendingCheckIn",
+    "RenewalState",
     "StoreCorrupt",
     "StoreError",
     "StoreUnavailable",
@@ -52,6 +61,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
 _LOCK_TIMEOUT = 30.0
+_ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
 
 
 class StoreError(LicenseTokenError):
@@ -100,11 +110,19 @@ class LoadFailure:
     error: LicenseTokenError
 
 
+def aware(moment: object, what: str) -> datetime:
+    """``moment`` if it is a timezone-aware ``datetime``, else ``ConfigurationError``."""
+    if not isinstance(moment, datetime) or moment.tzinfo is None \
+            or moment.tzinfo.utcoffset(moment) is None:
+        raise ConfigurationError(f"{what} must be a timezone-aware datetime, not {moment!r}")
+    return moment
+
+
 def _entry_name(license_arn: str) -> str:
     return hashlib.sha256(license_arn.encode()).hexdigest()[:32] + ".json"
 
 
-class LicenseStore:
+class LicenseStore(StoreState):
     """Saved checkouts in one directory: one file per license ARN, plus a clock mark.
 
     ``directory`` defaults to the per-user data directory of ``app_name``
@@ -149,19 +167,45 @@ class LicenseStore:
                 exc.errno or 0, exc.strerror or str(exc))
             raise StoreUnavailable(f"cannot write: {reason}", what) from exc
 
-    def save(self, response: Source, verifier: Verifier, *,
-             now: datetime | None = None) -> StoredLicense:
-        """Verify ``response``, then store it durably; an invalid one is never written."""
+    def save(self, response: Source, verifier: Verifier, *, now: datetime | None = None,
+             fetched_now: bool = False) -> StoredLicense:
+        """Verify ``response`` at the real time ``now``, then store it durably.
+
+        An invalid response is never written. ``datetime`` values in a response dict are
+        written in the service's string form. ``fetched_now=True`` says the response was
+        just fetched online: if its signed ``issuedAt`` is within the rollback tolerance
+        of ``now``, it is evidence of real time and resets the clock mark (downwards too),
+        so a machine whose clock was once wrong recovers at its next online start.
+
+        Args:
+            response: a checkout response (dict, JSON text/bytes) or a bare token.
+            verifier: the app's verifier (pinned keys and policy).
+            now: a real clock reading (default: the verifier's clock).
+            fetched_now: the response comes straight from the service.
+
+        Returns:
+            The stored license.
+
+        Raises:
+            InvalidLicense: the response does not verify (``ClockRollback`` included).
+            StoreUnavailable: the directory cannot be written.
+            ConfigurationError: ``now`` is naive, or the response holds non-JSON values.
+        """
         moment = self._now(verifier, now)
         raw = _as_document(response)
         lic = verifier.verify(raw, now=moment)
         path = self.directory / _entry_name(lic.license_arn)
         entry = {"format": _ENTRY_FORMAT, "version": _VERSION, "license_arn": lic.license_arn,
                  "saved_at": format_time(moment), "response": raw}
+        evidence = fetched_now and abs(lic.issued_at - moment) <= self.rollback_tolerance
         with self._writing(path):
-            self._check_clock(moment)
-            write_atomic(path, json.dumps(entry, indent=2, default=str).encode() + b"\n")
-            self._advance_clock(max(moment, lic.issued_at))
+            if not evidence:
+                self._check_clock(moment)
+            write_atomic(path, json.dumps(entry, indent=2).encode() + b"\n")
+            if evidence:
+                self._write_mark(max(moment, lic.issued_at))
+            else:
+                self._advance_clock(max(moment, lic.issued_at))
         return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
 
     def import_response(self, response: Source, verifier: Verifier, *,
@@ -202,7 +246,8 @@ class LicenseStore:
     def paths(self) -> list[Path]:
         """The stored checkout files, sorted."""
         try:
-            return sorted(p for p in self.directory.glob("*.json") if p.name != "clock.json")
+            return sorted(p for p in self.directory.glob("*.json")
+                          if _ENTRY_NAME.fullmatch(p.name))
         except OSError:
             return []
 
@@ -216,35 +261,75 @@ class LicenseStore:
                 continue
         return arns
 
-    def load(self, license_arn: str, verifier: Verifier, *,
-             now: datetime | None = None) -> StoredLicense:
-        """Read and re-verify the checkout stored for ``license_arn``."""
+    def load(self, license_arn: str, verifier: Verifier, *, now: datetime | None = None,
+             as_of: datetime | None = None) -> StoredLicense:
+        """Read and re-verify the checkout stored for ``license_arn``.
+
+        Args:
+            license_arn: the license whose checkout to load.
+            verifier: the app's verifier.
+            now: a real clock reading (default: the verifier's clock); checked against the
+                clock mark, which it advances.
+            as_of: instead of ``now``, a what-if instant: verify as of then, leaving the
+                clock mark alone.
+
+        Returns:
+            The stored license, verified.
+
+        Raises:
+            NotInStore: nothing is stored for ``license_arn``.
+            StoreCorrupt: the file is unreadable or belongs to another license.
+            InvalidLicense: the stored checkout does not verify (``ClockRollback`` too).
+            ConfigurationError: a naive ``now``/``as_of``, or both given.
+        """
         path = self.directory / _entry_name(license_arn)
         if not path.exists():
             raise NotInStore(f"no checkout stored for {license_arn}", path)
-        return self.load_path(path, verifier, now=now)
+        return self.load_path(path, verifier, now=now, as_of=as_of)
 
-    def load_path(self, path: Path, verifier: Verifier, *,
-                  now: datetime | None = None) -> StoredLicense:
-        moment = self._now(verifier, now)
+    def load_path(self, path: Path, verifier: Verifier, *, now: datetime | None = None,
+                  as_of: datetime | None = None) -> StoredLicense:
+        """:meth:`load` for one file of the store."""
+        what_if = self._as_of(now, as_of)
+        moment = what_if or self._now(verifier, now)
         arn, saved_at, response = self._read_entry(path)
-        self._check_clock(moment)
+        if what_if is None:
+            self._check_clock(moment)
         lic = verifier.verify(response, now=moment)
         if lic.license_arn != arn or path.name != _entry_name(arn):
             raise StoreCorrupt("the file does not belong to the license it holds", path)
-        self._advance_clock_quietly(max(moment, lic.issued_at))
+        if what_if is None:
+            self._advance_clock_quietly(max(moment, lic.issued_at))
         return StoredLicense(path=path, license=lic, response=response, saved_at=saved_at)
 
-    def load_all(self, verifier: Verifier, *, now: datetime | None = None) -> tuple[
+    def load_all(self, verifier: Verifier, *, now: datetime | None = None,
+                 as_of: datetime | None = None) -> tuple[
             list[StoredLicense], list[LoadFailure]]:
-        """Every stored checkout that verifies, and a failure record for each that does not."""
+        """Every stored checkout that verifies, and a failure record for each that does not.
+
+        ``now`` and ``as_of`` are as for :meth:`load`.
+        """
+        self._as_of(now, as_of)
+        if as_of is None:
+            now = self._now(verifier, now)
         loaded, failed = [], []
         for path in self.paths():
             try:
-                loaded.append(self.load_path(path, verifier, now=now))
+                loaded.append(self.load_path(path, verifier, now=now, as_of=as_of))
             except LicenseTokenError as exc:
+                if isinstance(exc, ConfigurationError):
+                    raise
                 failed.append(LoadFailure(path=path, error=exc))
         return loaded, failed
+
+    def read_unverified(self, license_arn: str) -> Mapping[str, Any] | None:
+        """The stored response for ``license_arn`` as written, UNVERIFIED; ``None`` if absent
+        or unreadable. Only for housekeeping (which consumption to check in), never to decide
+        whether the app may run."""
+        try:
+            return self._read_entry(self.directory / _entry_name(license_arn))[2]
+        except StoreError:
+            return None
 
     def _read_entry(self, path: Path) -> tuple[str, datetime, dict[str, Any]]:
         try:
@@ -282,6 +367,17 @@ class LicenseStore:
             log.warning("ignoring unreadable clock mark %s: %s", self._clock_path, exc)
             return None
 
+    def reset_clock_mark(self) -> None:
+        """Forget the clock mark (support's recovery for an offline machine whose mark is
+        wrong); the next start records the time again. Prefer an online start, which resets
+        the mark from a fresh token's signed ``issuedAt``."""
+        with self._writing(self._clock_path):
+            try:
+                self._clock_path.unlink()
+            except FileNotFoundError:
+                return
+            fsync_directory(self.directory)
+
     def _check_clock(self, now: datetime) -> None:
         mark = self.high_water_mark()
         if mark is not None and now < mark - self.rollback_tolerance:
@@ -292,8 +388,11 @@ class LicenseStore:
     def _advance_clock(self, moment: datetime) -> None:
         mark = self.high_water_mark()
         if mark is None or moment > mark + timedelta(seconds=60):
-            doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
-            write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
+            self._write_mark(moment)
+
+    def _write_mark(self, moment: datetime) -> None:
+        doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
+        write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
 
     def _advance_clock_quietly(self, moment: datetime) -> None:
         """Loading must work on a read-only store: a mark that cannot advance is logged."""
@@ -305,13 +404,36 @@ class LicenseStore:
 
     @staticmethod
     def _now(verifier: Verifier, now: datetime | None) -> datetime:
-        return current_time(verifier.clock, now)
+        return aware(verifier.clock() if now is None else now, "now (the clock reading)")
+
+    @staticmethod
+    def _as_of(now: datetime | None, as_of: datetime | None) -> datetime | None:
+        if as_of is None:
+            return None
+        if now is not None:
+            raise ConfigurationError("give either now (a clock reading) or as_of (a what-if)")
+        return aware(as_of, "as_of")
+
+
+def wire_form(value: object) -> Any:
+    """``value`` JSON-ready, ``datetime`` values in the service's form (UTC, no zone)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): wire_form(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [wire_form(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ConfigurationError(f"a response value of type {type(value).__name__} is not JSON")
 
 
 def _as_document(response: Source) -> dict[str, Any]:
     """The response as a JSON-ready dict (a bare token is kept as ``{"SignedToken": …}``)."""
     if isinstance(response, Mapping):
-        return dict(response)
+        return dict(wire_form(response))
     checkout = read_response(response)
     return dict(checkout.unsigned) or {"SignedToken": checkout.token}
 

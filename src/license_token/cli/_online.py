@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import tempfile
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from .._files import write_atomic
 from .._keys import TrustStore
 from .._policy import split_entitlement_spec
 from .._verify import Verifier
+from ..store import wire_form
 from ._common import (
     EXIT_OK,
     EXIT_REJECTED,
@@ -55,6 +57,7 @@ def register(sub: Any) -> None:
     borrow.add_argument("--node-id", metavar="ID")
     borrow.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="where to write the verified response (JSON)")
+    borrow.add_argument("--force", action="store_true", help="replace an existing --out")
     _add_aws_options(borrow)
     add_token_options(borrow)
     borrow.set_defaults(handler=cmd_checkout_borrow)
@@ -118,25 +121,79 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def _response_bytes(response: Mapping[str, Any]) -> bytes:
-    return json.dumps(dict(response), indent=2, sort_keys=True, default=str).encode() + b"\n"
+    return json.dumps(wire_form(response), indent=2, sort_keys=True).encode() + b"\n"
+
+
+def _writable_target(out: Path, force: bool) -> None:
+    """``out`` can be written: its directory exists and is writable, it is no directory,
+    and it does not exist yet (unless ``force``). Checked before any seat is taken."""
+    directory = out.parent
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory, not a file")
+    if not directory.is_dir():
+        raise UsageError(f"--out: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"--out: cannot write in {directory}")
+    if out.exists() and not force:
+        raise UsageError(f"--out {out} exists; pass --force to replace it")
+
+
+def _keep_unreturned(out: Path, response: Mapping[str, Any], token: str) -> int:
+    """The seat could not be checked back in: keep the response so nothing is lost."""
+    data = _response_bytes(response)
+    for target in (out.with_name(out.name + ".unreturned.json"),
+                   Path(tempfile.gettempdir()) / f"license-token-unreturned-{token}.json"):
+        try:
+            write_atomic(target, data)
+        except OSError:
+            continue
+        write(f"license-token: the seat (consumption {token}) is still held; the response is "
+              f"kept in {target}: check it in later, or it is freed when it expires")
+        return EXIT_REJECTED
+    write(f"license-token: the seat (consumption {token}) is still held and the response "
+          "could not be saved anywhere; here it is:")
+    write(data.decode())
+    return EXIT_REJECTED
 
 
 def cmd_checkout_borrow(args: argparse.Namespace) -> int:
-    """``checkout-borrow``: borrow online, verify the token, save the response."""
+    """``checkout-borrow``: borrow online, verify the token, save the response.
+
+    Everything local (key file, ``--out``) is checked before the seat is taken; after it,
+    any failure checks the seat back in, or keeps the response and prints its token.
+    """
     aws = _aws()
-    _writable_file(args.out)
+    _writable_target(args.out, args.force)
     verifier = Verifier(load_keys(args.key), node_id=args.node_id)
     try:
         manager = aws.LicenseManager(verifier, **client_options_with_token(
             args, _client_options(args)))
         checkout = manager.checkout_borrow(args.license_arn, args.entitlement,
                                            node_id=args.node_id)
+    except aws.SeatNotReturned as exc:
+        write(f"license-token: {exc.reason.code}: {exc.reason}")
+        return _keep_unreturned(args.out, exc.response, exc.consumption_token)
     except aws.AwsError as exc:
         retry = " (retrying later may help)" if exc.retryable else ""
         write(f"license-token: {exc.code}: {exc}{retry}")
         return EXIT_REJECTED
-    write_private(args.out, _response_bytes(checkout.response))
-    lic = verifier.verify(checkout.response)  # what was saved, verified as it will be offline
+    except LicenseTokenError as exc:  # refused after the seat was taken, and checked back in
+        write(f"license-token: {exc.code}: {exc} (the seat was checked back in)")
+        return EXIT_REJECTED
+    token = str(checkout.license.consumption_token if checkout.license else "")
+    try:
+        write_atomic(args.out, _response_bytes(checkout.response))
+        lic = verifier.verify(args.out.read_bytes())  # what was saved, as it will be offline
+    except (OSError, LicenseTokenError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else f"{exc.code}: {exc}"
+        write(f"license-token: cannot save {args.out}: {reason or exc}")
+        try:
+            manager.check_in(token)
+        except aws.AwsError as check_in_error:
+            write(f"license-token: checking the seat back in failed: {check_in_error.code}")
+            return _keep_unreturned(args.out, checkout.response, token)
+        write("license-token: the seat was checked back in")
+        return EXIT_REJECTED
     show(f"verified and saved to {args.out}; expires {format_time(lic.expires_at)}")
     return EXIT_OK
 

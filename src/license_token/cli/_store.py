@@ -66,7 +66,7 @@ def register(sub: Any) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """``store list``: every stored checkout, re-verified; exit 1 if any fails."""
     verifier = verifier_from_args(args)
-    loaded, failed = LicenseStore(args.dir).load_all(verifier)
+    loaded, failed = LicenseStore(args.dir).load_all(verifier, as_of=args.at)
     rows: list[dict[str, Any]] = [
         {"file": str(s.path), "valid": True, "code": None,
          "license_arn": s.license.license_arn, "expires": format_time(s.license.expires_at)}
@@ -88,7 +88,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     """``store show``: the checkout stored for one license, re-verified."""
     verifier = verifier_from_args(args)
     try:
-        return report(args, LicenseStore(args.dir).load(args.arn, verifier).license, verifier)
+        return report(args, LicenseStore(args.dir).load(args.arn, verifier,
+                                                        as_of=args.at).license, verifier)
     except LicenseTokenError as exc:
         return report(args, exc, verifier)
 
@@ -98,7 +99,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     verifier = verifier_from_args(args)
     try:
         return report(args, check_license(LicenseStore(args.dir), verifier,
-                                          license_arn=args.license_arn).license, verifier)
+                                          license_arn=args.license_arn,
+                                          as_of=args.at).license, verifier)
     except LicenseTokenError as exc:
         return report(args, exc, verifier)
 

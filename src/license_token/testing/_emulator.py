@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -275,6 +275,13 @@ class LocalLicenseManager:
                     for name, held in c.amounts.items():
                         used[name] += held
         return used
+
+    def seats_by_node(self, license_arn: str) -> Counter[str | None]:
+        """Live consumptions (neither checked in nor expired) of a license, per node ID."""
+        now = self.clock()
+        with self._lock:
+            return Counter(c.node_id for c in self.consumptions.values()
+                           if c.license.arn == license_arn and c.live_at(now))
 
     def calls(self, operation: str) -> int:
         return sum(1 for op, _ in self.requests if op == operation)

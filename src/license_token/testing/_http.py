@@ -90,6 +90,7 @@ def handler_for(emulator: JsonService, read_timeout: float = 10.0,
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         timeout = read_timeout
+        disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms ACK wait
 
         def setup(self) -> None:
             super().setup()

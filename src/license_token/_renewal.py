@@ -1,0 +1,333 @@
+"""The online half of a start: retry pending check-ins, renew when due, never two seats."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+from ._claims import LicenseClaims
+from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch
+from ._jws import loads_strict, parse_compact
+from ._response import Source, read_response
+from ._verify import VerifiedLicense, Verifier
+from .store import LicenseStore, RenewalState, StoreUnavailable
+
+__all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResult"]
+
+log = logging.getLogger("license_token.startup")
+
+_GONE = "aws_resource_not_found"  # the consumption is already checked in or expired
+_CONFLICT = "aws_conflict"  # the license forbids checking a borrow in before it expires
+_FULL = "aws_no_entitlements_allowed"
+
+
+class Renewer(Protocol):
+    """What :func:`check_license` needs to renew one license online."""
+
+    @property
+    def license_arn(self) -> str:
+        """The license this renewer checks out."""
+
+    def checkout(self) -> Source:
+        """A fresh checkout response that answers the request; raises ``LicenseTokenError``."""
+
+    def check_in(self, consumption_token: str) -> None:
+        """Return a consumption's seats; raises ``LicenseTokenError`` (AWS errors)."""
+
+
+def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{attribute.name} must be between 0 and 1")
+
+
+def _positive(_: object, attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise ConfigurationError(f"{attribute.name} must be a positive timedelta")
+
+
+@attrs.frozen(kw_only=True)
+class RenewalPolicy:
+    """When to renew, and how to back off.
+
+    A stored license is renewed once less than ``renew_below`` of its own lifetime
+    (``expiration - issuedAt``) is left, less a per-checkout jitter of up to ``jitter`` of
+    that threshold (stable across starts, so a fleet spreads out). After a failed attempt,
+    while the stored license is still valid, the next attempt waits ``first_backoff``,
+    doubling per failure up to ``max_backoff``, each wait randomised to 50–100 %.
+    """
+
+    renew_below: float = attrs.field(default=1 / 3, validator=_fraction)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+    first_backoff: timedelta = attrs.field(default=timedelta(minutes=15), validator=_positive)
+    max_backoff: timedelta = attrs.field(default=timedelta(hours=6), validator=_positive)
+
+    def due(self, lic: VerifiedLicense, now: datetime) -> bool:
+        """Whether ``lic`` should be renewed at ``now``."""
+        spread = int.from_bytes(hashlib.sha256(lic.token.encode()).digest()[:8], "big") / 2**64
+        lifetime = lic.expires_at - lic.issued_at
+        threshold = lifetime * self.renew_below * (1 - self.jitter * spread)
+        return lic.expires_at - now < threshold
+
+    def backoff(self, failures: int, rng: random.Random) -> timedelta:
+        """The wait after ``failures`` failed attempts in a row."""
+        wait = min(self.first_backoff * (1 << min(failures - 1, 32)), self.max_backoff)
+        return wait * rng.uniform(0.5, 1.0)
+
+
+DEFAULT_POLICY = RenewalPolicy()
+
+
+@attrs.frozen(kw_only=True)
+class StartupResult:
+    """The license to run on, and what the start did online."""
+
+    license: VerifiedLicense
+    renewed: bool = False
+    renewal_error: LicenseTokenError | None = None
+    checked_in: tuple[str, ...] = ()
+
+    @property
+    def renewal_failed(self) -> bool:
+        return self.renewal_error is not None
+
+
+def _unverified_claims(response: Source | None) -> LicenseClaims | None:
+    """The claims of a stored or fetched response, UNVERIFIED: only to find its seat."""
+    if response is None:
+        return None
+    try:
+        jws = parse_compact(read_response(response).token)
+        return LicenseClaims.from_payload(loads_strict(jws.payload, "payload"))
+    except LicenseTokenError:
+        return None
+
+
+def _is_renewal_failure(exc: LicenseTokenError) -> bool:
+    return not isinstance(exc, ConfigurationError)
+
+
+@attrs.frozen(kw_only=True)
+class _Seat:
+    token: str
+    expires_at: datetime
+
+
+class Renewal:
+    """One start with a renewer: the online steps of ``check_license``, sharing state."""
+
+    def __init__(self, store: LicenseStore, verifier: Verifier, renew: Renewer,
+                 policy: RenewalPolicy, moment: datetime, rng: random.Random) -> None:
+        self.store, self.verifier, self.renew = store, verifier, renew
+        self.policy, self.moment, self.rng = policy, moment, rng
+        self.arn = renew.license_arn
+        self.checked_in: list[str] = []
+
+    def run(self) -> StartupResult:
+        current, failure = self._load()
+        state = self.store.renewal_state(self.arn)
+        if current is not None and not self._online_needed(current, state):
+            return StartupResult(license=current)
+        with self.store.renewing(wait=current is None) as mine:
+            if not mine:  # another process of this app is renewing right now
+                return self._without_renewal(current, failure, None)
+            current, failure = self._load()  # it may just have renewed
+            state = self.store.renewal_state(self.arn)
+            return self._renew(current, failure, state)
+
+    def _load(self) -> tuple[VerifiedLicense | None, LicenseTokenError | None]:
+        try:
+            return self.store.load(self.arn, self.verifier, now=self.moment).license, None
+        except LicenseTokenError as exc:
+            if not _is_renewal_failure(exc):
+                raise
+            return None, exc
+
+    def _online_needed(self, current: VerifiedLicense, state: RenewalState) -> bool:
+        if state.next_attempt is not None and self.moment < state.next_attempt:
+            return False
+        pending = any(p.expires_at > self.moment for p in self.store.pending_check_ins())
+        return pending or (self.policy.due(current, self.moment)
+                           and not state.early_check_in_forbidden)
+
+    def _without_renewal(self, current: VerifiedLicense | None,
+                         failure: LicenseTokenError | None,
+                         error: LicenseTokenError | None) -> StartupResult:
+        if current is None:
+            if failure is None:  # cannot happen: no license means the load failed
+                raise ConfigurationError("no license and no reason")
+            if error is not None:
+                raise failure from error
+            raise failure
+        if error is not None:
+            log.warning("license renewal failed, running on the stored token until %s: %s",
+                        current.expires_at.isoformat(), error)
+        return StartupResult(license=current, renewal_error=error,
+                             checked_in=tuple(self.checked_in))
+
+    # -- the online part --------------------------------------------------------------
+    def _renew(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
+               state: RenewalState) -> StartupResult:
+        if current is not None and state.released not in (None, current.consumption_token):
+            state = attrs.evolve(state, released=None)
+        error = self._retry_pending()
+        if error is not None and current is not None:
+            return self._failed(current, failure, state, error)
+        if current is not None and not self.policy.due(current, self.moment):
+            self._set_state(attrs.evolve(state, failures=0, next_attempt=None))
+            return self._without_renewal(current, failure, None)
+        if current is not None and state.early_check_in_forbidden:
+            return self._without_renewal(current, failure, None)
+        if current is not None and current.consumption_token \
+                and state.released != current.consumption_token:
+            try:  # first return the seat: never two at once
+                self._check_in(current.consumption_token)
+            except LicenseTokenError as exc:
+                if not _is_renewal_failure(exc):
+                    raise
+                if exc.code == _CONFLICT:
+                    self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
+                                                 failures=0, next_attempt=None))
+                    log.info("early check-in is not allowed: renewing once %s has expired",
+                             current.expires_at.isoformat())
+                    return self._without_renewal(current, failure, None)
+                return self._failed(current, failure, state, exc)
+            state = attrs.evolve(state, released=current.consumption_token)
+            self._set_state(state)
+        old = [] if current is not None else self._replaced_seats(failure, state)
+        try:
+            response = self._checkout(old)
+        except LicenseTokenError as exc:
+            if not _is_renewal_failure(exc):
+                raise
+            self._remember_unreturned(exc)
+            return self._failed(current, failure, state, exc)
+        try:
+            saved = self.store.save(response, self.verifier, now=self.moment, fetched_now=True)
+        except LicenseTokenError as exc:  # the seat is taken but cannot be kept: return it
+            self._return_fetched(response)
+            if not _is_renewal_failure(exc):
+                raise
+            return self._failed(current, failure, state, exc)
+        for seat in old:
+            if seat.token != saved.license.consumption_token:
+                self._check_in_or_remember(seat)
+        self._set_state(RenewalState(early_check_in_forbidden=state.early_check_in_forbidden,
+                                     held=saved.license.consumption_token,
+                                     held_until=saved.license.expires_at))
+        return StartupResult(license=saved.license, renewed=True,
+                             checked_in=tuple(self.checked_in))
+
+    def _checkout(self, old: list[_Seat]) -> Source:
+        try:
+            return self.renew.checkout()
+        except LicenseTokenError as exc:
+            if exc.code != _FULL or not old:
+                raise
+        # every seat is taken, one of them by the replaced checkout: return it, then retry
+        for seat in old:
+            self._check_in(seat.token)
+        old.clear()
+        return self.renew.checkout()
+
+    def _replaced_seats(self, failure: LicenseTokenError | None,
+                        state: RenewalState) -> list[_Seat]:
+        """Seats still held by this node for the stored checkout that failed: the one the
+        last renewal recorded, and the one in the file (unless it belongs to another node)."""
+        seats = []
+        if state.held and state.held_until and state.held_until > self.moment:
+            seats.append(_Seat(token=state.held, expires_at=state.held_until))
+        claims = None if isinstance(failure, NodeMismatch) else _unverified_claims(
+            self.store.read_unverified(self.arn))
+        node = self.verifier.policy.node_id
+        if claims is not None and claims.consumption_token is not None \
+                and claims.expiration > self.moment and claims.license_arn == self.arn \
+                and (node is None or claims.node_id == node) \
+                and claims.consumption_token != state.held:
+            seats.append(_Seat(token=claims.consumption_token, expires_at=claims.expiration))
+        return seats
+
+    def _return_fetched(self, response: Source) -> None:
+        claims = _unverified_claims(response)
+        if claims is not None and claims.consumption_token is not None:
+            self._check_in_or_remember(_Seat(token=claims.consumption_token,
+                                             expires_at=claims.expiration))
+
+    def _remember_unreturned(self, exc: LicenseTokenError) -> None:
+        token = getattr(exc, "consumption_token", None)  # aws.SeatNotReturned
+        if isinstance(token, str):
+            expires = getattr(exc, "expires_at", None)
+            self._remember(token, expires if isinstance(expires, datetime)
+                           else self.moment + timedelta(days=366))
+
+    def _check_in_or_remember(self, seat: _Seat) -> None:
+        try:
+            self._check_in(seat.token)
+        except LicenseTokenError as exc:
+            if not _is_renewal_failure(exc):
+                raise
+            if exc.code not in (_GONE, _CONFLICT):
+                self._remember(seat.token, seat.expires_at)
+
+    def _check_in(self, consumption_token: str) -> None:
+        try:
+            self.renew.check_in(consumption_token)
+        except LicenseTokenError as exc:
+            if exc.code != _GONE:
+                raise
+        self.checked_in.append(consumption_token)
+
+    def _retry_pending(self) -> LicenseTokenError | None:
+        """Retry the pending check-ins; the first error that says "offline" stops them."""
+        for pending in self.store.pending_check_ins():
+            if pending.expires_at <= self.moment:
+                self._forget(pending.consumption_token)
+                continue
+            try:
+                self._check_in(pending.consumption_token)
+            except LicenseTokenError as exc:
+                if not _is_renewal_failure(exc):
+                    raise
+                if exc.code == _CONFLICT:  # it will free itself when it expires
+                    self._forget(pending.consumption_token)
+                    continue
+                token = pending.consumption_token
+                self._guard(functools.partial(self.store.check_in_failed, token))
+                return exc
+            self._forget(pending.consumption_token)
+        return None
+
+    def _failed(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
+                state: RenewalState, error: LicenseTokenError) -> StartupResult:
+        failures = state.failures + 1
+        wait = self.policy.backoff(failures, self.rng)
+        self._set_state(attrs.evolve(state, failures=failures,
+                                     next_attempt=self.moment + wait))
+        return self._without_renewal(current, failure, error)
+
+    # -- store writes that must not stop the app --------------------------------------
+    def _remember(self, consumption_token: str, expires_at: datetime) -> None:
+        log.warning("consumption %s could not be checked in: it is kept and retried at the "
+                    "next starts", consumption_token)
+        self._guard(lambda: self.store.remember_check_in(self.arn, consumption_token,
+                                                         expires_at=expires_at))
+
+    def _forget(self, consumption_token: str) -> None:
+        self._guard(lambda: self.store.forget_check_in(consumption_token))
+
+    def _set_state(self, state: RenewalState) -> None:
+        self._guard(lambda: self.store.set_renewal_state(self.arn, state))
+
+    @staticmethod
+    def _guard(write: Callable[[], None]) -> None:
+        try:
+            write()
+        except StoreUnavailable as exc:
+            log.error("the license store cannot record the renewal state: %s", exc)
+

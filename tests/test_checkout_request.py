@@ -1,0 +1,198 @@
+"""A fetched token must answer the request, and a seat taken is never lost (library and CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from license_token import TrustStore, Verifier
+from license_token.aws import LicenseManager, RequestMismatch, SeatNotReturned
+from license_token.cli import main
+from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError
+
+USERS_50 = [{"Name": "Users", "Unit": "Count", "Value": "50"}]
+USERS_1 = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
+
+
+class LyingLicenseManager(LocalLicenseManager):
+    """The emulator, but it grants something other than what was asked (signed honestly)."""
+
+    rewrite: dict[str, Any]
+    refuse_check_in = False
+
+    def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+        if target.endswith("CheckoutBorrowLicense"):
+            body = body | self.rewrite
+            body = {k: v for k, v in body.items() if v is not None}
+        if target.endswith("CheckInLicense") and self.refuse_check_in:
+            raise ServiceError("AccessDeniedException", "no check-in for you")
+        return super().handle(target, body)
+
+
+@pytest.fixture
+def lying() -> Any:
+    emulator = LyingLicenseManager()
+    emulator.rewrite = {}
+    with emulator:
+        yield emulator
+
+
+def _two_licenses(emulator: LocalLicenseManager) -> tuple[EmulatedLicense, EmulatedLicense]:
+    key = emulator.create_key()
+    entitlements = {"Users": ("Count", 100), "Pro": ("None", None)}
+    return (emulator.add_license(key_id=key, entitlements=entitlements),
+            emulator.add_license(key_id=key, entitlements=entitlements))
+
+
+def _manager(emulator: LocalLicenseManager, lic: EmulatedLicense) -> LicenseManager:
+    keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
+    return LicenseManager(Verifier(keys), client=emulator.client())
+
+
+@pytest.mark.parametrize(("rewrite", "request_node", "expected"), [
+    ("other license", "n1", "license"),
+    ({"NodeId": "n2"}, "n1", "node"),
+    ({"NodeId": None}, "n1", "node"),
+    ({"Entitlements": USERS_1}, "n1", "Users"),
+    ({"Entitlements": USERS_50}, None, "Pro"),
+])
+def test_a_token_that_does_not_answer_the_request_is_refused_and_its_seat_returned(
+        lying: Any, rewrite: Any, request_node: str | None, expected: str) -> None:
+    asked, other = _two_licenses(lying)
+    lying.rewrite = {"LicenseArn": other.arn} if rewrite == "other license" else rewrite
+    manager = _manager(lying, asked)
+    with pytest.raises(RequestMismatch, match=expected) as info:
+        manager.checkout_borrow(asked.arn, [*USERS_50, {"Name": "Pro", "Unit": "None"}],
+                                node_id=request_node)
+    assert info.value.code == "request_mismatch"
+    assert lying.calls("CheckInLicense") == 1
+    assert not lying.seats_in_use(asked.arn) and not lying.seats_in_use(other.arn)
+
+
+def test_the_granted_value_may_exceed_the_request(lying: Any) -> None:
+    asked, _ = _two_licenses(lying)
+    lying.rewrite = {"Entitlements": USERS_50}
+    checkout = _manager(lying, asked).checkout_borrow(asked.arn, USERS_1, node_id="n1")
+    assert checkout.license is not None
+    assert checkout.license.entitlements["Users"].value == "50"
+
+
+def test_when_the_seat_cannot_be_returned_the_error_says_which(lying: Any) -> None:
+    asked, _ = _two_licenses(lying)
+    lying.rewrite = {"NodeId": "n2"}
+    lying.refuse_check_in = True
+    with pytest.raises(SeatNotReturned) as info:
+        _manager(lying, asked).checkout_borrow(asked.arn, USERS_1, node_id="n1")
+    error = info.value
+    assert isinstance(error.reason, RequestMismatch)
+    assert error.consumption_token == error.response["LicenseConsumptionToken"]
+    assert lying.seats_in_use(asked.arn)["Users"] == 1
+
+
+# -- checkout-borrow on the command line --------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}.items():
+        monkeypatch.setenv(name, value)
+
+
+def _borrow(emulator: LocalLicenseManager, lic: EmulatedLicense, key: Path, out: Path,
+            *extra: str) -> int:
+    return main(["checkout-borrow", "--license-arn", lic.arn, "--entitlement", "Users:Count=1",
+                 "--key", str(key), "--node-id", "n1", "--out", str(out),
+                 "--endpoint-url", emulator.endpoint_url, "--region", "us-east-1", *extra])
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_checkout_borrow_checks_everything_local_before_taking_a_seat(
+        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lic, _ = _two_licenses(lying)
+    key = tmp_path / "key.pem"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+    existing = tmp_path / "existing.json"
+    existing.write_text("keep me")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    cases = [
+        (garbage, tmp_path / "a.json"),            # the key file does not load
+        (tmp_path / "missing.pem", tmp_path / "b.json"),
+        (key, tmp_path / "no-such-dir" / "c.json"),  # --out's directory does not exist
+        (key, tmp_path),                             # --out is a directory
+        (key, existing),                             # kept without --force
+    ]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((key, locked / "d.json"))
+    for key_file, out in cases:
+        assert _borrow(lying, lic, key_file, out) == 2, (key_file, out)
+        assert "Traceback" not in capsys.readouterr().err
+    assert lying.calls("CheckoutBorrowLicense") == 0
+    assert existing.read_text() == "keep me"
+    assert _borrow(lying, lic, key, existing, "--force") == 0
+    assert json.loads(existing.read_text())["LicenseArn"] == lic.arn
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_checkout_borrow_returns_the_seat_when_the_token_is_refused(
+        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lic, _ = _two_licenses(lying)
+    key = tmp_path / "key.pem"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+    lying.rewrite = {"Entitlements": [{"Name": "Users", "Unit": "Count", "Value": "0"}]}
+    assert _borrow(lying, lic, key, tmp_path / "out.json") == 1
+    err = capsys.readouterr().err
+    assert "request_mismatch" in err and "checked back in" in err
+    assert not (tmp_path / "out.json").exists()
+    assert not lying.seats_in_use(lic.arn)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_checkout_borrow_returns_the_seat_when_out_cannot_be_written_after_all(
+        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from license_token.cli import _online
+
+    lic, _ = _two_licenses(lying)
+    key = tmp_path / "key.pem"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_online, "write_atomic", disk_full)
+    assert _borrow(lying, lic, key, tmp_path / "out.json") == 1
+    err = capsys.readouterr().err
+    assert "No space left" in err and "checked back in" in err and "Traceback" not in err
+    assert not lying.seats_in_use(lic.arn)
+    lying.refuse_check_in = True  # and when the check-in fails too: printed, not lost
+    assert _borrow(lying, lic, key, tmp_path / "out.json") == 1
+    err = capsys.readouterr().err
+    assert "still held" in err and '"SignedToken"' in err
+    assert lying.seats_in_use(lic.arn)["Users"] == 1
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_checkout_borrow_keeps_the_response_when_the_seat_cannot_be_returned(
+        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lic, _ = _two_licenses(lying)
+    key = tmp_path / "key.pem"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+    lying.rewrite = {"NodeId": "n2"}
+    lying.refuse_check_in = True
+    out = tmp_path / "out.json"
+    assert _borrow(lying, lic, key, out) == 1
+    captured = capsys.readouterr()
+    kept = tmp_path / "out.json.unreturned.json"
+    response = json.loads(kept.read_text())
+    assert response["LicenseConsumptionToken"] in captured.err
+    assert str(kept) in captured.err and "Traceback" not in captured.err
+    assert not out.exists()
+    assert lying.seats_in_use(lic.arn)["Users"] == 1

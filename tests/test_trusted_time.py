@@ -1,0 +1,158 @@
+"""Trusted time, the "now" / "as of" split, wire-form saving and the store's lifecycle state."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from license_token import ClockRollback, ConfigurationError, Expired, Verifier
+from license_token.cli import main
+from license_token.store import LicenseStore, PendingCheckIn, RenewalState
+from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
+
+NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+YEAR = {"issuedAt": aws_time(NOW), "expiration": aws_time(NOW + timedelta(days=365))}
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TokenFactory:
+    return TokenFactory(now=NOW)
+
+
+@pytest.fixture
+def verifier(issuer: TokenFactory) -> Verifier:
+    return Verifier(issuer.trust_store(), clock=lambda: NOW)
+
+
+def _year(issuer: TokenFactory, at: datetime = NOW) -> dict[str, Any]:
+    return issuer.response(issuer.claims(issuedAt=aws_time(at),
+                                         expiration=aws_time(at + timedelta(days=365))))
+
+
+def test_as_of_is_a_what_if_that_never_moves_the_mark(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    store = LicenseStore(tmp_path)
+    store.save(_year(issuer), verifier)
+    assert store.high_water_mark() == NOW
+    ahead = store.load(DEFAULT_ARN, verifier, as_of=NOW + timedelta(days=80))
+    assert ahead.license.verified_at == NOW + timedelta(days=80)
+    loaded, failed = store.load_all(verifier, as_of=NOW + timedelta(days=80))
+    assert len(loaded) == 1 and not failed
+    assert store.high_water_mark() == NOW
+    store.load(DEFAULT_ARN, verifier)  # the real clock: still fine
+    with pytest.raises(Expired):  # a what-if is judged as of its instant
+        store.load(DEFAULT_ARN, verifier, as_of=NOW + timedelta(days=400))
+    with pytest.raises(ConfigurationError, match="either"):
+        store.load(DEFAULT_ARN, verifier, now=NOW, as_of=NOW)
+
+
+def test_cli_store_verify_at_a_future_instant_leaves_plain_verify_passing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = datetime.now(timezone.utc).replace(microsecond=0)
+    factory = TokenFactory(now=real)
+    verifier = Verifier(factory.trust_store())
+    LicenseStore(tmp_path / "s").save(_year(factory, real), verifier)
+    key = tmp_path / "k.pem"
+    key.write_bytes(factory.public_key_pem())
+    common = ["store", "verify", "--dir", str(tmp_path / "s"), "--key", str(key), "--json"]
+    future = aws_time(real + timedelta(days=80)) + "Z"
+    assert main([*common, "--at", future]) == 0
+    assert main(["store", "show", DEFAULT_ARN, *common[2:], "--at", future]) == 0
+    assert main(["store", "list", *common[2:], "--at", future]) == 0
+    capsys.readouterr()
+    assert main(common) == 0, capsys.readouterr().out
+    mark = LicenseStore(tmp_path / "s").high_water_mark()
+    assert mark is not None and mark - real < timedelta(minutes=5)  # not 80 days ahead
+
+
+def test_naive_datetimes_are_configuration_errors(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    store = LicenseStore(tmp_path)
+    store.save(_year(issuer), verifier)
+    naive = NOW.replace(tzinfo=None)
+    for call in (lambda: store.load(DEFAULT_ARN, verifier, now=naive),
+                 lambda: store.load(DEFAULT_ARN, verifier, as_of=naive),
+                 lambda: store.load_all(verifier, now=naive),
+                 lambda: store.save(_year(issuer), verifier, now=naive),
+                 lambda: store.load(DEFAULT_ARN, Verifier(verifier.keys, clock=lambda: naive))):
+        with pytest.raises(ConfigurationError, match="timezone-aware"):
+            call()
+
+
+def test_a_fresh_online_token_resets_the_mark_even_downwards(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    store = LicenseStore(tmp_path)
+    store.save(_year(issuer), verifier)
+    store.load(DEFAULT_ARN, verifier, now=NOW + timedelta(days=60))  # the clock was wrong once
+    assert store.high_water_mark() == NOW + timedelta(days=60)
+    with pytest.raises(ClockRollback):
+        store.load(DEFAULT_ARN, verifier, now=NOW)
+    with pytest.raises(ClockRollback):  # an old response saved again is no evidence of time
+        store.save(_year(issuer), verifier, now=NOW)
+    stale = _year(issuer, NOW - timedelta(days=30))  # "fetched now" but issued a month ago
+    with pytest.raises(ClockRollback):
+        store.save(stale, verifier, now=NOW, fetched_now=True)
+    store.save(_year(issuer), verifier, now=NOW, fetched_now=True)
+    assert store.high_water_mark() == NOW
+    store.load(DEFAULT_ARN, verifier, now=NOW)
+
+
+def test_datetime_values_are_saved_in_wire_form_for_every_input_form(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    response = _year(issuer)
+    issued = NOW
+    expires = NOW + timedelta(days=365)
+    forms: dict[str, Any] = {
+        "dict": response,
+        "aware datetimes": response | {"IssuedAt": issued, "Expiration": expires},
+        "offset datetimes": response | {
+            "IssuedAt": issued.astimezone(timezone(timedelta(hours=2))),
+            "Expiration": expires.astimezone(timezone(timedelta(hours=-5)))},
+        "naive datetimes (UTC, as on the wire)": response | {
+            "IssuedAt": issued.replace(tzinfo=None), "Expiration": expires.replace(tzinfo=None)},
+        "JSON text": json.dumps(response),
+        "JSON bytes": json.dumps(response).encode(),
+        "bare token": response["SignedToken"],
+        "bare token bytes": response["SignedToken"].encode(),
+    }
+    for name, form in forms.items():
+        store = LicenseStore(tmp_path / name.replace(" ", "_"))
+        saved = store.save(form, verifier)
+        entry = json.loads(saved.path.read_text())
+        if "IssuedAt" in entry["response"]:
+            assert entry["response"]["IssuedAt"] == aws_time(issued), name
+            assert entry["response"]["Expiration"] == aws_time(expires), name
+        loaded = store.load(DEFAULT_ARN, verifier)
+        assert loaded.license.token == response["SignedToken"], name
+        assert loaded.response["SignedToken"] == response["SignedToken"], name
+    with pytest.raises(ConfigurationError, match="JSON"):
+        LicenseStore(tmp_path / "odd").save(response | {"Extra": {1, 2}}, verifier)
+
+
+def test_pending_check_ins_and_renewal_state_survive_a_restart(tmp_path: Path) -> None:
+    store = LicenseStore(tmp_path)
+    assert store.pending_check_ins() == []
+    store.remember_check_in(DEFAULT_ARN, "c1", expires_at=NOW + timedelta(days=1))
+    store.remember_check_in(DEFAULT_ARN, "c2", expires_at=NOW + timedelta(days=2))
+    store.remember_check_in(DEFAULT_ARN, "c1", expires_at=NOW + timedelta(days=1))  # once only
+    again = LicenseStore(tmp_path)
+    assert again.pending_check_ins() == [
+        PendingCheckIn(license_arn=DEFAULT_ARN, consumption_token="c1",
+                       expires_at=NOW + timedelta(days=1), attempts=0),
+        PendingCheckIn(license_arn=DEFAULT_ARN, consumption_token="c2",
+                       expires_at=NOW + timedelta(days=2), attempts=0)]
+    again.check_in_failed("c2")
+    again.forget_check_in("c1")
+    assert [(p.consumption_token, p.attempts) for p in store.pending_check_ins()] == [("c2", 1)]
+    assert store.renewal_state(DEFAULT_ARN) == RenewalState()
+    state = RenewalState(failures=2, next_attempt=NOW, early_check_in_forbidden=True,
+                         released="c3")
+    store.set_renewal_state(DEFAULT_ARN, state)
+    assert LicenseStore(tmp_path).renewal_state(DEFAULT_ARN) == state
+    assert LicenseStore(tmp_path).license_arns() == []  # the state file is not a checkout
+    (tmp_path / "lifecycle.json").write_bytes(b"\x00garbage")
+    assert store.pending_check_ins() == [] and store.renewal_state("x") == RenewalState()
