@@ -32,7 +32,8 @@ from license_token.testing import LocalLicenseManager, TokenFactory
 
 DEMO_NODE = "demo-node-7f3a"
 #: The documents whose python blocks are run; others may join.
-DOCUMENTS = ["README.md", "docs/quickstart.md", "docs/guides/testing.md"]
+DOCUMENTS = ["README.md", "docs/quickstart.md", "docs/guides/testing.md",
+             "docs/guides/online.md", "docs/explanation/trusted-time.md"]
 
 
 def python_blocks(document: str) -> list[str]:

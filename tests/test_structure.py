@@ -12,7 +12,7 @@ from conftest import VECTORS
 from license_token import ConfigurationError, KeyRejected, Requirement, TrustStore, Verifier
 from license_token._policy import DEFAULT_LEEWAY, split_entitlement_spec
 from license_token.cli import _parser
-from license_token.startup import check_license
+from license_token.startup import BorrowRenewer, check_license
 from license_token.store import LicenseStore, StoreCorrupt
 from license_token.testing import TokenFactory
 
@@ -25,14 +25,15 @@ def test_a_naive_time_is_a_configuration_error_in_verifier_store_and_startup(
     store = LicenseStore(tmp_path)
     arn = store.save(factory.response(), verifier).license.license_arn  # writes the clock mark
     naive_clock = Verifier(factory.trust_store(), clock=lambda: NAIVE)
+    renewer = BorrowRenewer(manager=None, license_arn=arn, entitlements=[])  # never called
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         naive_clock.verify(factory.token())
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         store.load(arn, verifier, now=NAIVE)
     with pytest.raises(ConfigurationError, match="timezone-aware"):
-        check_license(store, naive_clock, renew=lambda current: factory.response())
+        check_license(store, naive_clock, renew=renewer)
     with pytest.raises(ConfigurationError, match="timezone-aware"):
-        check_license(store, verifier, now=NAIVE, renew=lambda current: factory.response())
+        check_license(store, verifier, now=NAIVE, renew=renewer)
 
 
 def test_the_cli_leeway_default_is_the_library_default(tmp_path: Path) -> None:

@@ -18,11 +18,12 @@ from typing import Any
 import attrs
 
 from ._claims import Entitlement
+from ._clock import current_time
 from ._errors import ConfigurationError
 from ._renewal import DEFAULT_POLICY, Renewal, RenewalPolicy, Renewer, StartupResult
 from ._response import Source
 from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, NotInStore, aware
+from .store import LicenseStore, NotInStore
 
 __all__ = ["BorrowRenewer", "RenewalPolicy", "Renewer", "StartupResult", "check_license"]
 
@@ -89,7 +90,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
         if renew is not None or now is not None:
             raise ConfigurationError("as_of is a what-if: it takes neither renew nor now")
         return StartupResult(license=_pick(store, verifier, license_arn, as_of=as_of))
-    moment = aware(verifier.clock() if now is None else now, "now (the clock reading)")
+    moment = current_time(verifier.clock, now)
     if renew is None:
         return StartupResult(license=_pick(store, verifier, license_arn, now=moment))
     if not callable(getattr(renew, "checkout", None)) or not callable(

@@ -404,7 +404,7 @@ class LicenseStore(StoreState):
 
     @staticmethod
     def _now(verifier: Verifier, now: datetime | None) -> datetime:
-        return aware(verifier.clock() if now is None else now, "now (the clock reading)")
+        return current_time(verifier.clock, now)
 
     @staticmethod
     def _as_of(now: datetime | None, as_of: datetime | None) -> datetime | None:

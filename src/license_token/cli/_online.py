@@ -131,9 +131,9 @@ def _writable_target(out: Path, force: bool) -> None:
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory, not a file")
     if not directory.is_dir():
-        raise UsageError(f"--out: the directory {directory} does not exist")
+        raise UsageError(f"cannot write {directory}: no such directory (--out)")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageError(f"--out: cannot write in {directory}")
+        raise UsageError(f"cannot write {directory}: permission denied (--out)")
     if out.exists() and not force:
         raise UsageError(f"--out {out} exists; pass --force to replace it")
 
