@@ -282,7 +282,7 @@ def test_checkout_borrow_cli_with_a_token_file_and_no_credentials(tmp_path: Path
                 "AWS_EC2_METADATA_DISABLED": "true"}
         base = [sys.executable, "-m", "license_token", "checkout-borrow", "--license-arn",
                 lic.arn, "--entitlement", "Users:Count=1", "--key", str(key), "--node-id", "n-1",
-                "--out", str(out), "--endpoint-url", emulator.endpoint_url]
+                "--out", str(out), "--force", "--endpoint-url", emulator.endpoint_url]
 
         def run(*extra: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60,

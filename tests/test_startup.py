@@ -91,6 +91,7 @@ def test_the_readme_recipe_started_12_times_hourly_holds_one_seat(
             super().__init__(*args, clock=clock, **kwargs)
 
     monkeypatch.setattr(license_token, "Verifier", ClockedVerifier)
+    monkeypatch.setattr("license_token.node.detect_container", lambda **_: None)  # as a host
     lic = emulator.add_license(entitlements={"Users": ("Count", 5)}, borrow_ttl_minutes=24 * 60)
     (tmp_path / "issuer-public-key.pem").write_bytes(emulator.public_key_pem(lic.key_id))
     for name, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "x",
