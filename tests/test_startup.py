@@ -14,7 +14,14 @@ from typing import Any
 import attrs
 import pytest
 
-from license_token import ConfigurationError, Expired, LicenseTokenError, TrustStore, Verifier
+from license_token import (
+    BadSignature,
+    ConfigurationError,
+    Expired,
+    LicenseTokenError,
+    TrustStore,
+    Verifier,
+)
 from license_token.aws import ConnectionFailed, LicenseManager
 from license_token.startup import BorrowRenewer, RenewalPolicy, check_license
 from license_token.store import LicenseStore, NotInStore
@@ -40,14 +47,18 @@ class SimClock:
 
 
 class FlakyLicenseManager(LocalLicenseManager):
-    """The emulator, with check-ins that can be refused as a throttled service would."""
+    """The emulator, with check-ins that can be refused as a throttled service would, and
+    borrows that can be granted beside the request (``rewrite``: body members replaced)."""
 
     refuse_check_ins = 0
+    rewrite: dict[str, Any]
 
     def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
         if target.endswith("CheckInLicense") and self.refuse_check_ins:
             self.refuse_check_ins -= 1
             raise ServiceError("RateLimitExceededException", "Rate exceeded")
+        if target.endswith("CheckoutBorrowLicense"):
+            body = body | self.rewrite
         return super().handle(target, body)
 
 
@@ -59,6 +70,7 @@ def clock() -> SimClock:
 @pytest.fixture
 def emulator(clock: SimClock) -> Iterator[FlakyLicenseManager]:
     lm = FlakyLicenseManager(clock=clock)
+    lm.rewrite = {}
     with lm:
         yield lm
 
@@ -164,27 +176,47 @@ def test_when_early_check_in_is_forbidden_no_second_seat_is_taken(
     assert store.renewal_state(lic.arn).early_check_in_forbidden
 
 
-def test_a_failed_check_in_is_remembered_and_retried(
+def test_a_seat_that_cannot_be_returned_is_remembered_and_retried(
+        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+    lic, verifier, renewer = _setup(emulator, clock)
+    store = LicenseStore(tmp_path)
+    check_license(store, verifier, renew=renewer)
+    clock.advance(days=2)  # expired: its seat is free already
+    emulator.rewrite = {"NodeId": "someone-else"}  # the service answers beside the request
+    emulator.refuse_check_ins = 1  # and the seat cannot be returned at once
+    with pytest.raises(Expired) as info:
+        check_license(store, verifier, renew=renewer)
+    assert getattr(info.value.__cause__, "code", None) == "aws_seat_not_returned"
+    (pending,) = store.pending_check_ins()
+    assert _seats(emulator, lic) == 1  # held by the refused checkout, and remembered
+    clock.advance(hours=1)
+    emulator.rewrite = {}
+    result = check_license(store, verifier, renew=renewer)  # returned first, then renewed
+    assert result.renewed and result.checked_in == (pending.consumption_token,)
+    assert store.pending_check_ins() == [] and _seats(emulator, lic) == 1
+
+
+def test_a_failed_stored_token_is_replaced_only_once_its_seat_is_back(
         tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)
     old = check_license(store, verifier, renew=renewer).license
     rotated = emulator.create_key()  # the vendor rotates the key; the app pins the new one
     lic.issuer, lic.key_id = emulator.key(rotated), rotated
-    new_keys = TrustStore.from_pem(emulator.public_key_pem(rotated))
-    verifier = Verifier(new_keys, node_id=NODE, clock=clock)
+    verifier = Verifier(TrustStore.from_pem(emulator.public_key_pem(rotated)), node_id=NODE,
+                        clock=clock)
     renewer = attrs.evolve(renewer, manager=LicenseManager(verifier,
                                                            client=renewer.manager.client))
     clock.advance(hours=1)
-    emulator.refuse_check_ins = 1
-    result = check_license(store, verifier, renew=renewer)  # bad_signature: renewed
-    assert result.renewed and not result.checked_in
-    assert [p.consumption_token for p in store.pending_check_ins()] == [old.consumption_token]
-    assert _seats(emulator, lic) == 2  # for now
+    emulator.refuse_check_ins = 1  # throttled: the old seat cannot be returned yet
+    with pytest.raises(BadSignature):
+        check_license(store, verifier, renew=renewer)
+    assert emulator.calls("CheckoutBorrowLicense") == 1  # no second seat was taken
+    assert _seats(emulator, lic) == 1
     clock.advance(hours=1)
-    later = check_license(store, verifier, renew=renewer)
-    assert not later.renewed and later.checked_in == (old.consumption_token,)
-    assert store.pending_check_ins() == [] and _seats(emulator, lic) == 1
+    result = check_license(store, verifier, renew=renewer)  # bad_signature: renewed
+    assert result.renewed and result.checked_in == (old.consumption_token,)
+    assert _seats(emulator, lic) == 1
 
 
 @pytest.mark.parametrize("damage", ["expired", "missing", "corrupt", "bad_signature",

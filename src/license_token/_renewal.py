@@ -25,7 +25,6 @@ log = logging.getLogger("license_token.startup")
 
 _GONE = "aws_resource_not_found"  # the consumption is already checked in or expired
 _CONFLICT = "aws_conflict"  # the license forbids checking a borrow in before it expires
-_FULL = "aws_no_entitlements_allowed"
 
 
 class Renewer(Protocol):
@@ -174,35 +173,36 @@ class Renewal:
     # -- the online part --------------------------------------------------------------
     def _renew(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
                state: RenewalState) -> StartupResult:
-        if current is not None and state.released not in (None, current.consumption_token):
-            state = attrs.evolve(state, released=None)
         error = self._retry_pending()
-        if error is not None and current is not None:
+        if error is not None:  # a seat of ours may still be held: never borrow on top of it
             return self._failed(current, failure, state, error)
         if current is not None and not self.policy.due(current, self.moment):
             self._set_state(attrs.evolve(state, failures=0, next_attempt=None))
             return self._without_renewal(current, failure, None)
         if current is not None and state.early_check_in_forbidden:
             return self._without_renewal(current, failure, None)
-        if current is not None and current.consumption_token \
-                and state.released != current.consumption_token:
+        for seat in self._held_seats(current, failure, state):
+            if state.early_check_in_forbidden:  # learnt before: no call, no second seat
+                log.info("early check-in is not allowed: renewing once %s has expired",
+                         seat.expires_at.isoformat())
+                return self._without_renewal(current, failure, None)
             try:  # first return the seat: never two at once
-                self._check_in(current.consumption_token)
+                self._check_in(seat.token)
             except LicenseTokenError as exc:
                 if not _is_renewal_failure(exc):
                     raise
-                if exc.code == _CONFLICT:
-                    self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
-                                                 failures=0, next_attempt=None))
-                    log.info("early check-in is not allowed: renewing once %s has expired",
-                             current.expires_at.isoformat())
-                    return self._without_renewal(current, failure, None)
-                return self._failed(current, failure, state, exc)
-            state = attrs.evolve(state, released=current.consumption_token)
+                if exc.code != _CONFLICT:
+                    return self._failed(current, failure, state, exc)
+                self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
+                                             failures=0, next_attempt=None))
+                log.info("early check-in is not allowed: renewing once %s has expired",
+                         seat.expires_at.isoformat())
+                return self._without_renewal(current, failure, exc if current is None
+                                             else None)
+            state = attrs.evolve(state, released=seat.token)
             self._set_state(state)
-        old = [] if current is not None else self._replaced_seats(failure, state)
         try:
-            response = self._checkout(old)
+            response = self.renew.checkout()
         except LicenseTokenError as exc:
             if not _is_renewal_failure(exc):
                 raise
@@ -215,31 +215,21 @@ class Renewal:
             if not _is_renewal_failure(exc):
                 raise
             return self._failed(current, failure, state, exc)
-        for seat in old:
-            if seat.token != saved.license.consumption_token:
-                self._check_in_or_remember(seat)
         self._set_state(RenewalState(early_check_in_forbidden=state.early_check_in_forbidden,
                                      held=saved.license.consumption_token,
                                      held_until=saved.license.expires_at))
         return StartupResult(license=saved.license, renewed=True,
                              checked_in=tuple(self.checked_in))
 
-    def _checkout(self, old: list[_Seat]) -> Source:
-        try:
-            return self.renew.checkout()
-        except LicenseTokenError as exc:
-            if exc.code != _FULL or not old:
-                raise
-        # every seat is taken, one of them by the replaced checkout: return it, then retry
-        for seat in old:
-            self._check_in(seat.token)
-        old.clear()
-        return self.renew.checkout()
-
-    def _replaced_seats(self, failure: LicenseTokenError | None,
-                        state: RenewalState) -> list[_Seat]:
-        """Seats still held by this node for the stored checkout that failed: the one the
-        last renewal recorded, and the one in the file (unless it belongs to another node)."""
+    def _held_seats(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
+                    state: RenewalState) -> list[_Seat]:
+        """The seats this node still holds for the license, not yet checked in: the valid
+        stored checkout's; or, when it failed, the one the last renewal recorded and the one
+        in the file (unless the file belongs to another node, or has expired)."""
+        if current is not None:
+            token = current.consumption_token
+            return [] if token is None or token == state.released else [
+                _Seat(token=token, expires_at=current.expires_at)]
         seats = []
         if state.held and state.held_until and state.held_until > self.moment:
             seats.append(_Seat(token=state.held, expires_at=state.held_until))
@@ -251,7 +241,7 @@ class Renewal:
                 and (node is None or claims.node_id == node) \
                 and claims.consumption_token != state.held:
             seats.append(_Seat(token=claims.consumption_token, expires_at=claims.expiration))
-        return seats
+        return [seat for seat in seats if seat.token != state.released]
 
     def _return_fetched(self, response: Source) -> None:
         claims = _unverified_claims(response)
