@@ -10,7 +10,9 @@ days ahead, 1 % see a key rotation (the license's signing key changes on a given
 the app update pinning only the new key arrives at the node's first online start after it,
 so the stored token fails with ``bad_signature`` and must be renewed).
 
-It prints figures (no timings are asserted anywhere) and checks the invariants:
+Figures vary a little between runs with the same seed: the renewal jitter derives from
+the emulator's random consumption tokens. It prints figures (no timings are asserted
+anywhere) and checks the invariants:
   * seats: a node never holds more than one live consumption of its license (checked after
     every start);
   * no start with a correct clock fails while the last token the node fetched is unexpired
