@@ -22,10 +22,12 @@ from license_token import (
     Verifier,
 )
 from license_token.aws import (
+    AccessDenied,
     LicenseManager,
     NoEntitlementsAllowed,
     ResourceNotFound,
     ServiceUnavailable,
+    Throttled,
     fetch_public_key,
 )
 from license_token.marketplace import (
@@ -286,7 +288,8 @@ def test_marketplace_recipe_on_the_emulator(emulator: LocalLicenseManager,
         assert emulator.seats_in_use(lic.arn)["Users"] == 1
     good = keeper.last_good
     clock.now += AMI_INTERVAL
-    emulator.fail(20 * 2)  # AWS unavailable for 20 minutes: each retry's check-in and checkout
+    emulator.fail(20)  # AWS unavailable for 20 minutes: each retry's check-in fails, so
+    # no checkout is made while the last seat is still held
     for _ in range(20):
         assert keeper.poll() is good
         clock.now += timedelta(minutes=1)
@@ -350,3 +353,65 @@ def test_a_refused_signed_answer_gives_the_seat_back(emulator: LocalLicenseManag
                                 [{"Name": "Users", "Unit": "Count", "Value": "1"}])
     assert emulator.calls("CheckInLicense") == 1
     assert emulator.seats_in_use(lic.arn)["Users"] == 0
+
+
+def test_a_failed_check_in_is_retried_before_any_second_seat(factory: TokenFactory) -> None:
+    """A throttled check-in stops the next checkout; the app runs on its last good result."""
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    checkouts = FakeCheckouts(factory)
+    refusals: list[Exception] = [Throttled("Rate exceeded")] * 3
+
+    def check_in(token: str) -> None:
+        if refusals:
+            raise refusals.pop(0)
+        checkouts.checked_in.append(token)
+
+    keeper = EntitlementKeeper(checkouts, check_in=check_in)
+    first = keeper.poll(start)
+    assert keeper.unreturned == (first.consumption_token,)
+    for minute in range(3):  # three throttled check-ins, one a minute: no second checkout
+        assert keeper.poll(start + AMI_INTERVAL + timedelta(minutes=minute)) is first
+        assert checkouts.calls == 1 and keeper.unreturned == (first.consumption_token,)
+    assert isinstance(keeper.last_error, Throttled)
+    second = keeper.poll(start + AMI_INTERVAL + timedelta(minutes=3))
+    assert checkouts.checked_in == [first.consumption_token] and checkouts.calls == 2
+    assert keeper.unreturned == (second.consumption_token,) and keeper.last_error is None
+
+
+def test_check_ins_that_keep_failing_stop_the_app_not_buy_a_seat(factory: TokenFactory) -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    checkouts = FakeCheckouts(factory)
+
+    def check_in(token: str) -> None:
+        raise Throttled("Rate exceeded")
+
+    keeper = EntitlementKeeper(checkouts, check_in=check_in)
+    first = keeper.poll(start)
+    outage = start + AMI_INTERVAL
+    for minute in range(30):
+        assert keeper.poll(outage + timedelta(minutes=minute)) is first
+    with pytest.raises(Throttled):  # the retry window is over: stop, still one seat
+        keeper.poll(outage + timedelta(minutes=30))
+    assert checkouts.calls == 1 and keeper.unreturned == (first.consumption_token,)
+
+
+def test_a_check_in_refused_for_good_is_listed_until_the_seat_expires(
+        factory: TokenFactory) -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    checkouts = FakeCheckouts(factory)
+    tries: list[str] = []
+
+    def check_in(token: str) -> None:
+        tries.append(token)
+        raise AccessDenied("not allowed")
+
+    keeper = EntitlementKeeper(checkouts, check_in=check_in)
+    first = keeper.poll(start)
+    second = keeper.poll(start + AMI_INTERVAL)
+    third = keeper.poll(start + 2 * AMI_INTERVAL)
+    assert tries == [first.consumption_token, second.consumption_token]  # each tried once
+    assert keeper.unreturned == (first.consumption_token, second.consumption_token,
+                                 third.consumption_token)
+    assert first.expires_at == third.expires_at  # the factory's answers expire together
+    fourth = keeper.poll(first.expires_at)  # expired: their seats are free again, unlisted
+    assert list(keeper.unreturned) == [fourth.consumption_token] and len(tries) == 2  # none tried

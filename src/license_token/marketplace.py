@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import attrs
 
 from ._claims import Entitlement, LicenseClaims, format_time
+from ._clock import Clock, current_time, utc_now
 from ._errors import ConfigurationError, LicenseTokenError, Malformed
 from ._policy import Requirement
 from ._verify import VerifiedLicense, Verifier
@@ -251,6 +252,15 @@ def online_license(response: Mapping[str, Any], *, product_sku: str, key_fingerp
                          received_at=moment, signed=signed, response=dict(response))
 
 
+@attrs.frozen
+class _Seat:
+    """A consumption this keeper took and has not given back yet."""
+
+    token: str
+    expires_at: datetime
+    retry: bool = True
+
+
 @attrs.define
 class EntitlementKeeper:
     """The Marketplace cadence: check out every ``interval``, ride out failures a while.
@@ -260,18 +270,22 @@ class EntitlementKeeper:
     checkout that fails with a retryable error (network, throttling, AWS unavailable) is
     retried every ``retry_delay`` for up to ``retry_window``, the last good result being
     returned meanwhile; then :meth:`poll` raises the last error. A definitive answer (no
-    entitlement, access denied, a requirement not met) raises at once. With
-    ``check_in`` (for ``PROVISIONAL`` checkouts), the last consumption is checked in just
+    entitlement, access denied, a requirement not met) raises at once.
+
+    With ``check_in`` (for ``PROVISIONAL`` checkouts), the last consumption is checked in
     before the next checkout, so the app never holds two seats: a license with one seat
-    left keeps working.
+    left keeps working. A check-in that fails with a retryable error stops that attempt
+    before any checkout: it is retried every ``retry_delay``, the app running on the last
+    good result as for a failed checkout, until it succeeds or the consumption expires
+    and frees its seat by itself. A check-in refused for good is not retried; that
+    consumption stays in :attr:`unreturned` until it expires.
 
     Args:
         checkout: Makes one online checkout, e.g. ``lambda: manager.checkout_online(...)``.
         interval: :data:`AMI_INTERVAL` or :data:`CONTAINER_INTERVAL`.
         retry_window: How long failures are ridden out.
         retry_delay: The pause between retries.
-        check_in: Called with the last consumption token before the next checkout
-            (failures are logged only).
+        check_in: Called with a consumption token to give its seat back.
         clock: The time when :meth:`poll` is not given ``now``.
     """
 
@@ -280,16 +294,25 @@ class EntitlementKeeper:
     retry_window: timedelta = RETRY_WINDOW
     retry_delay: timedelta = RETRY_DELAY
     check_in: Callable[[str], object] | None = None
-    clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(timezone.utc))
+    clock: Clock = attrs.field(default=utc_now)
     last_good: OnlineLicense | None = attrs.field(default=None, init=False)
     last_error: LicenseTokenError | None = attrs.field(default=None, init=False)
     failing_since: datetime | None = attrs.field(default=None, init=False)
     _due: datetime | None = attrs.field(default=None, init=False)
-    _checked_in: str | None = attrs.field(default=None, init=False)
+    _held: list[_Seat] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         if min(self.interval, self.retry_window, self.retry_delay) <= timedelta(0):
             raise ConfigurationError("interval, retry_window and retry_delay must be positive")
+
+    @property
+    def unreturned(self) -> tuple[str, ...]:
+        """Consumption tokens taken and not yet checked in (only with ``check_in``).
+
+        The last good result's token is among them until the next attempt checks it in;
+        one whose check-in failed stays until a retry succeeds or it expires.
+        """
+        return tuple(seat.token for seat in self._held)
 
     def next_due(self) -> datetime | None:
         """When :meth:`poll` will next check out (``None``: at the first call)."""
@@ -298,11 +321,18 @@ class EntitlementKeeper:
     def poll(self, now: datetime | None = None) -> OnlineLicense:
         """Check out if due; the license to run on.
 
+        Args:
+            now: The current time (timezone-aware); the keeper's ``clock`` by default.
+
+        Returns:
+            The last good result.
+
         Raises:
+            ConfigurationError: ``now`` (or the clock's reading) has no time zone.
             LicenseTokenError: No checkout has succeeded yet, the failures have lasted
                 ``retry_window``, or AWS gave a definitive no.
         """
-        moment = self.clock() if now is None else now
+        moment = current_time(self.clock, now)
         if self._due is None or moment >= self._due:
             self._attempt(moment)
         error, good, since = self.last_error, self.last_good, self.failing_since
@@ -314,29 +344,42 @@ class EntitlementKeeper:
         return good
 
     def _attempt(self, moment: datetime) -> None:
-        self._check_in_last_good()
         try:
+            self._give_seats_back(moment)
             fresh = self.checkout()
         except LicenseTokenError as exc:
             self.last_error, self.failing_since = exc, self.failing_since or moment
             self._due = moment + self.retry_delay
             if getattr(exc, "retryable", False):
-                log.warning("online checkout failed (%s); retrying in %s, running on the last "
-                            "good result", exc.code, self.retry_delay)
+                log.warning("online check-in or checkout failed (%s); retrying in %s, running "
+                            "on the last good result", exc.code, self.retry_delay)
             return
         self.last_good, self.last_error, self.failing_since = fresh, None, None
         self._due = moment + self.interval
+        if self.check_in is not None and fresh.consumption_token:
+            self._held.append(_Seat(token=fresh.consumption_token,
+                                    expires_at=fresh.expires_at))
 
-    def _check_in_last_good(self) -> None:
-        """Give the last seat back before taking the next, so one seat is always enough."""
-        token = self.last_good.consumption_token if self.last_good is not None else None
-        if self.check_in is None or not token or token == self._checked_in:
+    def _give_seats_back(self, moment: datetime) -> None:
+        """Check in every seat still held, so one seat is always enough.
+
+        Raises:
+            LicenseTokenError: A check-in failed with a retryable error: no checkout now.
+        """
+        if self.check_in is None:
             return
-        try:
-            self.check_in(token)
-        except LicenseTokenError as exc:
-            if getattr(exc, "retryable", False):  # tried again before the next attempt
-                log.warning("check-in of the previous consumption failed: %s", exc)
-                return
-            log.info("previous consumption not checked in (%s); it expires by itself", exc.code)
-        self._checked_in = token  # once: the retries that follow run on the result alone
+        self._held = [seat for seat in self._held if seat.expires_at > moment]
+        for seat in list(self._held):
+            if not seat.retry:
+                continue
+            try:
+                self.check_in(seat.token)
+            except LicenseTokenError as exc:
+                if getattr(exc, "retryable", False):
+                    raise
+                log.info("consumption not checked in (%s); its seat is held until it "
+                         "expires", exc.code)
+                if exc.code != "aws_resource_not_found":  # not found: nothing is held
+                    self._held[self._held.index(seat)] = attrs.evolve(seat, retry=False)
+                    continue
+            self._held.remove(seat)
