@@ -415,3 +415,20 @@ def test_a_check_in_refused_for_good_is_listed_until_the_seat_expires(
     assert first.expires_at == third.expires_at  # the factory's answers expire together
     fourth = keeper.poll(first.expires_at)  # expired: their seats are free again, unlisted
     assert list(keeper.unreturned) == [fourth.consumption_token] and len(tries) == 2  # none tried
+
+
+def test_a_naive_time_is_a_configuration_error_not_a_type_error(factory: TokenFactory) -> None:
+    naive = datetime(2026, 1, 1)  # the caller's mistake under test: no time zone
+    answer = _answer(factory, signed=False)
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        online_license(answer, product_sku="sku", key_fingerprint=MARKETPLACE_KEY_FINGERPRINT,
+                       now=naive)
+    lic = online_license(answer, product_sku="sku", key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        lic.is_current(naive)
+    keeper = EntitlementKeeper(FakeCheckouts(factory))
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        keeper.poll(naive)
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        EntitlementKeeper(FakeCheckouts(factory), clock=lambda: naive).poll()
+    assert keeper.next_due() is None  # refused before anything was attempted

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -139,9 +139,18 @@ class OnlineLicense:
         return MappingProxyType(by_name)
 
     def is_current(self, now: datetime | None = None) -> bool:
-        """Whether ``now`` is before the answer's ``Expiration``."""
-        moment = datetime.now(timezone.utc) if now is None else now
-        return moment < self.expires_at
+        """Whether ``now`` is before the answer's ``Expiration``.
+
+        Args:
+            now: The time to judge at (timezone-aware); the system clock by default.
+
+        Returns:
+            ``True`` while the answer has not expired.
+
+        Raises:
+            ConfigurationError: ``now`` has no time zone.
+        """
+        return current_time(utc_now, now) < self.expires_at
 
     def check(self, requirements: Iterable[Requirement | str]) -> None:
         """Raise on the first requirement the granted entitlements do not meet.
@@ -230,18 +239,21 @@ def online_license(response: Mapping[str, Any], *, product_sku: str, key_fingerp
         verifier: Verifies the ``SignedToken`` when :func:`pins_issuer` says the pinned
             keys belong to this issuer.
         pinned_issuers: See :func:`pins_issuer`.
-        now: When the answer arrived; the verifier's clock (or the system's) by default.
+        now: When the answer arrived (timezone-aware); the verifier's clock (or the
+            system's) by default.
 
     Returns:
         The online license; ``signed`` is set when the token was verified.
 
     Raises:
+        ConfigurationError: ``now`` (or the clock's reading) has no time zone, or
+            ``checkout_type`` is unknown.
         Malformed: The answer lacks a field or has one of the wrong type.
         InvalidLicense: A token from a pinned issuer failed verification.
     """
     if checkout_type not in _CHECKOUT_TYPES:
         raise ConfigurationError(f"checkout_type must be one of {sorted(_CHECKOUT_TYPES)}")
-    moment = now or (verifier.clock() if verifier is not None else datetime.now(timezone.utc))
+    moment = current_time(verifier.clock if verifier is not None else utc_now, now)
     answer = _answer(response)
     signed = None
     if (verifier is not None and response.get("SignedToken")
