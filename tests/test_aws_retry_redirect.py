@@ -235,3 +235,36 @@ def test_a_manager_that_made_its_own_client_makes_the_regional_one_alike(
     assert made == [{"client": None, "region_name": "us-east-1", "profile_name": "vendor",
                      "max_attempts": 3},
                     {"region_name": "eu-west-1", "profile_name": "vendor", "max_attempts": 3}]
+
+
+def test_a_redirect_is_followed_with_a_session(license_manager: LocalLicenseManager,
+                                               eu: LocalLicenseManager) -> None:
+    """With ``session=`` the regional client is made in the Region the redirect names.
+
+    Each Region's AWS host is routed to its emulator (``before-send``), so the client's own
+    Region decides where a call goes, as it does on AWS.
+    """
+    import boto3
+
+    lic = eu.add_license(entitlements={"Users": ("Count", 5)})
+    license_manager.redirect(lic.arn, "eu-west-1")
+    regions = {"us-east-1": license_manager, "eu-west-1": eu}
+    hosts: list[str] = []
+
+    def to_emulator(request: Any, **_: Any) -> None:
+        host = request.url.split("/")[2]
+        hosts.append(host)
+        region = host.split(".")[1]
+        request.url = regions[region].endpoint_url + "/" + request.url.split("/", 3)[3]
+
+    session = boto3.session.Session(aws_access_key_id="AKIDEMULATOR",
+                                    aws_secret_access_key="emulator-secret",
+                                    region_name="us-east-1")
+    session.events.register("before-send.license-manager", to_emulator)
+    manager = LicenseManager(_verifier(eu, lic), session=session, max_attempts=1)
+    checkout = manager.checkout_borrow(lic.arn, USERS)
+    assert checkout.license is not None and checkout.license.license_arn == lic.arn
+    assert hosts == ["license-manager.us-east-1.amazonaws.com",
+                     "license-manager.eu-west-1.amazonaws.com"]
+    assert eu.seats_in_use(lic.arn)["Users"] == 2
+    assert license_manager.calls("CheckoutBorrowLicense") == 1

@@ -130,7 +130,7 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
         service: ``license-manager`` or ``kms``.
         client: A ready client, returned unchanged.
         session: A boto3 session to make the client from (credentials, profile).
-        region_name: The Region, when no session says it.
+        region_name: The Region; with a session, the session's Region when ``None``.
         profile_name: A named profile, when no session is given.
         endpoint_url: Another endpoint, e.g. the local emulator.
         retry_mode: botocore's retry mode.
@@ -149,7 +149,8 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
     with _translated():
         session = session or boto3.session.Session(profile_name=profile_name,
                                                    region_name=region_name)
-        return session.client(service, endpoint_url=endpoint_url, config=config)
+        return session.client(service, region_name=region_name, endpoint_url=endpoint_url,
+                              config=config)
 
 
 @attrs.frozen(kw_only=True)
