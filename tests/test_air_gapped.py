@@ -14,6 +14,7 @@ import pytest
 
 from license_token import ClockRollback, NodeMismatch, TrustStore, Verifier
 from license_token.cli import main
+from license_token.cli._node import DEFAULT_SALT
 from license_token.node import NodeIdUnavailable, installation_node_id, node_id
 from license_token.store import LicenseStore
 from license_token.testing import LocalLicenseManager, TokenFactory
@@ -138,7 +139,7 @@ def test_store_import_says_what_it_did_not_check(tmp_path: Path, factory: TokenF
     key.write_bytes(factory.public_key_pem())
     file.write_text(json.dumps(factory.response(nodeId="this-node")))
     assert main(["store", "import", str(file), "--dir", str(tmp_path / "s"), "--key", str(key),
-                 "--json"]) == 0
+                 "--no-node-check", "--json"]) == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out.splitlines()[-1])
     assert doc["license"]["checks"] | {"signature": "ok"} == {
@@ -146,6 +147,64 @@ def test_store_import_says_what_it_did_not_check(tmp_path: Path, factory: TokenF
         "license_arn": "not_checked", "node": "not_checked", "entitlements": "not_checked"}
     assert re.search(r"node +NOT CHECKED", captured.err)
     assert _entries(tmp_path / "s") == [Path(doc["file"]).name]
+
+
+def _import(tmp_path: Path, factory: TokenFactory, node: str, *options: str) -> int:
+    key, file = tmp_path / "issuer.pem", tmp_path / "borrowed.json"
+    key.write_bytes(factory.public_key_pem())
+    file.write_text(json.dumps(factory.response(nodeId=node)))
+    return main(["store", "import", str(file), "--dir", str(tmp_path / "s"), "--key", str(key),
+                 *options, "--json"])
+
+
+def test_store_import_checks_this_machines_node_by_default(
+        tmp_path: Path, factory: TokenFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --node-id, the node checked is the one ``node-id`` prints (its salt too)."""
+    try:
+        node_id(DEFAULT_SALT)
+    except NodeIdUnavailable as exc:  # a container or a machine without an ID: refused too
+        expected = exc.code
+    else:
+        expected = "node_mismatch"
+    assert _import(tmp_path, factory, "someone-elses-node") == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.splitlines()[-1])["code"] == expected
+    assert _entries(tmp_path / "s") == []
+    id_file = tmp_path / "volume" / "installation-id"
+    assert _import(tmp_path, factory, "someone-elses-node", "--installation-file",
+                   str(id_file)) == 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["code"] == "node_mismatch"
+    assert _entries(tmp_path / "s") == []
+    here = installation_node_id(DEFAULT_SALT, id_file)  # what `node-id --installation-file` says
+    assert _import(tmp_path, factory, here, "--installation-file", str(id_file)) == 0
+    doc = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert doc["license"]["checks"]["node"] == "ok" and doc["license"]["claims"]["nodeId"] == here
+    mine = installation_node_id(SALT, id_file)
+    assert _import(tmp_path, factory, mine, "--salt", SALT, "--installation-file",
+                   str(id_file)) == 0
+
+
+def test_store_import_in_a_container_uses_the_machine_id_when_allowed(
+        tmp_path: Path, factory: TokenFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    if not any(Path(p).exists() for p in ("/etc/machine-id", "/var/lib/dbus/machine-id")):
+        pytest.fail("this test needs a machine ID file (as CI runners and hosts have)")
+    here = node_id(DEFAULT_SALT, allow_container=True)
+    assert _import(tmp_path, factory, "someone-elses-node", "--allow-container") == 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["code"] == "node_mismatch"
+    assert _import(tmp_path, factory, here, "--allow-container") == 0
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--node-id", "n", "--salt", SALT], "give --node-id or --salt, not both"),
+    (["--node-id", "n", "--allow-container"], "give --node-id or --allow-container, not both"),
+    (["--no-node-check", "--node-id", "n"], "--no-node-check checks no node"),
+    (["--no-node-check", "--installation-file", "f"], "--no-node-check checks no node"),
+])
+def test_store_import_node_options_that_contradict_are_usage_errors(
+        tmp_path: Path, factory: TokenFactory, capsys: pytest.CaptureFixture[str],
+        options: list[str], message: str) -> None:
+    assert _import(tmp_path, factory, "n", *options) == 2
+    assert message in capsys.readouterr().err and _entries(tmp_path / "s") == []
 
 
 # -- the whole flow, as processes -----------------------------------------------------------

@@ -16,23 +16,27 @@ from ._common import EXIT_OK, EXIT_REJECTED, UsageError, add_json_option, write
 DEFAULT_SALT = "license-token"
 
 
-def add_salt_option(parser: argparse.ArgumentParser, *, default: str | None) -> None:
-    """``--salt``, the app's constant that keys the node ID."""
-    shown = f" (default {default!r})" if default else ""
-    parser.add_argument("--salt", default=default, metavar="SALT",
-                        help="the app's node-ID salt, as it passes to node_id()" + shown)
+def add_node_options(parser: argparse.ArgumentParser, *, salt_default: str | None) -> None:
+    """``--salt``, ``--installation-file`` and ``--allow-container``: this machine's node ID.
 
-
-def register(sub: Any) -> None:
-    """Add ``node-id`` to the ``license-token`` parser."""
-    parser = sub.add_parser("node-id", help="this machine's node ID (last line of stdout)")
-    add_salt_option(parser, default=DEFAULT_SALT)
+    ``salt_default=None`` lets the command tell a given ``--salt`` from none; it then
+    uses :data:`DEFAULT_SALT` itself.
+    """
+    parser.add_argument("--salt", default=salt_default, metavar="SALT",
+                        help="the app's node-ID salt, as it passes to node_id() "
+                             f"(default {DEFAULT_SALT!r})")
     parser.add_argument("--installation-file", type=Path, metavar="PATH",
                         help="use (or create once) an installation ID kept in PATH, e.g. on "
                              "a container's volume, instead of the machine ID")
     parser.add_argument("--allow-container", action="store_true",
                         help="use the machine ID even in a container (it is this container's "
                              "own or the host's)")
+
+
+def register(sub: Any) -> None:
+    """Add ``node-id`` to the ``license-token`` parser."""
+    parser = sub.add_parser("node-id", help="this machine's node ID (last line of stdout)")
+    add_node_options(parser, salt_default=DEFAULT_SALT)
     add_json_option(parser)
     parser.set_defaults(handler=cmd_node_id)
 

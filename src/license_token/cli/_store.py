@@ -23,8 +23,9 @@ from ._common import (
     report,
     table,
     verifier_from_args,
+    write,
 )
-from ._node import add_salt_option, this_node
+from ._node import DEFAULT_SALT, add_node_options, this_node
 
 
 def _store_dir(text: str) -> Path:
@@ -54,7 +55,9 @@ def register(sub: Any) -> None:
     importing.add_argument("--dir", type=_store_dir, required=True,
                            help="the store directory")
     add_policy_options(importing, what_if=False)  # the real clock: no --at
-    add_salt_option(importing, default=None)
+    add_node_options(importing, salt_default=None)  # without --node-id: this machine's
+    importing.add_argument("--no-node-check", action="store_true",
+                           help="import a token bound to no node: the node is NOT CHECKED")
     importing.set_defaults(handler=cmd_import)
     remove = actions.add_parser("remove", help="delete one stored checkout")
     remove.add_argument("arn", metavar="LICENSE_ARN")
@@ -127,14 +130,27 @@ def _refused(args: argparse.Namespace, exc: LicenseTokenError) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """``store import``: verify against this machine's policy and clock, then store.
 
-    A response that fails any check is refused with its code (exit 1): nothing is written.
+    The node checked is ``--node-id``, else this machine's (as ``node-id`` prints it with
+    the same options), unless ``--no-node-check``. A response that fails any check is
+    refused with its code (exit 1): nothing is written.
     """
-    if args.salt is not None:
-        if args.node_id is not None:
-            raise UsageError("give --node-id or --salt, not both")
+    sources = [name for name, given in (
+        ("--salt", args.salt is not None), ("--installation-file", args.installation_file),
+        ("--allow-container", args.allow_container)) if given]
+    if args.no_node_check and (args.node_id is not None or sources):
+        raise UsageError(f"--no-node-check checks no node: leave out "
+                         f"{(['--node-id'] if args.node_id is not None else sources)[0]}")
+    if args.node_id is not None and sources:
+        raise UsageError(f"give --node-id or {sources[0]}, not both")
+    if args.node_id is None and not args.no_node_check:
         try:
-            args.node_id = this_node(args.salt)[0]
+            args.node_id = this_node(args.salt or DEFAULT_SALT,
+                                     installation_file=args.installation_file,
+                                     allow_container=args.allow_container)[0]
         except LicenseTokenError as exc:
+            write("license-token: this machine's node ID is needed to check the file: give "
+                  "--node-id ID, or --installation-file PATH or --allow-container as for "
+                  "node-id (--no-node-check for a token bound to no node)")
             return _refused(args, exc)
     verifier = verifier_from_args(args)
     data = read_input(args.file)
