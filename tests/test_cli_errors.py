@@ -115,6 +115,25 @@ def test_an_unwritable_output_after_the_call_is_a_usage_error(
     assert f"cannot write {IMPOSSIBLE_DIR}" in capsys.readouterr().err
 
 
+def test_public_key_keeps_an_existing_out_unless_forced(
+        tmp_path: Path, license_manager: LocalLicenseManager, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The same --out check as checkout-borrow: an existing file is replaced only with --force."""
+    lic = license_manager.add_license(entitlements={"Users": ("Count", 3)})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    pinned = tmp_path / "issuer.pem"
+    pinned.write_bytes(b"the key the app already pins\n")
+    argv = ["public-key", "--kms-key-id", lic.key_id, "--endpoint-url",
+            license_manager.endpoint_url, "--region", "us-east-1", "--out", str(pinned)]
+    assert main(argv) == EXIT_USAGE
+    assert f"--out {pinned} exists; pass --force to replace it" in capsys.readouterr().err
+    assert pinned.read_bytes() == b"the key the app already pins\n"
+    assert license_manager.calls("GetPublicKey") == 0  # refused before any call
+    assert main([*argv, "--force"]) == 0
+    assert pinned.read_bytes() == license_manager.public_key_pem(lic.key_id)
+
+
 _BLOCK_BOTO3 = """
 import sys
 

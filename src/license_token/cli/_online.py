@@ -64,7 +64,9 @@ def register(sub: Any) -> None:
 
     public = sub.add_parser("public-key", help="KMS GetPublicKey, checked and written as PEM")
     public.add_argument("--kms-key-id", required=True, metavar="ID")
-    public.add_argument("--out", type=Path, required=True, metavar="FILE")
+    public.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="where to write the PEM key")
+    public.add_argument("--force", action="store_true", help="replace an existing --out")
     _add_aws_options(public)
     public.set_defaults(handler=cmd_public_key)
 
@@ -101,12 +103,6 @@ def _aws() -> ModuleType:
     return aws
 
 
-def _writable_file(path: Path) -> None:
-    """Refuse an output path that can never be a file, before any network call."""
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory, not a file")
-
-
 def write_private(path: Path, data: bytes) -> None:
     """Create the parent directory, then replace ``path`` atomically (mode 0600).
 
@@ -126,7 +122,8 @@ def _response_bytes(response: Mapping[str, Any]) -> bytes:
 
 def _writable_target(out: Path, force: bool) -> None:
     """``out`` can be written: its directory exists and is writable, it is no directory,
-    and it does not exist yet (unless ``force``). Checked before any seat is taken."""
+    and it does not exist yet (unless ``force``). Checked before any network call (so
+    before any seat is taken), by every command that writes an ``--out``."""
     directory = out.parent
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory, not a file")
@@ -201,7 +198,7 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
 def cmd_public_key(args: argparse.Namespace) -> int:
     """``public-key``: KMS GetPublicKey, checked for PS384, written as PEM."""
     aws = _aws()
-    _writable_file(args.out)
+    _writable_target(args.out, args.force)
     try:
         key = aws.fetch_public_key(args.kms_key_id, **_client_options(args))
     except aws.AwsError as exc:
