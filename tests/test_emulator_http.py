@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -99,6 +100,34 @@ def test_a_silent_connection_is_closed_after_the_read_timeout(
     assert lm.requests == []
 
 
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock``: an end of stream, or a reset (closed unread)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_reset_counts_as_closed_by_the_server() -> None:
+    """A server that closes a connection with unread data sends a reset, not an end."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        with socket.create_connection(server.getsockname(), timeout=10) as client:
+            accepted, _ = server.accept()
+            client.sendall(b"unread")
+            accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            accepted.close()
+            assert _closed_by_server(client) is True
+        with socket.create_connection(server.getsockname(), timeout=10) as client:
+            accepted, _ = server.accept()
+            accepted.close()
+            assert _closed_by_server(client) is True
+        with socket.create_connection(server.getsockname(), timeout=10) as client:
+            accepted, _ = server.accept()
+            accepted.sendall(b"H")
+            assert _closed_by_server(client) is False
+            accepted.close()
+
+
 @pytest.fixture
 def patient() -> Iterator[LocalLicenseManager]:
     """Four workers that wait long for a body: the refused connections are the extra ones."""
@@ -115,10 +144,12 @@ def test_worker_threads_are_bounded(patient: LocalLicenseManager) -> None:
         for sock in socks:
             sock.sendall(_post(b"Content-Length: 100\r\n", b"{"))
         refused: set[socket.socket] = set()
-        deadline = time.monotonic() + 5
+        # a safety net only: the loop ends as soon as the 36 are refused, and well before
+        # the served four's 60 s read timeout would close them too
+        deadline = time.monotonic() + 30
         while len(refused) < 36 and time.monotonic() < deadline:
             ready, _, _ = select.select([s for s in socks if s not in refused], [], [], 0.1)
-            refused.update(s for s in ready if s.recv(1) == b"")
+            refused.update(s for s in ready if _closed_by_server(s))
         assert threading.active_count() - before <= 4  # the served wait for their bodies
         assert len(refused) == 36
     finally:
