@@ -417,6 +417,19 @@ def test_a_check_in_refused_for_good_is_listed_until_the_seat_expires(
     assert list(keeper.unreturned) == [fourth.consumption_token] and len(tries) == 2  # none tried
 
 
+def test_a_consumption_the_service_no_longer_knows_is_not_listed(factory: TokenFactory) -> None:
+    checkouts = FakeCheckouts(factory)
+
+    def check_in(token: str) -> None:
+        raise ResourceNotFound("no such consumption")
+
+    keeper = EntitlementKeeper(checkouts, check_in=check_in)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    keeper.poll(start)
+    second = keeper.poll(start + AMI_INTERVAL)
+    assert list(keeper.unreturned) == [second.consumption_token] and checkouts.calls == 2
+
+
 def test_a_naive_time_is_a_configuration_error_not_a_type_error(factory: TokenFactory) -> None:
     naive = datetime(2026, 1, 1)  # the caller's mistake under test: no time zone
     answer = _answer(factory, signed=False)

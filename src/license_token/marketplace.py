@@ -60,6 +60,8 @@ RETRY_WINDOW = timedelta(minutes=30)
 RETRY_DELAY = timedelta(minutes=1)
 
 _CHECKOUT_TYPES = frozenset({"PROVISIONAL", "PERPETUAL"})
+#: ``aws.ResourceNotFound``'s code: a check-in that finds no consumption holds no seat.
+_CONSUMPTION_GONE = "aws_resource_not_found"
 
 
 def pins_issuer(key_fingerprint: str, pinned_issuers: Collection[str] | None) -> bool:
@@ -389,9 +391,9 @@ class EntitlementKeeper:
             except LicenseTokenError as exc:
                 if getattr(exc, "retryable", False):
                     raise
-                log.info("consumption not checked in (%s); its seat is held until it "
-                         "expires", exc.code)
-                if exc.code != "aws_resource_not_found":  # not found: nothing is held
+                if exc.code != _CONSUMPTION_GONE:
+                    log.info("consumption not checked in (%s); its seat is held until it "
+                             "expires", exc.code)
                     self._held[self._held.index(seat)] = attrs.evolve(seat, retry=False)
                     continue
             self._held.remove(seat)
