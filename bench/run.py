@@ -1,17 +1,23 @@
 """Benchmarks: ``python bench/run.py [--quick]``; prints a table, writes bench/results.json.
 
-Every figure is a ratio measured side by side in one run, so that the machine's speed
-and noise cancel out. "The limit" is the least any correct verifier must do: split the
-token, base64url-decode payload and signature, one ``cryptography`` RSA-PSS verify of
-the signing input, and one ``json.loads`` of the payload. Our figure is a full
-``Verifier.verify`` of a boto3-shaped response: strict parsing, signature, claims,
-unsigned-field consistency and a policy (node and one entitlement requirement).
-Peers verify the bare token's signature and decode it, and check nothing else.
+Every figure is a ratio measured side by side, so that the machine's speed and noise
+cancel out: each of several runs interleaves the methods (in a shuffled order, round
+after round), times each call with the timer's own overhead subtracted, and gives one
+ratio (from each method's fastest round in it); the report shows the median of the runs
+and their spread (min..max).
+
+"The limit" is the least any correct verifier must do: split the token, base64url-decode
+payload and signature, one ``cryptography`` RSA-PSS verify of the signing input, and one
+``json.loads`` of the payload. Ours is a full ``Verifier.verify`` of a boto3-shaped
+response, and of the bare token: strict parsing, signature, claims, unsigned-field
+consistency (responses) and a policy (node and one entitlement requirement). Peers verify
+the bare token's signature and decode it, and check nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -28,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import cryptography
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -50,21 +57,57 @@ def _b64(segment: str) -> bytes:
     return urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def _paired_ratios(methods: dict[str, Callable[[], None]], rounds: int,
-                   per_call: int) -> dict[str, float]:
-    """Median per-item time of each method (µs) and their ratios, measured interleaved."""
-    samples: dict[str, list[float]] = {name: [] for name in methods}
+def _timer_overhead() -> float:
+    """Seconds one ``perf_counter()`` pair costs, subtracted from every sample."""
+    clock = time.perf_counter
+    samples = []
+    for _ in range(200):
+        start = clock()
+        samples.append(clock() - start)
+    return statistics.median(samples)
+
+
+TIMER_OVERHEAD = _timer_overhead()
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _interleaved_runs(methods: dict[str, Callable[[], None]], runs: int, rounds: int,
+                      per_call: int, base: str) -> dict[str, Any]:
+    """Median µs per item of each method and its ratio to ``base``, over ``runs`` runs.
+
+    Within a run the methods alternate in a shuffled order for ``rounds`` rounds; the
+    run's figure for a method is its fastest round (noise on a shared machine only ever
+    adds time). Ratios and differences to ``base`` are taken within each run, then
+    summarised across runs as median, min and max.
+    """
+    per_run: dict[str, list[float]] = {name: [] for name in methods}
+    ratios: dict[str, list[float]] = {name: [] for name in methods}
+    over: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
-    for _ in range(rounds):
-        random.shuffle(names)
-        for name in names:
-            start = time.perf_counter()
-            methods[name]()
-            samples[name].append((time.perf_counter() - start) / per_call * 1e6)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    clock = time.perf_counter
+    for _ in range(runs):
+        samples: dict[str, list[float]] = {name: [] for name in methods}
+        for _ in range(rounds):
+            random.shuffle(names)
+            for name in names:
+                start = clock()
+                methods[name]()
+                samples[name].append((clock() - start - TIMER_OVERHEAD) / per_call * 1e6)
+        fastest = {name: min(values) for name, values in samples.items()}
+        for name, value in fastest.items():
+            per_run[name].append(value)
+            ratios[name].append(value / fastest[base])
+            over[name].append(value - fastest[base])
+    return {"runs": runs, "rounds": rounds, "per_call": per_call,
+            "us": {k: _spread(v) for k, v in per_run.items()},
+            "ratio": {k: _spread(v) for k, v in ratios.items()},
+            "over_us": {k: _spread(v) for k, v in over.items()}}
 
 
-def bench_verify_cost(bits: int, tokens: int, rounds: int) -> dict[str, Any]:
+def bench_verify_cost(bits: int, tokens: int, runs: int, rounds: int) -> dict[str, Any]:
     factory = TokenFactory.with_key_size(bits)
     responses = [factory.response() for _ in range(tokens)]
     raw = [r["SignedToken"] for r in responses]
@@ -79,9 +122,13 @@ def bench_verify_cost(bits: int, tokens: int, rounds: int) -> dict[str, Any]:
             public.verify(_b64(signature), f"{head}.{payload}".encode(), PSS_48, SHA384)
             json.loads(_b64(payload))
 
-    def ours() -> None:
-        for response in responses:
-            verifier.verify(response)
+    def response() -> None:
+        for item in responses:
+            verifier.verify(item)
+
+    def bare_token() -> None:
+        for token in raw:
+            verifier.verify(token)
 
     def pyjwt() -> None:
         for token in raw:
@@ -99,11 +146,12 @@ def bench_verify_cost(bits: int, tokens: int, rounds: int) -> dict[str, Any]:
             obj.verify(jwcrypto_key, alg="PS384")
             json.loads(obj.payload)
 
-    ours()  # warm: imports, the header cache, the key hint
-    medians = _paired_ratios({"limit": limit, "license-token": ours, "PyJWT": pyjwt,
-                              "joserfc": joserfc, "jwcrypto": jwcrypto}, rounds, tokens)
-    return {"bits": bits, "tokens": tokens, "rounds": rounds, "median_us": medians,
-            "ratio": {k: v / medians["limit"] for k, v in medians.items()}}
+    methods = {"limit": limit, "response": response, "bare token": bare_token,
+               "joserfc": joserfc, "PyJWT": pyjwt, "jwcrypto": jwcrypto}
+    for method in methods.values():  # warm: imports, the header cache, the key hint
+        method()
+    return {"bits": bits, "tokens": tokens,
+            **_interleaved_runs(methods, runs, rounds, tokens, base="limit")}
 
 
 def _verify_all(verifier: Verifier, responses: list[dict[str, Any]]) -> Callable[[], None]:
@@ -113,7 +161,7 @@ def _verify_all(verifier: Verifier, responses: list[dict[str, Any]]) -> Callable
     return run
 
 
-def bench_trust_store(tokens: int, rounds: int) -> dict[str, Any]:
+def bench_trust_store(tokens: int, runs: int, rounds: int) -> dict[str, Any]:
     signer = TokenFactory()
     decoys = [TokenFactory().private_key.public_key() for _ in range(19)]
     responses = [signer.response() for _ in range(tokens)]
@@ -124,11 +172,10 @@ def bench_trust_store(tokens: int, rounds: int) -> dict[str, Any]:
     for n, verifier in verifiers.items():  # the first verification of each tries every key
         start = time.perf_counter()
         verifier.verify(responses[0])
-        first[n] = (time.perf_counter() - start) * 1e6
-    medians = _paired_ratios({str(n): _verify_all(v, responses) for n, v in verifiers.items()},
-                             rounds, tokens)
-    return {"first_us": first, "median_us": medians,
-            "ratio_to_1_key": {k: v / medians["1"] for k, v in medians.items()}}
+        first[n] = (time.perf_counter() - start - TIMER_OVERHEAD) * 1e6
+    measured = _interleaved_runs({str(n): _verify_all(v, responses) for n, v in verifiers.items()},
+                                 runs, rounds, tokens, base="1")
+    return {"first_us": first, **measured}
 
 
 _OURS = """
@@ -166,25 +213,26 @@ def bench_cold_start(runs: int) -> dict[str, Any]:
         response.write_text(json.dumps(factory.response()))
         samples: dict[str, list[tuple[float, int]]] = {"license-token": [], "minimal": []}
         order = list(samples)
-        for _ in range(runs):
+        for _ in range(runs):  # each run starts both, in a shuffled order: one ratio per run
             random.shuffle(order)
             for name in order:
                 script = _OURS if name == "license-token" else _MINIMAL
                 start = time.perf_counter()
                 done = subprocess.run([sys.executable, "-c", script, str(key), str(response)],
                                       capture_output=True, text=True, check=True)
-                samples[name].append((time.perf_counter() - start,
+                samples[name].append((time.perf_counter() - start - TIMER_OVERHEAD,
                                       int(done.stdout.split()[-1])))
         importtime = subprocess.run([sys.executable, "-X", "importtime", "-c",
                                      "import license_token"], capture_output=True, text=True,
                                     check=True).stderr
-    wall = {k: statistics.median(s[0] for s in v) * 1e3 for k, v in samples.items()}
-    rss = {k: statistics.median(s[1] for s in v) / 1024 for k, v in samples.items()}
+    ours, minimal = samples["license-token"], samples["minimal"]
     top = [int(m.group(1)) for m in re.finditer(r"\|\s+(\d+) \| license_token$",
                                                  importtime, re.M)]
-    return {"runs": runs, "wall_ms": wall, "peak_rss_mib": rss,
-            "wall_ratio": wall["license-token"] / wall["minimal"],
-            "rss_ratio": rss["license-token"] / rss["minimal"],
+    return {"runs": runs,
+            "wall_ms": {k: _spread([s[0] * 1e3 for s in v]) for k, v in samples.items()},
+            "peak_rss_mib": {k: _spread([s[1] / 1024 for s in v]) for k, v in samples.items()},
+            "wall_ratio": _spread([a[0] / b[0] for a, b in zip(ours, minimal, strict=True)]),
+            "rss_ratio": _spread([a[1] / b[1] for a, b in zip(ours, minimal, strict=True)]),
             "import_license_token_ms": (top[-1] / 1000) if top else None}
 
 
@@ -217,62 +265,94 @@ def bench_throughput(seconds: float, repeats: int) -> dict[str, Any]:
                 counts = pool.map(_throughput_worker,
                                   [(pem, responses, start_at, seconds)] * workers, chunksize=1)
                 samples[workers].append(sum(counts) / seconds)
-    rates = {n: statistics.median(v) for n, v in samples.items()}
-    return {"cores": cores, "repeats": repeats, "tokens_per_second": rates,
-            "scaling": rates[cores] / rates[1]}
+    return {"cores": cores, "repeats": repeats,
+            "tokens_per_second": {n: _spread(v) for n, v in samples.items()},
+            "scaling": _spread([a / b for a, b in zip(samples[cores], samples[1], strict=True)])}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = parser.parse_args()
-    tokens, rounds = (20, 5) if args.quick else (100, 25)
+    # tokens per sample, runs (each gives one ratio), rounds per run
+    tokens, runs, rounds = (10, 5, 3) if args.quick else (20, 7, 15)
     started = time.perf_counter()
     report: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "cryptography": cryptography.__version__,
-                    "license_token": license_token.__version__, "pyjwt": jwt.__version__},
-        "verify_cost": [bench_verify_cost(bits, tokens, rounds) for bits in (2048, 3072, 4096)],
-        "trust_store": bench_trust_store(tokens, rounds),
-        "cold_start": bench_cold_start(3 if args.quick else 15),
-        "throughput": bench_throughput(*((1.0, 1) if args.quick else (3.0, 3))),
+                    "processor": _cpu_model(), "cpus": os.cpu_count(),
+                    "cryptography": cryptography.__version__, "attrs": attrs.__version__,
+                    "license_token": license_token.__version__, "pyjwt": jwt.__version__,
+                    "joserfc": _version("joserfc"), "jwcrypto": _version("jwcrypto")},
+        "timer_overhead_ns": TIMER_OVERHEAD * 1e9,
+        "verify_cost": [bench_verify_cost(bits, tokens, runs, rounds)
+                        for bits in (2048, 3072, 4096)],
+        "trust_store": bench_trust_store(tokens, runs, rounds),
+        "cold_start": bench_cold_start(5 if args.quick else 15),
+        "throughput": bench_throughput(*((0.5, 1) if args.quick else (2.0, 3))),
     }
     report["seconds"] = time.perf_counter() - started
     print_report(report)
     out = HERE / "results.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {out} in {report['seconds']:.0f} s")
+    print(f"\nwritten to {out}; the run took {report['seconds']:.0f} s")
+
+
+def _version(distribution: str) -> str:
+    return importlib.metadata.version(distribution)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ratio(cell: dict[str, float], unit: str = "x") -> str:
+    """``1.17x (1.15..1.20)``: the median and the spread (min..max) across runs."""
+    return f"{cell['median']:.2f}{unit} ({cell['min']:.2f}..{cell['max']:.2f})"
 
 
 def print_report(r: dict[str, Any]) -> None:
     m = r["machine"]
-    print(f"Python {m['python']} on {m['platform']}, {m['cpus']} CPUs, "
-          f"cryptography {m['cryptography']}")
-    print("\nVerify cost: median µs per token, ratio to the limit (distinct tokens)")
-    print(f"  {'RSA':>5}  {'limit':>7}  {'license-token':>15}  {'joserfc':>13}  "
-          f"{'PyJWT':>13}  {'jwcrypto':>13}")
+    print(f"Python {m['python']} on {m['platform']}, {m['processor']}, {m['cpus']} CPUs; "
+          f"cryptography {m['cryptography']}, attrs {m['attrs']}, joserfc {m['joserfc']}, "
+          f"PyJWT {m['pyjwt']}, jwcrypto {m['jwcrypto']}; timer overhead "
+          f"{r['timer_overhead_ns']:.0f} ns subtracted")
+    first = r["verify_cost"][0]
+    print(f"\nVerify cost, distinct tokens: median of {first['runs']} interleaved runs "
+          f"({first['rounds']} rounds x {first['tokens']} tokens each), spread (min..max)")
+    peers = ("response", "bare token", "joserfc", "PyJWT", "jwcrypto")
     for row in r["verify_cost"]:
-        us, ratio = row["median_us"], row["ratio"]
-        cells = [f"{us[k]:6.1f} ({ratio[k]:.2f}x)"
-                 for k in ("license-token", "joserfc", "PyJWT", "jwcrypto")]
-        print(f"  {row['bits']:>5}  {us['limit']:7.1f}  {cells[0]:>15}  " + "  ".join(
-            f"{c:>13}" for c in cells[1:]))
-    print("  (peers verify the signature and decode; they check no claims, no response)")
+        us, ratio, over = row["us"], row["ratio"], row["over_us"]
+        print(f"  RSA-{row['bits']}: limit {us['limit']['median']:.1f} µs")
+        for name in peers:
+            print(f"    {name:<11} {us[name]['median']:7.1f} µs  {_ratio(ratio[name])}  "
+                  f"over the limit {_ratio(over[name], ' µs')}")
+    print("  response / bare token: a full verify() of a boto3 response / of the bare token "
+          "(signature, claims, unsigned fields, node and entitlement policy); the peers only "
+          "verify the bare token's signature and decode it")
     t = r["trust_store"]
     print("\nTrust store size (signing key last, no kid): ratio to 1 key, after the first")
-    print("  " + "  ".join(f"{n} keys: {v:.2f}x (first {t['first_us'][int(n)]:.0f} µs)"
-                           for n, v in t["ratio_to_1_key"].items()))
+    print("  " + "  ".join(f"{n} keys: {_ratio(v)} (first {t['first_us'][int(n)]:.0f} µs)"
+                           for n, v in t["ratio"].items()))
     c = r["cold_start"]
-    print("\nCold start (new process: import, load key, verify one saved response)")
-    print(f"  wall {c['wall_ms']['license-token']:.1f} ms vs minimal "
-          f"{c['wall_ms']['minimal']:.1f} ms = {c['wall_ratio']:.2f}x; peak RSS "
-          f"{c['peak_rss_mib']['license-token']:.1f} vs {c['peak_rss_mib']['minimal']:.1f} MiB"
-          f" = {c['rss_ratio']:.2f}x; import license_token {c['import_license_token_ms']} ms")
+    print(f"\nCold start (new process: import, load key, verify one saved response), "
+          f"{c['runs']} runs")
+    print(f"  wall {c['wall_ms']['license-token']['median']:.1f} ms vs minimal "
+          f"{c['wall_ms']['minimal']['median']:.1f} ms = {_ratio(c['wall_ratio'])}; peak RSS "
+          f"{c['peak_rss_mib']['license-token']['median']:.1f} vs "
+          f"{c['peak_rss_mib']['minimal']['median']:.1f} MiB = {_ratio(c['rss_ratio'])}; "
+          f"import license_token {c['import_license_token_ms']} ms")
     h = r["throughput"]
-    print("\nThroughput (verifications per second)")
-    print("  " + ", ".join(f"{n} process(es): {v:,.0f}/s"
+    print(f"\nThroughput (verifications per second), {h['repeats']} alternated repeats")
+    print("  " + ", ".join(f"{n} process(es): {v['median']:,.0f}/s"
                            for n, v in h["tokens_per_second"].items())
-          + f"; scaling {h['scaling']:.2f}x on {h['cores']} cores")
+          + f"; scaling {_ratio(h['scaling'])} on {h['cores']} cores")
 
 
 if __name__ == "__main__":

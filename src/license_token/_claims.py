@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -32,6 +32,23 @@ _TIME = re.compile(
     re.ASCII,
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_new = object.__new__
+
+
+def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot setters of a frozen attrs class, for building it without attrs' ``__init__``.
+
+    attrs' frozen ``__init__`` pays an ``object.__setattr__`` per field; the verify hot path
+    builds its values (already checked by their ``from_*`` constructor) with ``_new(cls)``
+    and these setters instead. The result is the same frozen, equal instance. Refused at
+    import unless ``names`` are all the fields, in order, and none has a validator or converter
+    that the shortcut would skip.
+    """
+    fields = attrs.fields(cls)
+    if names != tuple(f.name for f in fields) or any(
+            f.validator is not None or f.converter is not None for f in fields):
+        raise TypeError(f"{cls.__name__}: fast construction needs every field, unchecked")
+    return tuple(getattr(cls, name).__set__ for name in names)
 
 
 def _fromisoformat_310(match: re.Match[str]) -> datetime:
@@ -47,28 +64,25 @@ _FROMISOFORMAT_TAKES_ISO_8601 = sys.version_info >= (3, 11)
 
 def parse_time(text: object, what: str) -> datetime:
     """ISO-8601 date-time; no zone means UTC; ``Z``, offsets and fractions accepted."""
+    # The usual form, ``2021-04-13T05:35:47``: its separators in place, and fromisoformat
+    # takes only ASCII digits between them. Anything else, and any error, takes the full path.
+    if type(text) is str and len(text) == 19 and text[4::3] == "--T::" and text.isascii():
+        try:
+            return datetime.fromisoformat(text + "+00:00")
+        except ValueError:
+            pass
     if not isinstance(text, str):
         raise Malformed(f"{what}: a time must be an ISO-8601 string")
     match = _TIME.fullmatch(text)
     if match is None:
         raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
     try:
-        moment = (datetime.fromisoformat(text) if _FROMISOFORMAT_TAKES_ISO_8601
-                  else _fromisoformat_310(match))
+        if _FROMISOFORMAT_TAKES_ISO_8601:  # no zone (group 3) is UTC: say so in the text
+            return datetime.fromisoformat(text if match.lastindex == 3 else text + "+00:00")
+        moment = _fromisoformat_310(match)
     except ValueError as exc:
         raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
-def _string(obj: Mapping[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise Malformed(f"{where}: {key!r} must be a string")
-    return value
-
-
-def _optional_string(obj: Mapping[str, Any], key: str, where: str) -> str | None:
-    return None if obj.get(key) is None else _string(obj, key, where)
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +119,16 @@ class Entitlement:
                 value is None or type(value) is str):
             raise Malformed(f"claims entitlementsAllowed[{index}]: 'name' and 'unit' must be "
                             "strings, 'value' a string")
-        return cls(name=name, unit=unit, value=value)
+        if cls is not Entitlement:  # a subclass may add fields: its own __init__ builds it
+            return cls(name=name, unit=unit, value=value)
+        entitlement = _new(cls)
+        _set_name(entitlement, name)
+        _set_unit(entitlement, unit)
+        _set_value(entitlement, value)
+        return entitlement
+
+
+_set_name, _set_unit, _set_value = slot_setters(Entitlement, "name", "unit", "value")
 
 
 def parse_metadata(value: object) -> Mapping[str, str]:
@@ -155,24 +178,54 @@ class LicenseClaims:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
         """Build from the decoded JSON payload; a missing or mistyped claim is ``Malformed``."""
-        entitlements = payload.get("entitlementsAllowed", ())
+        get = payload.get
+        entitlements = get("entitlementsAllowed", ())
         if not isinstance(entitlements, (list, tuple)):
             raise Malformed("claims: 'entitlementsAllowed' must be a list")
-        issued_at = parse_time(payload.get("issuedAt"), "claims 'issuedAt'")
-        expiration = parse_time(payload.get("expiration"), "claims 'expiration'")
+        issued_at = parse_time(get("issuedAt"), "claims 'issuedAt'")
+        expiration = parse_time(get("expiration"), "claims 'expiration'")
         if expiration < issued_at:
             raise Malformed("claims: 'expiration' is before 'issuedAt'")
-        unknown = payload.keys() - _KNOWN
-        return cls(
-            license_arn=_string(payload, "licenseArn", "claims"),
-            issued_at=issued_at,
-            expiration=expiration,
-            consumption_token=_optional_string(payload, "licenseConsumptionToken", "claims"),
-            entitlements=tuple([Entitlement.from_claim(e, i) for i, e in enumerate(entitlements)]),
-            node_id=_optional_string(payload, "nodeId", "claims"),
-            checkout_metadata=parse_metadata(payload.get("checkoutMetadata")),
-            extra=MappingProxyType({k: payload[k] for k in unknown}) if unknown else _EMPTY,
-        )
+        license_arn = get("licenseArn")
+        if not isinstance(license_arn, str):
+            raise Malformed("claims: 'licenseArn' must be a string")
+        consumption_token = get("licenseConsumptionToken")
+        if consumption_token is not None and not isinstance(consumption_token, str):
+            raise Malformed("claims: 'licenseConsumptionToken' must be a string")
+        granted: list[Entitlement] = []
+        for entry in entitlements:  # built here directly; anything unusual by from_claim
+            if type(entry) is dict:
+                name, unit, value = entry.get("name"), entry.get("unit"), entry.get("value")
+                if type(name) is str and type(unit) is str and (
+                        value is None or type(value) is str):
+                    entitlement = _new(Entitlement)
+                    _set_name(entitlement, name)
+                    _set_unit(entitlement, unit)
+                    _set_value(entitlement, value)
+                    granted.append(entitlement)
+                    continue
+            granted.append(Entitlement.from_claim(entry, len(granted)))
+        node_id = get("nodeId")
+        if node_id is not None and not isinstance(node_id, str):
+            raise Malformed("claims: 'nodeId' must be a string")
+        metadata = get("checkoutMetadata")
+        metadata = _EMPTY if metadata is None else parse_metadata(metadata)
+        extra = _EMPTY if _KNOWN.issuperset(payload) else MappingProxyType(
+            {k: payload[k] for k in payload.keys() - _KNOWN})
+        if cls is not LicenseClaims:  # a subclass may add fields: its own __init__ builds it
+            return cls(license_arn=license_arn, issued_at=issued_at, expiration=expiration,
+                       consumption_token=consumption_token, entitlements=tuple(granted),
+                       node_id=node_id, checkout_metadata=metadata, extra=extra)
+        claims = _new(cls)
+        _set_license_arn(claims, license_arn)
+        _set_issued_at(claims, issued_at)
+        _set_expiration(claims, expiration)
+        _set_consumption_token(claims, consumption_token)
+        _set_entitlements(claims, tuple(granted))
+        _set_node_id(claims, node_id)
+        _set_checkout_metadata(claims, metadata)
+        _set_extra(claims, extra)
+        return claims
 
     def to_json(self) -> dict[str, Any]:
         """The claims in their token spelling (times as UTC ISO-8601 with ``Z``)."""
@@ -194,6 +247,12 @@ class LicenseClaims:
         if self.checkout_metadata:
             doc["checkoutMetadata"] = dict(self.checkout_metadata)
         return doc
+
+
+(_set_license_arn, _set_issued_at, _set_expiration, _set_consumption_token, _set_entitlements,
+ _set_node_id, _set_checkout_metadata, _set_extra) = slot_setters(
+    LicenseClaims, "license_arn", "issued_at", "expiration", "consumption_token",
+    "entitlements", "node_id", "checkout_metadata", "extra")
 
 
 def format_time(moment: datetime) -> str:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import binascii
 import json
-import re
 import sys
-from base64 import urlsafe_b64decode
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -34,6 +32,7 @@ __all__ = [
     "b64url_decode",
     "loads_strict",
     "parse_compact",
+    "signature_length",
     "verify_ps384",
 ]
 
@@ -43,11 +42,14 @@ MAX_TOKEN_LENGTH = 64 * 1024
 #: Deepest nesting of JSON arrays/objects accepted in a header, payload or response.
 MAX_JSON_DEPTH = 16
 
-_B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: base64url to the standard alphabet; every other byte (``+``, ``/``, ``=`` too) to ``!``.
+_TO_STANDARD = bytes.maketrans(_B64URL + bytes(sorted(set(range(256)) - set(_B64URL))),
+                               _STANDARD + b"!" * (256 - len(_B64URL)))
 # The last character of a segment whose length % 4 is 2 or 3 may only carry zero low bits.
 _ZERO_TAIL_2 = frozenset(b"AQgw")  # 4 low bits zero
 _ZERO_TAIL_3 = frozenset(b"AEIMQUYcgkosw048")  # 2 low bits zero
-_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 _PADDING = (b"", b"", b"==", b"=")
 _PSS_384 = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 _SHA384 = hashes.SHA384()
@@ -69,19 +71,16 @@ class CompactJWS(NamedTuple):
 
 if sys.version_info >= (3, 11):
 
-    def _b64_decode(segment: bytes) -> bytes:
-        """Alphabet check and decode in C (``strict_mode``)."""
-        standard = segment.translate(_URL_TO_STD, b"+/=")  # deletes what base64url lacks
-        if len(standard) != len(segment):
-            raise binascii.Error("standard-alphabet or padding character")
-        return binascii.a2b_base64(standard + _PADDING[len(segment) % 4], strict_mode=True)
+    def _a2b(standard: bytes) -> bytes:
+        """Decode; ``strict_mode`` refuses the ``!`` that marks a character outside base64url."""
+        return binascii.a2b_base64(standard, strict_mode=True)
 
 else:  # pragma: no cover - Python 3.10
 
-    def _b64_decode(segment: bytes) -> bytes:
-        if _B64URL.fullmatch(segment) is None:
+    def _a2b(standard: bytes) -> bytes:
+        if b"!" in standard:
             raise binascii.Error("character outside base64url")
-        return urlsafe_b64decode(segment + _PADDING[len(segment) % 4])
+        return binascii.a2b_base64(standard)
 
 
 def b64url_decode(segment: bytes, what: str) -> bytes:
@@ -93,9 +92,9 @@ def b64url_decode(segment: bytes, what: str) -> bytes:
         rest == 3 and segment[-1] not in _ZERO_TAIL_3
     ):
         raise Malformed(f"{what}: non-canonical base64url (unused bits set)")
-    try:
-        return _b64_decode(segment)
-    except (binascii.Error, ValueError):
+    try:  # one translate: base64url to the standard alphabet, any other byte to "!"
+        return _a2b(segment.translate(_TO_STANDARD) + _PADDING[rest])
+    except binascii.Error:
         raise Malformed(f"{what}: characters outside unpadded base64url") from None
 
 
@@ -128,13 +127,29 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+#: The decoder's own scanner (C): ``decode`` without the whitespace regexes around the value.
+_scan_value: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def _decode(text: str) -> Any:
+    """``_DECODER.decode(text)``, without its whitespace handling when there is none.
+
+    A scan from index 0 that ends at the end of ``text`` is what ``decode`` does for text
+    without surrounding whitespace; any other text takes ``decode`` itself, so its errors
+    and messages are the ones ``decode`` gives.
+    """
+    try:
+        value, end = _scan_value(text, 0)
+    except StopIteration:  # nothing at index 0: leading whitespace, or no value at all
+        return _DECODER.decode(text)
+    return value if end == len(text) else _DECODER.decode(text)
 
 
 def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
     """Parse a UTF-8 JSON *object*: no duplicate members, no NaN, bounded depth."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = _DECODER.decode(text)
+        value = _decode(text)
     except Malformed as exc:
         raise Malformed(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
@@ -205,9 +220,18 @@ def parse_compact(text: str) -> CompactJWS:
     )
 
 
-def verify_ps384(key: RSAPublicKey, signing_input: bytes, signature: bytes) -> bool:
-    """RSASSA-PSS, SHA-384, MGF1-SHA-384, salt exactly 48 bytes; full-length signature."""
-    if len(signature) != (key.key_size + 7) // 8:
+def signature_length(key: RSAPublicKey) -> int:
+    """The length in bytes of every PS384 signature ``key`` makes."""
+    return (key.key_size + 7) // 8
+
+
+def verify_ps384(key: RSAPublicKey, signing_input: bytes, signature: bytes,
+                 length: int | None = None) -> bool:
+    """RSASSA-PSS, SHA-384, MGF1-SHA-384, salt exactly 48 bytes; full-length signature.
+
+    ``length``, when the caller kept it, is ``signature_length(key)``.
+    """
+    if len(signature) != (length or signature_length(key)):
         return False
     try:
         key.verify(signature, signing_input, _PSS_384, _SHA384)

@@ -98,15 +98,56 @@ def _same_instant(outside: object, signed_text: object, signed: datetime, what: 
     return _as_instant(outside, what) == signed
 
 
+#: Unsigned response fields whose value is a copy of a signed claim's JSON value.
+_COPIED_CLAIMS = (("LicenseArn", "licenseArn"), ("NodeId", "nodeId"),
+                  ("LicenseConsumptionToken", "licenseConsumptionToken"),
+                  ("IssuedAt", "issuedAt"), ("Expiration", "expiration"))
+
+
+def _copies_payload(unsigned: Mapping[str, Any], claims: LicenseClaims,
+                    payload: Mapping[str, Any]) -> bool:
+    """Whether every unsigned field present equals its signed twin's raw JSON value.
+
+    The usual case, decided without parsing times. ``False`` only means "not shown
+    equal here": the full comparison then decides, with its exact errors.
+    """
+    for field, claim in _COPIED_CLAIMS:
+        if field in unsigned and unsigned[field] != payload.get(claim):
+            return False
+    if "CheckoutMetadata" in unsigned:  # the API's list of {Name, Value}, the token's map
+        outside = unsigned["CheckoutMetadata"]
+        try:
+            if outside != payload.get("checkoutMetadata") and parse_metadata(
+                    outside) != claims.checkout_metadata:
+                return False
+        except Malformed:
+            return False
+    if "EntitlementsAllowed" not in unsigned:
+        return True
+    outside, signed = unsigned["EntitlementsAllowed"], payload.get("entitlementsAllowed", ())
+    if type(outside) is not list or len(outside) != len(signed):
+        return False
+    for theirs, ours in zip(outside, signed, strict=True):  # lengths checked above
+        if type(theirs) is not dict or theirs.get("Name") != ours["name"] or theirs.get(
+                "Unit") != ours["unit"] or theirs.get("Value") != ours.get("value"):
+            return False
+    return True
+
+
 def check_consistency(unsigned: Mapping[str, Any], claims: LicenseClaims,
-                      payload: Mapping[str, Any] | None = None) -> None:
+                      payload: Mapping[str, Any]) -> None:
     """Every unsigned field present must equal its signed twin, else ``ResponseMismatch``.
 
-    ``payload`` (the decoded claims) lets equal strings be compared without parsing.
+    ``payload`` is the decoded JSON ``claims`` was built from: raw values equal to the
+    unsigned ones settle the usual case without parsing; anything else is compared fully.
     """
-    if not unsigned:
-        return
-    raw = payload or {}
+    if unsigned and not _copies_payload(unsigned, claims, payload):
+        compare_fully(unsigned, claims, payload)
+
+
+def compare_fully(unsigned: Mapping[str, Any], claims: LicenseClaims,
+                  raw: Mapping[str, Any]) -> None:
+    """The full comparison behind ``check_consistency``, with its exact errors."""
     mismatched = [
         field for field, signed in (("LicenseArn", claims.license_arn),
                                     ("NodeId", claims.node_id),

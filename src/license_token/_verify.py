@@ -9,10 +9,10 @@ from typing import Any
 
 import attrs
 
-from ._claims import Entitlement, LicenseClaims, format_time
+from ._claims import Entitlement, LicenseClaims, format_time, slot_setters
 from ._clock import Clock, current_time, utc_now
 from ._errors import BadSignature, ConfigurationError
-from ._jws import loads_strict, parse_compact, verify_ps384
+from ._jws import loads_strict, parse_compact, signature_length, verify_ps384
 from ._keys import PinnedKey, TrustStore
 from ._policy import DEFAULT_LEEWAY, Policy, Requirement
 from ._response import Source, check_consistency, read_response
@@ -68,6 +68,11 @@ class VerifiedLicense:
         }
 
 
+_new = object.__new__
+_set_claims, _set_key, _set_header, _set_token, _set_verified_at = slot_setters(
+    VerifiedLicense, "claims", "key", "header", "token", "verified_at")
+
+
 class Verifier:
     """Verifies checkout tokens against pinned keys and a policy, offline.
 
@@ -99,7 +104,8 @@ class Verifier:
             leeway=leeway,
         )
         self.clock = clock
-        self._last_key: PinnedKey | None = None  # a hint only: the key that verified last
+        # A hint only: the key that verified last, with its signature length.
+        self._last_key: tuple[PinnedKey, int] | None = None
 
     def __repr__(self) -> str:
         return f"Verifier(keys={len(self.keys)}, policy={self.policy!r})"
@@ -114,20 +120,25 @@ class Verifier:
         claims = LicenseClaims.from_payload(payload)
         check_consistency(response.unsigned, claims, payload)
         self.policy.check(claims, moment)
-        return VerifiedLicense(
-            claims=claims, key=key, header=jws.header, token=response.token,
-            verified_at=moment,
-        )
+        verified = _new(VerifiedLicense)  # every field checked above: see slot_setters
+        _set_claims(verified, claims)
+        _set_key(verified, key)
+        _set_header(verified, jws.header)
+        _set_token(verified, response.token)
+        _set_verified_at(verified, moment)
+        return verified
 
     def _verifying_key(self, kid: str | None, signing_input: bytes, signature: bytes) -> PinnedKey:
         """The pinned key that verifies; the one that verified last is tried first."""
         last, tried = self._last_key, None
-        if last is not None and (kid is None or last.kid == kid):
-            if verify_ps384(last.public_key, signing_input, signature):
-                return last
-            tried = last
+        if last is not None:
+            key, length = last
+            if kid is None or key.kid == kid:
+                if verify_ps384(key.public_key, signing_input, signature, length):
+                    return key
+                tried = key
         for key in self.keys.candidates(kid):
             if key is not tried and verify_ps384(key.public_key, signing_input, signature):
-                self._last_key = key
+                self._last_key = (key, signature_length(key.public_key))
                 return key
         raise BadSignature(f"no pinned key ({len(self.keys)} tried) verifies the PS384 signature")
