@@ -293,6 +293,7 @@ _OUTSIDE_ENTITLEMENTS = st.one_of(
               st.one_of(st.just(...), _ENTRY.flatmap(lambda e: st.sampled_from(
                   [*e.values(), e])), _ANY)),
     st.permutations(_RESPONSE["EntitlementsAllowed"]),
+    st.permutations(_RESPONSE["EntitlementsAllowed"]).map(tuple),  # not a list: refused
     st.lists(st.one_of(_ENTRY, st.sampled_from(_RESPONSE["EntitlementsAllowed"]), _ANY),
              max_size=3),
     _ANY,

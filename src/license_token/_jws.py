@@ -212,12 +212,9 @@ def parse_compact(text: str) -> CompactJWS:
     signature = b64url_decode(signature_b64, "signature")
     if not signature:
         raise Malformed("signature: empty")
-    return CompactJWS(
-        header=header,
-        payload=payload,
-        signing_input=token[: len(header_b64) + 1 + len(payload_b64)],
-        signature=signature,
-    )
+    # header, payload, signing input, signature (positional: cheaper on the hot path)
+    return CompactJWS(header, payload, token[: len(header_b64) + 1 + len(payload_b64)],
+                      signature)
 
 
 def signature_length(key: RSAPublicKey) -> int:

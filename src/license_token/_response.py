@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from ._claims import LicenseClaims, parse_metadata, parse_time
@@ -31,7 +32,7 @@ def read_response(source: Source) -> CheckoutResponse:
     if type(source) is dict:  # the common case first
         token = source.get("SignedToken")
         if type(token) is str:
-            return CheckoutResponse(token=token, unsigned=source)
+            return CheckoutResponse(token, source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = bytes(source)
         if len(source) > MAX_RESPONSE_LENGTH:
@@ -98,22 +99,33 @@ def _same_instant(outside: object, signed_text: object, signed: datetime, what: 
     return _as_instant(outside, what) == signed
 
 
-#: Unsigned response fields whose value is a copy of a signed claim's JSON value.
-_COPIED_CLAIMS = (("LicenseArn", "licenseArn"), ("NodeId", "nodeId"),
-                  ("LicenseConsumptionToken", "licenseConsumptionToken"),
-                  ("IssuedAt", "issuedAt"), ("Expiration", "expiration"))
+#: The unsigned response fields that copy a signed claim, and those claims, in one order.
+_UNSIGNED_COPIES = itemgetter("LicenseArn", "NodeId", "LicenseConsumptionToken", "IssuedAt",
+                              "Expiration")
+_SIGNED_ORIGINALS = itemgetter("licenseArn", "nodeId", "licenseConsumptionToken", "issuedAt",
+                               "expiration")
+_UNSIGNED_ENTITLEMENT = itemgetter("Name", "Unit", "Value")
+_SIGNED_ENTITLEMENT = itemgetter("name", "unit", "value")
 
 
 def _copies_payload(unsigned: Mapping[str, Any], claims: LicenseClaims,
                     payload: Mapping[str, Any]) -> bool:
-    """Whether every unsigned field present equals its signed twin's raw JSON value.
+    """Whether the unsigned fields are, all present, the signed claims' raw JSON values.
 
-    The usual case, decided without parsing times. ``False`` only means "not shown
-    equal here": the full comparison then decides, with its exact errors.
+    The usual response, decided in a few C-level comparisons. ``False`` only means "not
+    shown equal here" (a field or member missing, another type, another spelling): the
+    full comparison then decides, with its exact errors.
     """
-    for field, claim in _COPIED_CLAIMS:
-        if field in unsigned and unsigned[field] != payload.get(claim):
+    try:
+        if _UNSIGNED_COPIES(unsigned) != _SIGNED_ORIGINALS(payload):
             return False
+        if "EntitlementsAllowed" in unsigned:
+            outside = unsigned["EntitlementsAllowed"]
+            if type(outside) is not list or list(map(_UNSIGNED_ENTITLEMENT, outside)) != list(
+                    map(_SIGNED_ENTITLEMENT, payload.get("entitlementsAllowed", ()))):
+                return False
+    except (KeyError, TypeError):
+        return False
     if "CheckoutMetadata" in unsigned:  # the API's list of {Name, Value}, the token's map
         outside = unsigned["CheckoutMetadata"]
         try:
@@ -121,15 +133,6 @@ def _copies_payload(unsigned: Mapping[str, Any], claims: LicenseClaims,
                     outside) != claims.checkout_metadata:
                 return False
         except Malformed:
-            return False
-    if "EntitlementsAllowed" not in unsigned:
-        return True
-    outside, signed = unsigned["EntitlementsAllowed"], payload.get("entitlementsAllowed", ())
-    if type(outside) is not list or len(outside) != len(signed):
-        return False
-    for theirs, ours in zip(outside, signed, strict=True):  # lengths checked above
-        if type(theirs) is not dict or theirs.get("Name") != ours["name"] or theirs.get(
-                "Unit") != ours["unit"] or theirs.get("Value") != ours.get("value"):
             return False
     return True
 
