@@ -104,8 +104,6 @@ _UNSIGNED_COPIES = itemgetter("LicenseArn", "NodeId", "LicenseConsumptionToken",
                               "Expiration")
 _SIGNED_ORIGINALS = itemgetter("licenseArn", "nodeId", "licenseConsumptionToken", "issuedAt",
                                "expiration")
-_UNSIGNED_ENTITLEMENT = itemgetter("Name", "Unit", "Value")
-_SIGNED_ENTITLEMENT = itemgetter("name", "unit", "value")
 
 
 def _copies_payload(unsigned: Mapping[str, Any], claims: LicenseClaims,
@@ -120,10 +118,13 @@ def _copies_payload(unsigned: Mapping[str, Any], claims: LicenseClaims,
         if _UNSIGNED_COPIES(unsigned) != _SIGNED_ORIGINALS(payload):
             return False
         if "EntitlementsAllowed" in unsigned:
-            outside = unsigned["EntitlementsAllowed"]
-            if type(outside) is not list or list(map(_UNSIGNED_ENTITLEMENT, outside)) != list(
-                    map(_SIGNED_ENTITLEMENT, payload.get("entitlementsAllowed", ()))):
+            outside, signed = unsigned["EntitlementsAllowed"], payload["entitlementsAllowed"]
+            if type(outside) is not list or len(outside) != len(signed):
                 return False
+            for theirs, ours in zip(outside, signed, strict=True):  # lengths checked above
+                if theirs["Name"] != ours["name"] or theirs["Unit"] != ours["unit"] or (
+                        theirs["Value"] != ours["value"]):
+                    return False
     except (KeyError, TypeError):
         return False
     if "CheckoutMetadata" in unsigned:  # the API's list of {Name, Value}, the token's map
