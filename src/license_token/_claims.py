@@ -156,6 +156,14 @@ def parse_metadata(value: object) -> Mapping[str, str]:
     return MappingProxyType(result)
 
 
+_NONE: tuple[Any, ...] = ()  # no entitlementsAllowed claim
+
+
+def _extra_claims(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    unknown = payload.keys() - _KNOWN
+    return MappingProxyType({k: payload[k] for k in unknown}) if unknown else _EMPTY
+
+
 _KNOWN = frozenset(
     {"licenseArn", "licenseConsumptionToken", "entitlementsAllowed", "nodeId", "issuedAt",
      "expiration", "checkoutMetadata"}
@@ -179,7 +187,7 @@ class LicenseClaims:
     def from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
         """Build from the decoded JSON payload; a missing or mistyped claim is ``Malformed``."""
         get = payload.get
-        entitlements = get("entitlementsAllowed", ())
+        entitlements = get("entitlementsAllowed", _NONE)
         if not isinstance(entitlements, (list, tuple)):
             raise Malformed("claims: 'entitlementsAllowed' must be a list")
         issued_at = parse_time(get("issuedAt"), "claims 'issuedAt'")
@@ -208,10 +216,13 @@ class LicenseClaims:
         node_id = get("nodeId")
         if node_id is not None and not isinstance(node_id, str):
             raise Malformed("claims: 'nodeId' must be a string")
-        metadata = get("checkoutMetadata")
-        metadata = _EMPTY if metadata is None else parse_metadata(metadata)
-        extra = _EMPTY if _KNOWN.issuperset(payload) else MappingProxyType(
-            {k: payload[k] for k in payload.keys() - _KNOWN})
+        raw_metadata = get("checkoutMetadata")
+        metadata = _EMPTY if raw_metadata is None else parse_metadata(raw_metadata)
+        # Known claims present: the three required ones and each optional one found. When
+        # they are all the payload holds there is nothing else; otherwise compute exactly.
+        known = 3 + (entitlements is not _NONE) + (consumption_token is not None) + (
+            node_id is not None) + (raw_metadata is not None)
+        extra = _EMPTY if len(payload) == known else _extra_claims(payload)
         if cls is not LicenseClaims:  # a subclass may add fields: its own __init__ builds it
             return cls(license_arn=license_arn, issued_at=issued_at, expiration=expiration,
                        consumption_token=consumption_token, entitlements=tuple(granted),

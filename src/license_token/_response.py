@@ -18,6 +18,7 @@ __all__ = ["MAX_RESPONSE_LENGTH", "CheckoutResponse", "check_consistency", "read
 MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
 
 Source = Mapping[str, Any] | str | bytes
+_new_tuple = tuple.__new__
 
 
 class CheckoutResponse(NamedTuple):
@@ -32,7 +33,7 @@ def read_response(source: Source) -> CheckoutResponse:
     if type(source) is dict:  # the common case first
         token = source.get("SignedToken")
         if type(token) is str:
-            return CheckoutResponse(token, source)
+            return _new_tuple(CheckoutResponse, (token, source))  # hot path: no Python __new__
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = bytes(source)
         if len(source) > MAX_RESPONSE_LENGTH:
