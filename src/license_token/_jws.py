@@ -53,9 +53,7 @@ _ZERO_TAIL_3 = frozenset(b"AEIMQUYcgkosw048")  # 2 low bits zero
 _PADDING = (b"", b"", b"==", b"=")
 _PSS_384 = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 _SHA384 = hashes.SHA384()
-
-
-_new_tuple = tuple.__new__
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 class CompactJWS(NamedTuple):
@@ -215,7 +213,6 @@ def parse_compact(text: str) -> CompactJWS:
     signature = b64url_decode(signature_b64, "signature")
     if not signature:
         raise Malformed("signature: empty")
-    # tuple.__new__: the NamedTuple without its Python-level __new__ (hot path)
     return _new_tuple(CompactJWS, (header, payload,
                                    token[: len(header_b64) + 1 + len(payload_b64)], signature))
 

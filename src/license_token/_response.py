@@ -111,9 +111,9 @@ def _copies_payload(unsigned: Mapping[str, Any], claims: LicenseClaims,
                     payload: Mapping[str, Any]) -> bool:
     """Whether the unsigned fields are, all present, the signed claims' raw JSON values.
 
-    The usual response, decided in a few C-level comparisons. ``False`` only means "not
-    shown equal here" (a field or member missing, another type, another spelling): the
-    full comparison then decides, with its exact errors.
+    The usual response, decided without parsing anything. ``False`` only means "not shown
+    equal here" (a field or member missing, another type, another spelling): the full
+    comparison then decides, with its exact errors.
     """
     try:
         if _UNSIGNED_COPIES(unsigned) != _SIGNED_ORIGINALS(payload):
