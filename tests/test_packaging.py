@@ -21,6 +21,15 @@ def test_import_does_not_pull_in_aws_or_jwcrypto() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_the_verify_path_imports_no_file_writing_machinery() -> None:
+    """Cold start: tempfile (with shutil, pathlib, urllib.parse, ipaddress) is for writers."""
+    code = ("import sys; from license_token import TrustStore, Verifier; "
+            "print(sorted({'tempfile', 'shutil', 'pathlib'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
+
+
 def test_public_surface_is_sorted_and_complete() -> None:
     names = license_token.__all__
     assert names == sorted(names, key=lambda n: (not n.isupper(), n))  # constants first

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # tempfile and pathlib cost the verify path's cold start: writers import
+    from pathlib import Path
 
 __all__ = ["fsync_directory", "read_bounded", "write_atomic"]
 
@@ -50,6 +52,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     ``path`` with ``os.replace``, and the directory is fsynced. The file is created with
     mode 0600 (``mkstemp``): checkouts are the user's own.
     """
+    import tempfile  # here, not at the top: only writers pay for it
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
