@@ -3,8 +3,8 @@
 Every figure is a ratio measured side by side, so that the machine's speed and noise
 cancel out: each of several runs interleaves the methods (in a shuffled order, round
 after round), times each call with the timer's own overhead subtracted, and gives one
-ratio (from each method's fastest round in it); the report shows the median of the runs
-and their spread (min..max).
+ratio (from each method's fastest round in it); the key sizes take turns run after run;
+the report shows the median of the runs and their spread (min..max).
 
 "The limit" is the least any correct verifier must do: split the token, base64url-decode
 payload and signature, one ``cryptography`` RSA-PSS verify of the signing input, and one
@@ -74,40 +74,52 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _interleaved_runs(methods: dict[str, Callable[[], None]], runs: int, rounds: int,
-                      per_call: int, base: str) -> dict[str, Any]:
-    """Median µs per item of each method and its ratio to ``base``, over ``runs`` runs.
+Methods = dict[str, Callable[[], None]]
 
-    Within a run the methods alternate in a shuffled order for ``rounds`` rounds; the
-    run's figure for a method is its fastest round (noise on a shared machine only ever
-    adds time). Ratios and differences to ``base`` are taken within each run, then
-    summarised across runs as median, min and max.
+
+def _one_run(methods: Methods, rounds: int, per_call: int) -> dict[str, float]:
+    """One run: µs per item of each method, from its fastest of ``rounds`` rounds.
+
+    The methods alternate in a shuffled order round after round; noise on a shared
+    machine only ever adds time, so the fastest round is the least disturbed.
     """
-    per_run: dict[str, list[float]] = {name: [] for name in methods}
-    ratios: dict[str, list[float]] = {name: [] for name in methods}
-    over: dict[str, list[float]] = {name: [] for name in methods}
+    samples: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     clock = time.perf_counter
+    for _ in range(rounds):
+        random.shuffle(names)
+        for name in names:
+            start = clock()
+            methods[name]()
+            samples[name].append((clock() - start - TIMER_OVERHEAD) / per_call * 1e6)
+    return {name: min(values) for name, values in samples.items()}
+
+
+def _summary(runs: list[dict[str, float]], base: str) -> dict[str, Any]:
+    """Each method's µs, ratio and difference to ``base``, taken within each run, then
+    summarised across runs as median, min and max."""
+    names = list(runs[0])
+    return {"runs": len(runs),
+            "us": {k: _spread([run[k] for run in runs]) for k in names},
+            "ratio": {k: _spread([run[k] / run[base] for run in runs]) for k in names},
+            "over_us": {k: _spread([run[k] - run[base] for run in runs]) for k in names}}
+
+
+def _interleaved_runs(suites: dict[Any, Methods], runs: int, rounds: int, per_call: int,
+                      base: str) -> dict[Any, dict[str, Any]]:
+    """``runs`` runs of every suite, the suites taking turns run after run: a burst of
+    load from elsewhere then spoils one run of each suite, which the median discards,
+    rather than every run of one suite."""
+    results: dict[Any, list[dict[str, float]]] = {key: [] for key in suites}
     for _ in range(runs):
-        samples: dict[str, list[float]] = {name: [] for name in methods}
-        for _ in range(rounds):
-            random.shuffle(names)
-            for name in names:
-                start = clock()
-                methods[name]()
-                samples[name].append((clock() - start - TIMER_OVERHEAD) / per_call * 1e6)
-        fastest = {name: min(values) for name, values in samples.items()}
-        for name, value in fastest.items():
-            per_run[name].append(value)
-            ratios[name].append(value / fastest[base])
-            over[name].append(value - fastest[base])
-    return {"runs": runs, "rounds": rounds, "per_call": per_call,
-            "us": {k: _spread(v) for k, v in per_run.items()},
-            "ratio": {k: _spread(v) for k, v in ratios.items()},
-            "over_us": {k: _spread(v) for k, v in over.items()}}
+        for key, methods in suites.items():
+            results[key].append(_one_run(methods, rounds, per_call))
+    return {key: {"rounds": rounds, "per_call": per_call, **_summary(measured, base)}
+            for key, measured in results.items()}
 
 
-def bench_verify_cost(bits: int, tokens: int, runs: int, rounds: int) -> dict[str, Any]:
+def verify_cost_methods(bits: int, tokens: int) -> Methods:
+    """The limit, ours (response and bare token) and the peers on ``tokens`` tokens."""
     factory = TokenFactory.with_key_size(bits)
     responses = [factory.response() for _ in range(tokens)]
     raw = [r["SignedToken"] for r in responses]
@@ -150,8 +162,14 @@ def bench_verify_cost(bits: int, tokens: int, runs: int, rounds: int) -> dict[st
                "joserfc": joserfc, "PyJWT": pyjwt, "jwcrypto": jwcrypto}
     for method in methods.values():  # warm: imports, the header cache, the key hint
         method()
-    return {"bits": bits, "tokens": tokens,
-            **_interleaved_runs(methods, runs, rounds, tokens, base="limit")}
+    return methods
+
+
+def bench_verify_cost(sizes: tuple[int, ...], tokens: int, runs: int,
+                      rounds: int) -> list[dict[str, Any]]:
+    suites = {bits: verify_cost_methods(bits, tokens) for bits in sizes}
+    measured = _interleaved_runs(suites, runs, rounds, tokens, base="limit")
+    return [{"bits": bits, "tokens": tokens, **measured[bits]} for bits in sizes]
 
 
 def _verify_all(verifier: Verifier, responses: list[dict[str, Any]]) -> Callable[[], None]:
@@ -173,8 +191,8 @@ def bench_trust_store(tokens: int, runs: int, rounds: int) -> dict[str, Any]:
         start = time.perf_counter()
         verifier.verify(responses[0])
         first[n] = (time.perf_counter() - start - TIMER_OVERHEAD) * 1e6
-    measured = _interleaved_runs({str(n): _verify_all(v, responses) for n, v in verifiers.items()},
-                                 runs, rounds, tokens, base="1")
+    suite = {str(n): _verify_all(v, responses) for n, v in verifiers.items()}
+    measured = _interleaved_runs({"keys": suite}, runs, rounds, tokens, base="1")["keys"]
     return {"first_us": first, **measured}
 
 
@@ -275,7 +293,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = parser.parse_args()
     # tokens per sample, runs (each gives one ratio), rounds per run
-    tokens, runs, rounds = (10, 5, 3) if args.quick else (20, 7, 15)
+    tokens, runs, rounds = (10, 5, 3) if args.quick else (20, 9, 15)
     started = time.perf_counter()
     report: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
@@ -284,8 +302,7 @@ def main() -> None:
                     "license_token": license_token.__version__, "pyjwt": jwt.__version__,
                     "joserfc": _version("joserfc"), "jwcrypto": _version("jwcrypto")},
         "timer_overhead_ns": TIMER_OVERHEAD * 1e9,
-        "verify_cost": [bench_verify_cost(bits, tokens, runs, rounds)
-                        for bits in (2048, 3072, 4096)],
+        "verify_cost": bench_verify_cost((2048, 3072, 4096), tokens, runs, rounds),
         "trust_store": bench_trust_store(tokens, runs, rounds),
         "cold_start": bench_cold_start(5 if args.quick else 15),
         "throughput": bench_throughput(*((0.5, 1) if args.quick else (2.0, 3))),
