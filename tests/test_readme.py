@@ -210,3 +210,12 @@ def test_the_demo_ends_with_the_command_that_repeats_its_offline_check(
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("VALID")
     assert "NOT CHECKED" not in done.stdout
+
+
+def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
+    """``mkdocs build --strict``: every page, snippet and docstring the API reference renders."""
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
+                           "--site-dir", str(tmp_path / "site")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "site" / "reference" / "api" / "index.html").exists()

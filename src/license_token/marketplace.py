@@ -294,7 +294,7 @@ class EntitlementKeeper:
     and frees its seat by itself. A check-in refused for good is not retried; that
     consumption stays in :attr:`unreturned` until it expires.
 
-    Args:
+    Attributes:
         checkout: Makes one online checkout, e.g. ``lambda: manager.checkout_online(...)``.
         interval: :data:`AMI_INTERVAL` or :data:`CONTAINER_INTERVAL`.
         retry_window: How long failures are ridden out.
