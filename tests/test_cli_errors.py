@@ -168,16 +168,17 @@ def test_without_the_aws_extra_commands_say_what_to_install(
     assert not Path(paths["dir"], "r.json").exists()
 
 
-def test_without_boto3_importing_the_adapter_says_what_to_install() -> None:
+@pytest.mark.parametrize("module", ["license_token.aws", "license_token.credentials"])
+def test_without_boto3_importing_the_adapter_says_what_to_install(module: str) -> None:
     done = _without_boto3(
         "try:\n"
-        "    import license_token.aws\n"
+        f"    import {module}\n"
         "except ImportError as exc:\n"
         "    print(type(exc).__name__, exc)\n"
         "import license_token, license_token.testing\n"  # the offline path still imports
         "print('offline ok')\n")
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
-    assert first.startswith("ImportError license_token.aws needs boto3")
+    assert first.startswith(f"ImportError {module} needs boto3")
     assert first.endswith("install license-token[aws]")
     assert second == "offline ok"

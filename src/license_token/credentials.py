@@ -31,20 +31,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.session
-from botocore import UNSIGNED
-from botocore.config import Config
-from botocore.credentials import (
-    AssumeRoleWithWebIdentityCredentialFetcher,
-    CredentialProvider,
-    CredentialResolver,
-    DeferredRefreshableCredentials,
-)
-from botocore.exceptions import BotoCoreError, ClientError
+try:
+    import boto3
+    import botocore.session
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.credentials import (
+        AssumeRoleWithWebIdentityCredentialFetcher,
+        CredentialProvider,
+        CredentialResolver,
+        DeferredRefreshableCredentials,
+    )
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        f"license_token.credentials needs boto3 ({_missing}): install license-token[aws]",
+        name=__name__,
+    ) from _missing
 
 from ._aws_retry import install_retries
 from ._errors import ConfigurationError
+from ._files import read_bounded
 from .aws import AwsError, translate
 
 __all__ = [
@@ -156,8 +163,7 @@ class LicenseToken:
         if self._value is not None or self._path is None:
             return self._value or ""
         try:
-            with open(self._path, "rb") as fh:
-                data = fh.read(_MAX_TOKEN + 1)
+            data = read_bounded(self._path, _MAX_TOKEN)
         except OSError as exc:
             raise ConfigurationError(f"cannot read the license token file {self._path}: "
                                      f"{exc.strerror}") from exc
