@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,18 @@ BAD_PATHS = [
     ("store show arn:x --dir {key} --key {key}", "is not a directory"),
     ("store verify --dir {key} --key {key}", "is not a directory"),
     ("store remove arn:x --dir {key}", "is not a directory"),
+    # store import: the response and the store
+    ("store import {missing} --dir {dir} --key {key}", "cannot read"),
+    ("store import {dir} --dir {dir} --key {key}", "cannot read"),
+    (f"store import {UNREADABLE} --dir {{dir}} --key {{key}}", "cannot read"),
+    ("store import {response} --dir {key} --key {key}", "is not a directory"),
+    ("store import {response} --dir {dir} --key {missing}", "cannot read key file"),
+    # node-id: the salt (an unusable installation file: see below)
+    ("node-id --salt ''", "salt"),
+    # checkout-borrow: the license token file
+    ("checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} "
+     "--out {dir}/o.json --license-token-file {missing} --role-arn arn:aws:iam::1:role/r "
+     "--region us-east-1", "license token file"),
     # outputs
     ("demo --dir {key}", "is not a directory"),
     (f"demo --dir {IMPOSSIBLE_DIR}", "cannot create the directory"),
@@ -75,9 +88,21 @@ BAD_PATHS = [
 def test_bad_paths_end_in_a_message_and_exit_2(command: str, message: str,
                                                paths: dict[str, str],
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(command.format(**paths).split()) == EXIT_USAGE
+    assert main(shlex.split(command.format(**paths))) == EXIT_USAGE
     out, err = capsys.readouterr()
     assert message in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("command", [
+    "node-id --installation-file {dir}",
+    f"node-id --installation-file {IMPOSSIBLE_DIR}/id",
+])
+def test_an_unusable_installation_file_is_node_id_unavailable(
+        command: str, paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(shlex.split(command.format(**paths))) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("license-token: node_id_unavailable: ")
     assert out == ""
 
 
