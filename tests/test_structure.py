@@ -106,3 +106,19 @@ def test_current_time_is_the_one_clock_helper() -> None:
     assert current_time(utc_now, fixed) is fixed
     assert current_time(lambda: fixed, None) is fixed
     assert Verifier.DEFAULT_CLOCK is utc_now
+
+
+def test_online_results_read_the_clock_through_the_same_helper(factory: TokenFactory) -> None:
+    from license_token.marketplace import EntitlementKeeper, online_license
+
+    online = online_license(factory.response(), product_sku="sku", key_fingerprint="aws:x")
+    assert online.is_current(datetime(2000, 1, 1, tzinfo=timezone.utc))
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        online.is_current(NAIVE)
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        online_license(factory.response(), product_sku="sku", key_fingerprint="aws:x",
+                       now=NAIVE)
+    keeper = EntitlementKeeper(checkout=lambda: online)
+    assert keeper.poll() is online
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        keeper.poll(NAIVE)

@@ -87,6 +87,15 @@ class OnlineLicense:
     ``answer`` holds the answer's fields, read as strictly as signed claims are, but
     they are not signed: they are as trustworthy as the TLS + SigV4 connection to AWS
     they came over. Decide with it now, online; never store it for offline use.
+
+    Attributes:
+        answer: the answer's fields, as claims (unsigned).
+        product_sku: the SKU checked out.
+        key_fingerprint: the issuer's ``KeyFingerprint`` asked for.
+        checkout_type: ``PROVISIONAL`` or ``PERPETUAL``.
+        received_at: when the answer arrived.
+        signed: the verified token, when the answer carried one of a pinned issuer.
+        response: the raw answer.
     """
 
     #: Why this result can be believed.
@@ -109,22 +118,27 @@ class OnlineLicense:
 
     @property
     def from_marketplace(self) -> bool:
+        """Whether AWS Marketplace issued the license (its ``KeyFingerprint``)."""
         return self.key_fingerprint == MARKETPLACE_KEY_FINGERPRINT
 
     @property
     def license_arn(self) -> str:
+        """The answer's ``LicenseArn``."""
         return self.answer.license_arn
 
     @property
     def consumption_token(self) -> str | None:
+        """The answer's ``LicenseConsumptionToken`` (for check-in), if any."""
         return self.answer.consumption_token
 
     @property
     def node_id(self) -> str | None:
+        """The answer's ``NodeId``, if any."""
         return self.answer.node_id
 
     @property
     def issued_at(self) -> datetime:
+        """The answer's ``IssuedAt`` (aware, UTC)."""
         return self.answer.issued_at
 
     @property
@@ -168,7 +182,14 @@ class OnlineLicense:
             _requirement(requirement).check(self.answer)
 
     def satisfies(self, requirement: Requirement | str) -> bool:
-        """Whether one requirement is met (for optional features)."""
+        """Whether one requirement is met (for optional features).
+
+        Args:
+            requirement: a :class:`~license_token.Requirement` or its string.
+
+        Returns:
+            ``True`` when the granted entitlements meet it.
+        """
         try:
             _requirement(requirement).check(self.answer)
         except LicenseTokenError:
@@ -180,6 +201,12 @@ class OnlineLicense:
 
         A tiered product asks for every tier in one checkout and is granted the one
         bought; this says which.
+
+        Args:
+            tiers: requirements or their strings, best first.
+
+        Returns:
+            The first tier granted, or ``None``.
         """
         for tier in tiers:
             if self.satisfies(tier):
