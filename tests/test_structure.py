@@ -122,3 +122,31 @@ def test_online_results_read_the_clock_through_the_same_helper(factory: TokenFac
     assert keeper.poll() is online
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         keeper.poll(NAIVE)
+
+
+def test_one_zone_check_for_every_time_the_library_is_given(factory: TokenFactory) -> None:
+    from datetime import tzinfo
+
+    import license_token._lifecycle
+    import license_token.store
+    from license_token._clock import aware
+
+    class NoOffset(tzinfo):
+        """A zone object that knows no offset: such a time is naive in all but name."""
+
+        def utcoffset(self, dt: datetime | None) -> timedelta | None:
+            return None
+
+        def dst(self, dt: datetime | None) -> timedelta | None:
+            return None
+
+        def tzname(self, dt: datetime | None) -> str | None:
+            return None
+
+    assert vars(license_token.store)["aware"] is aware
+    assert vars(license_token._lifecycle)["aware"] is aware
+    nameless = datetime(2030, 1, 1, tzinfo=NoOffset())
+    with pytest.raises(ConfigurationError, match="now must be a timezone-aware datetime"):
+        Verifier(factory.trust_store()).verify(factory.token(), now=nameless)
+    with pytest.raises(ConfigurationError, match="clock's reading must be a timezone-aware"):
+        Verifier(factory.trust_store(), clock=lambda: nameless).verify(factory.token())

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from ._errors import ConfigurationError
 
-__all__ = ["Clock", "current_time", "utc_now"]
+__all__ = ["Clock", "aware", "current_time", "utc_now"]
 
 #: A zero-argument callable returning a timezone-aware ``datetime``.
 Clock = Callable[[], datetime]
@@ -20,6 +20,24 @@ def utc_now() -> datetime:
         The current time as an aware ``datetime``.
     """
     return datetime.now(timezone.utc)
+
+
+def aware(moment: object, what: str) -> datetime:
+    """``moment`` itself, if it is a timezone-aware ``datetime``.
+
+    Args:
+        moment: the value to check.
+        what: names it in the error message.
+
+    Returns:
+        ``moment``.
+
+    Raises:
+        ConfigurationError: ``moment`` is not a ``datetime`` with a UTC offset.
+    """
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise ConfigurationError(f"{what} must be a timezone-aware datetime, not {moment!r}")
+    return moment
 
 
 def current_time(clock: Clock, now: datetime | None) -> datetime:
@@ -35,7 +53,6 @@ def current_time(clock: Clock, now: datetime | None) -> datetime:
     Raises:
         ConfigurationError: the instant is not a timezone-aware ``datetime``.
     """
-    moment = clock() if now is None else now
-    if not isinstance(moment, datetime) or moment.tzinfo is None:
-        raise ConfigurationError("now must be a timezone-aware datetime (the clock's too)")
-    return moment
+    if now is not None:
+        return aware(now, "now")
+    return aware(clock(), "the clock's reading")

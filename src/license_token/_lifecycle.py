@@ -14,6 +14,7 @@ import attrs
 from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
+from ._clock import aware
 from ._errors import InvalidLicense, Malformed
 from ._files import write_atomic
 from ._jws import loads_strict
@@ -134,14 +135,6 @@ def _int(value: Any) -> int:
     return value
 
 
-def _aware(moment: datetime) -> datetime:
-    from ._errors import ConfigurationError
-
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ConfigurationError(f"expires_at must be a timezone-aware datetime, not {moment!r}")
-    return moment
-
-
 class StoreState:
     """The store's lifecycle state (``lifecycle.json``): pending check-ins, renewal back-off.
 
@@ -183,7 +176,7 @@ class StoreState:
             StoreUnavailable: the directory cannot be written.
         """
         pending = PendingCheckIn(license_arn=license_arn, consumption_token=consumption_token,
-                                 expires_at=_aware(expires_at))
+                                 expires_at=aware(expires_at, "expires_at"))
         self._update_state(lambda s: s if any(
             p.consumption_token == consumption_token for p in s.pending)
             else attrs.evolve(s, pending=(*s.pending, pending)))

@@ -29,7 +29,7 @@ import attrs
 from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
-from ._clock import current_time
+from ._clock import aware, current_time
 from ._errors import (
     ClockRollback,
     ConfigurationError,
@@ -108,14 +108,6 @@ class LoadFailure:
 
     path: Path
     error: LicenseTokenError
-
-
-def aware(moment: object, what: str) -> datetime:
-    """``moment`` if it is a timezone-aware ``datetime``, else ``ConfigurationError``."""
-    if not isinstance(moment, datetime) or moment.tzinfo is None \
-            or moment.tzinfo.utcoffset(moment) is None:
-        raise ConfigurationError(f"{what} must be a timezone-aware datetime, not {moment!r}")
-    return moment
 
 
 def _entry_name(license_arn: str) -> str:
