@@ -22,7 +22,16 @@ __all__ = ["ConsumptionConfiguration", "LicenseDetails", "LicenseEntitlement"]
 
 @attrs.frozen(kw_only=True)
 class LicenseEntitlement:
-    """One entitlement of a license: ``max_count`` ``None`` and ``overage`` mean unlimited."""
+    """One entitlement of a license: ``max_count`` ``None`` and ``overage`` mean unlimited.
+
+    Attributes:
+        name: the entitlement's name.
+        unit: its ``EntitlementUnit``.
+        value: its value, for entitlements that carry one.
+        max_count: the most that may be checked out, or ``None``.
+        overage: whether use beyond ``max_count`` is allowed.
+        allow_check_in: whether a checkout of it may be checked in.
+    """
 
     name: str
     unit: str
@@ -34,7 +43,14 @@ class LicenseEntitlement:
 
 @attrs.frozen(kw_only=True)
 class ConsumptionConfiguration:
-    """How the license may be consumed: renewal, provisional and borrow settings."""
+    """How the license may be consumed: renewal, provisional and borrow settings.
+
+    Attributes:
+        renew_type: ``None``, ``Weekly`` or ``Monthly`` as the service spells it.
+        provisional_ttl: how long a provisional checkout lasts.
+        borrow_ttl: the longest a borrow may last.
+        allow_early_check_in: whether a borrow may be checked in before it expires.
+    """
 
     renew_type: str | None = None
     provisional_ttl: timedelta | None = None
@@ -44,7 +60,27 @@ class ConsumptionConfiguration:
 
 @attrs.frozen(kw_only=True)
 class LicenseDetails:
-    """A license as ``GetLicense`` describes it (unsigned: an online-only result)."""
+    """A license as ``GetLicense`` describes it (unsigned: an online-only result).
+
+    Attributes:
+        arn: the license ARN.
+        name: the license's name.
+        product_name: the product's name.
+        product_sku: the product SKU (what ``CheckoutLicense`` asks for).
+        status: e.g. ``AVAILABLE``, ``SUSPENDED``, ``EXPIRED``.
+        version: the license version.
+        home_region: the Region the license lives in.
+        beneficiary: who the license was granted to.
+        issuer_name: the issuer's name.
+        key_fingerprint: the issuer's ``KeyFingerprint`` (a name, never a key hash).
+        sign_key: the ARN of the issuer's KMS signing key.
+        valid_from: the start of the license's validity.
+        valid_until: its end, or ``None`` for open-ended.
+        created_at: when this version was created.
+        entitlements: the license's entitlements.
+        consumption: its consumption settings.
+        metadata: ``LicenseMetadata`` as a read-only map.
+    """
 
     arn: str
     name: str | None
@@ -70,7 +106,14 @@ class LicenseDetails:
         return self.status == "AVAILABLE"
 
     def entitlement(self, name: str) -> LicenseEntitlement | None:
-        """The entitlement called ``name``, or ``None``."""
+        """Find the entitlement called ``name``.
+
+        Args:
+            name: the entitlement's name.
+
+        Returns:
+            The first entitlement of that name, or ``None``.
+        """
         return next((e for e in self.entitlements if e.name == name), None)
 
     @classmethod

@@ -63,7 +63,20 @@ _FROMISOFORMAT_TAKES_ISO_8601 = sys.version_info >= (3, 11)
 
 
 def parse_time(text: object, what: str) -> datetime:
-    """ISO-8601 date-time; no zone means UTC; ``Z``, offsets and fractions accepted."""
+    """Parse an ISO-8601 date-time as the tokens write it; no zone means UTC.
+
+    ``Z``, ``±HH:MM`` offsets and fractions of up to nine digits are accepted.
+
+    Args:
+        text: the value to parse.
+        what: names the value in error messages.
+
+    Returns:
+        An aware ``datetime``.
+
+    Raises:
+        Malformed: ``text`` is not a string, not an ISO-8601 date-time, or not a real instant.
+    """
     # The usual form, ``2021-04-13T05:35:47``: its separators in place, and fromisoformat
     # takes only ASCII digits between them. Anything else, and any error, takes the full path.
     if type(text) is str and len(text) == 19 and text[4::3] == "--T::" and text.isascii():
@@ -87,7 +100,14 @@ def parse_time(text: object, what: str) -> datetime:
 
 @attrs.frozen(kw_only=True)
 class Entitlement:
-    """One granted entitlement: ``value`` stays the string the token carries."""
+    """One granted entitlement, as the signed ``entitlementsAllowed`` carries it.
+
+    Attributes:
+        name: the entitlement's name, e.g. ``"Users"``.
+        unit: its ``EntitlementUnit`` (``"Count"``, ``"None"``, ``"Seconds"``, …); an unknown
+            unit is kept, see :attr:`known_unit`.
+        value: the value exactly as the token carries it (a string), or ``None``.
+    """
 
     name: str
     unit: str
@@ -111,7 +131,19 @@ class Entitlement:
 
     @classmethod
     def from_claim(cls, obj: object, index: int) -> Entitlement:
-        """Member ``index`` of ``entitlementsAllowed`` (the index only names it in errors)."""
+        """Build from member ``index`` of the signed ``entitlementsAllowed`` list.
+
+        Args:
+            obj: the decoded JSON member.
+            index: its position, used only to name it in error messages.
+
+        Returns:
+            The entitlement.
+
+        Raises:
+            Malformed: ``obj`` is not an object with string ``name`` and ``unit`` (and a
+                string or absent ``value``).
+        """
         if type(obj) is not dict and not isinstance(obj, Mapping):
             raise Malformed(f"claims entitlementsAllowed[{index}]: not an object")
         name, unit, value = obj.get("name"), obj.get("unit"), obj.get("value")
@@ -132,7 +164,17 @@ _set_name, _set_unit, _set_value = slot_setters(Entitlement, "name", "unit", "va
 
 
 def parse_metadata(value: object) -> Mapping[str, str]:
-    """Checkout metadata as a map, from a map or a list of name/value pairs (either case)."""
+    """Checkout metadata as a read-only map, from a map or a list of name/value pairs.
+
+    Args:
+        value: a JSON object, a list of ``{"name"|"Name": …, "value"|"Value": …}``, or ``None``.
+
+    Returns:
+        The metadata by name (empty for ``None``).
+
+    Raises:
+        Malformed: another shape, a non-string name or value, or a duplicate name.
+    """
     if value is None:
         return _EMPTY
     if isinstance(value, Mapping):
@@ -172,7 +214,18 @@ _KNOWN = frozenset(
 
 @attrs.frozen(kw_only=True)
 class LicenseClaims:
-    """The signed claims; every claim not modelled here is kept in ``extra``."""
+    """The signed claims of a checkout token; every claim not modelled is kept in ``extra``.
+
+    Attributes:
+        license_arn: ``licenseArn``, the license checked out.
+        issued_at: ``issuedAt`` as an aware UTC ``datetime`` (zone-less times read as UTC).
+        expiration: ``expiration``, likewise.
+        consumption_token: ``licenseConsumptionToken`` (for extend and check-in), if any.
+        entitlements: ``entitlementsAllowed``, in token order.
+        node_id: ``nodeId``, the node the checkout is bound to, if any.
+        checkout_metadata: ``checkoutMetadata`` as a read-only map.
+        extra: every other claim, as decoded (read-only).
+    """
 
     license_arn: str
     issued_at: datetime
@@ -185,7 +238,18 @@ class LicenseClaims:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
-        """Build from the decoded JSON payload; a missing or mistyped claim is ``Malformed``."""
+        """Build from the decoded JSON payload of a token.
+
+        Args:
+            payload: the payload object.
+
+        Returns:
+            The claims.
+
+        Raises:
+            Malformed: a required claim is missing, a claim has the wrong type, a time is
+                not ISO-8601, or ``expiration`` is before ``issuedAt``.
+        """
         get = payload.get
         entitlements = get("entitlementsAllowed", _NONE)
         if not isinstance(entitlements, (list, tuple)):
@@ -239,7 +303,11 @@ class LicenseClaims:
         return claims
 
     def to_json(self) -> dict[str, Any]:
-        """The claims in their token spelling (times as UTC ISO-8601 with ``Z``)."""
+        """The claims in their token spelling, ready for ``json.dumps``.
+
+        Returns:
+            A new dict; times are UTC ISO-8601 with ``Z``, absent optional claims omitted.
+        """
         doc: dict[str, Any] = dict(self.extra)
         doc.update(
             licenseArn=self.license_arn,
@@ -267,6 +335,13 @@ class LicenseClaims:
 
 
 def format_time(moment: datetime) -> str:
-    """UTC ISO-8601 with ``Z``; microseconds only when present."""
+    """Format an instant as UTC ISO-8601 with ``Z`` (microseconds only when present).
+
+    Args:
+        moment: an aware ``datetime``.
+
+    Returns:
+        e.g. ``"2021-04-13T05:35:47Z"``.
+    """
     text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
     return text + "Z"

@@ -37,7 +37,16 @@ def _spki(key: RSAPublicKey) -> bytes:
 
 @attrs.frozen(kw_only=True)
 class PinnedKey:
-    """One trusted RSA public key, with an optional ``kid`` and a SHA-256 fingerprint."""
+    """One trusted RSA public key, with an optional ``kid`` and a SHA-256 fingerprint.
+
+    Attributes:
+        public_key: the RSA public key (at least 2048 bits).
+        kid: the key ID a token's header may name to have this key tried first, or ``None``.
+        source: where the key came from, for error messages (a file name, ``"PEM"``, …).
+
+    Raises:
+        KeyRejected: the key is not an RSA public key of at least 2048 bits.
+    """
 
     public_key: RSAPublicKey = attrs.field(repr=False)
     kid: str | None = None
@@ -59,9 +68,15 @@ class PinnedKey:
 
     @property
     def key_size(self) -> int:
+        """The modulus size in bits."""
         return self.public_key.key_size
 
     def to_pem(self) -> bytes:
+        """The key as a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo) block, the form to pin.
+
+        Returns:
+            The PEM bytes.
+        """
         return self.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -191,7 +206,21 @@ def _key_tuple(keys: Iterable[PinnedKey]) -> tuple[PinnedKey, ...]:
 
 @attrs.frozen
 class TrustStore:
-    """An ordered, non-empty set of pinned keys; the only keys a token may verify with."""
+    """An ordered, non-empty set of pinned keys: the only keys a token may verify with.
+
+    Build it from the key material shipped with the app; every constructor refuses
+    anything but RSA public keys of at least 2048 bits. Stores combine with ``|``.
+
+    Example:
+        >>> keys = TrustStore.from_file("issuer-public-key.pem")  # doctest: +SKIP
+        >>> keys = keys | TrustStore.from_jwks(rotation_jwks)  # doctest: +SKIP
+
+    Attributes:
+        keys: the pinned keys, in the order they are tried.
+
+    Raises:
+        KeyRejected: no key, or a value that is not a :class:`PinnedKey`.
+    """
 
     keys: tuple[PinnedKey, ...] = attrs.field(converter=_key_tuple)
 
@@ -213,7 +242,14 @@ class TrustStore:
         return TrustStore(self.keys + other.keys)
 
     def candidates(self, kid: str | None) -> Sequence[PinnedKey]:
-        """Keys in the order to try: those whose ``kid`` matches first, then the rest."""
+        """The keys in the order to try them: those whose ``kid`` matches first, then the rest.
+
+        Args:
+            kid: the token header's ``kid``, or ``None``.
+
+        Returns:
+            Every key, reordered; a ``kid`` never excludes a key.
+        """
         if kid is None:
             return self.keys
         first = [k for k in self.keys if k.kid == kid]
@@ -221,28 +257,97 @@ class TrustStore:
 
     @classmethod
     def from_public_keys(cls, *keys: RSAPublicKey) -> TrustStore:
+        """Pin ``cryptography`` RSA public key objects.
+
+        Args:
+            *keys: the public keys.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: no key, or one that is not an RSA public key of at least 2048 bits.
+        """
         return cls(PinnedKey(public_key=k) for k in keys)
 
     @classmethod
     def from_pem(cls, data: bytes | str) -> TrustStore:
+        """Pin every key of PEM text (``PUBLIC KEY`` or ``RSA PUBLIC KEY`` blocks).
+
+        Args:
+            data: the PEM text; AWS's one-line PEM is accepted.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: no PEM block, a private key, or a key that is not acceptable.
+        """
         raw = data.encode() if isinstance(data, str) else data
         return cls(_pem_keys(raw, "PEM"))
 
     @classmethod
     def from_der(cls, data: bytes) -> TrustStore:
+        """Pin a DER SubjectPublicKeyInfo (what KMS ``GetPublicKey`` returns).
+
+        Args:
+            data: the DER bytes.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: not a DER public key, or not an acceptable one.
+        """
         return cls([_der_key(data, "DER")])
 
     @classmethod
     def from_base64_der(cls, text: str | bytes) -> TrustStore:
+        """Pin a base64 DER SubjectPublicKeyInfo (the AWS CLI's ``PublicKey`` output).
+
+        Args:
+            text: the base64 text; whitespace is ignored.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: not base64 DER, or not an acceptable key.
+        """
         return cls([_b64_der_key(text, "base64 DER")])
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any] | str) -> TrustStore:
-        """One RSA JWK (a JSON object or its text); for a key set use :meth:`from_jwks`."""
+        """Pin one RSA JWK; for a key set use :meth:`from_jwks`.
+
+        jwcrypto is imported here, only when a JWK is read.
+
+        Args:
+            jwk: the JWK as a mapping or JSON text; its ``kid`` is kept.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: not an RSA public JWK, declared for another ``alg`` or ``use``, or
+                not an acceptable key.
+        """
         return cls([_jwk_key(_load_json(jwk, "JWK"), "JWK")])
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any] | str) -> TrustStore:
+        """Pin every key of a JWK Set (``{"keys": [...]}``), e.g. during a key rotation.
+
+        Args:
+            jwks: the set as a mapping or JSON text.
+
+        Returns:
+            The store, keys in set order.
+
+        Raises:
+            KeyRejected: not a JWK Set with a non-empty ``keys`` list, or a key that
+                :meth:`from_jwk` refuses.
+        """
         doc = _load_json(jwks, "JWKS")
         if not isinstance(doc, Mapping) or "keys" not in doc:
             raise KeyRejected("JWKS: a JSON object with a 'keys' list is needed")
@@ -250,18 +355,53 @@ class TrustStore:
 
     @classmethod
     def from_kms_public_key(cls, response: Mapping[str, Any]) -> TrustStore:
+        """Pin the key of a KMS ``GetPublicKey`` response (boto3 dict or AWS CLI JSON).
+
+        Args:
+            response: the response; its ``KeyId`` becomes the key's ``kid``.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: the key is not RSA, not ``SIGN_VERIFY``, does not allow
+                ``RSASSA_PSS_SHA_384``, or is not an acceptable key.
+        """
         if not isinstance(response, Mapping):
             raise KeyRejected("KMS GetPublicKey response must be a mapping")
         return cls([_kms_key(response, "KMS GetPublicKey")])
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "key") -> TrustStore:
-        """Any supported form, recognised by its content."""
+        """Pin key material of any supported form, recognised by its content.
+
+        PEM, DER, base64 DER, JWK, JWKS or a KMS ``GetPublicKey`` JSON document.
+
+        Args:
+            data: the key material.
+            source: names it in error messages.
+
+        Returns:
+            The store.
+
+        Raises:
+            KeyRejected: the material is none of these forms, or not an acceptable key.
+        """
         return cls(_sniff(data, source))
 
     @classmethod
     def from_file(cls, *paths: str | os.PathLike[str]) -> TrustStore:
-        """Read one or more key files of any supported form."""
+        """Pin the keys of one or more files, each of any form :meth:`from_bytes` takes.
+
+        Args:
+            *paths: the key files (at most 1 MiB each).
+
+        Returns:
+            The store, keys in file order.
+
+        Raises:
+            KeyRejected: a file cannot be read, is too large, or holds no acceptable key.
+        """
         keys: list[PinnedKey] = []
         for path in paths:
             try:

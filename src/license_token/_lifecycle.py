@@ -33,6 +33,12 @@ class PendingCheckIn:
 
     Retried at later starts until it succeeds or ``expires_at`` passes (the service frees
     the seat by itself then).
+
+    Attributes:
+        license_arn: the license the consumption belongs to.
+        consumption_token: the ``licenseConsumptionToken`` to check in.
+        expires_at: when the consumption ends by itself.
+        attempts: the check-ins tried so far.
     """
 
     license_arn: str
@@ -52,6 +58,14 @@ class RenewalState:
     is the consumption the last renewal took, so that its seat can be returned even if the
     stored file is lost; ``released`` is the consumption token of the stored checkout once
     it has been checked in (so it is not checked in twice).
+
+    Attributes:
+        failures: renewal attempts that failed in a row.
+        next_attempt: the earliest next attempt, or ``None``.
+        early_check_in_forbidden: learnt from a ``ConflictException``.
+        held: the consumption token the last renewal took, or ``None``.
+        held_until: when that consumption ends.
+        released: the stored checkout's consumption token once checked in, or ``None``.
     """
 
     failures: int = 0

@@ -76,7 +76,25 @@ def split_entitlement_spec(spec: str) -> tuple[str, str | None, str | None]:
 
 @attrs.frozen
 class Requirement:
-    """An entitlement the app needs: ``name``, optionally its ``unit`` and a numeric minimum."""
+    """An entitlement the app needs: present by ``name``, optionally with a ``unit`` and a minimum.
+
+    An entitlement of the token matches when its name (and unit, if given) are equal; with
+    ``at_least``, its value must also be a number ≥ ``at_least``.
+
+    Example:
+        >>> Requirement("Users", unit="Count", at_least=5) == Requirement.parse("Users:Count=5")
+        True
+
+    Attributes:
+        name: the entitlement's name (non-empty).
+        unit: an ``EntitlementUnit`` the entitlement must have, or ``None`` for any.
+        at_least: the least numeric value accepted (an int, a ``Decimal`` or a numeric string
+            when built; stored as a ``Decimal``), or ``None`` for presence only.
+
+    Raises:
+        ConfigurationError: an empty name, an unknown unit, or a minimum that is not a finite
+            number (floats are refused: write ``"1.5"`` or ``Decimal("1.5")``).
+    """
 
     name: str = attrs.field(validator=_check_name)
     unit: str | None = attrs.field(default=None, kw_only=True, validator=_check_unit)
@@ -84,7 +102,17 @@ class Requirement:
 
     @classmethod
     def parse(cls, spec: str) -> Requirement:
-        """``NAME``, ``NAME:UNIT`` or ``NAME:UNIT=MIN`` (also ``NAME=MIN``), as the CLI takes."""
+        """Read ``NAME``, ``NAME:UNIT`` or ``NAME:UNIT=MIN`` (also ``NAME=MIN``), as the CLI takes.
+
+        Args:
+            spec: the text; split by :func:`split_entitlement_spec`.
+
+        Returns:
+            The requirement.
+
+        Raises:
+            ConfigurationError: ``spec`` is not a string or describes no valid requirement.
+        """
         if not isinstance(spec, str):
             raise ConfigurationError(f"a requirement is a Requirement or a string, not {spec!r}")
         name, unit, minimum = split_entitlement_spec(spec)
@@ -95,6 +123,15 @@ class Requirement:
         return f"{self.name}{unit}" + (f"={self.at_least}" if self.at_least is not None else "")
 
     def check(self, claims: LicenseClaims) -> None:
+        """Check that ``claims`` grant this requirement.
+
+        Args:
+            claims: verified claims.
+
+        Raises:
+            EntitlementMissing: no entitlement with this name (and unit).
+            EntitlementInsufficient: one exists, but no value reaches ``at_least``.
+        """
         found = False
         for entitlement in claims.entitlements:
             if entitlement.name == self.name and (self.unit is None
@@ -129,7 +166,20 @@ def _requirement_tuple(requirements: Iterable[Requirement]) -> tuple[Requirement
 
 @attrs.frozen(kw_only=True)
 class Policy:
-    """What a verified token must also satisfy; ``check`` raises on the first failure."""
+    """What a token with a good signature must also satisfy; ``check`` raises on the first failure.
+
+    A pin left at ``None`` (or no requirements) is a check not made.
+
+    Attributes:
+        license_arn: the license the token must be for, or ``None`` (not checked).
+        node_id: the node the token must be bound to, or ``None`` (not checked).
+        requirements: the entitlements the token must grant.
+        leeway: clock skew allowed on ``issuedAt`` and ``expiration`` (a ``timedelta``; seconds
+            are converted).
+
+    Raises:
+        ConfigurationError: a leeway that is negative, out of range or not a number.
+    """
 
     license_arn: str | None = None
     node_id: str | None = None
@@ -137,6 +187,20 @@ class Policy:
     leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
 
     def check(self, claims: LicenseClaims, now: datetime) -> None:
+        """Check the validity window, then the pins, then each requirement.
+
+        Args:
+            claims: claims whose signature has been verified.
+            now: the instant to judge expiry at (aware).
+
+        Raises:
+            NotYetValid: ``now`` is before ``issuedAt − leeway``.
+            Expired: ``now`` is at or after ``expiration + leeway``.
+            LicenseMismatch: the token is for another license.
+            NodeMismatch: the token is bound to another node, or to none.
+            EntitlementMissing: a required entitlement is absent.
+            EntitlementInsufficient: a required entitlement's value is below the minimum.
+        """
         if now < claims.issued_at - self.leeway:
             raise NotYetValid(f"issued at {claims.issued_at.isoformat()}, now is {now.isoformat()}")
         if now >= claims.expiration + self.leeway:

@@ -35,10 +35,24 @@ class Renewer(Protocol):
         """The license this renewer checks out."""
 
     def checkout(self) -> Source:
-        """A fresh checkout response that answers the request; raises ``LicenseTokenError``."""
+        """Check out online.
+
+        Returns:
+            A fresh checkout response that answers the request.
+
+        Raises:
+            LicenseTokenError: the checkout failed or its token does not verify.
+        """
 
     def check_in(self, consumption_token: str) -> None:
-        """Return a consumption's seats; raises ``LicenseTokenError`` (AWS errors)."""
+        """Return a consumption's seats.
+
+        Args:
+            consumption_token: the consumption's ``licenseConsumptionToken``.
+
+        Raises:
+            LicenseTokenError: the check-in failed (an AWS error).
+        """
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -60,6 +74,15 @@ class RenewalPolicy:
     that threshold (stable across starts, so a fleet spreads out). After a failed attempt,
     while the stored license is still valid, the next attempt waits ``first_backoff``,
     doubling per failure up to ``max_backoff``, each wait randomised to 50–100 %.
+
+    Attributes:
+        renew_below: the fraction of the token's lifetime left that triggers renewal.
+        jitter: the largest fraction of that threshold taken off per checkout.
+        first_backoff: the wait after the first failure.
+        max_backoff: the longest wait.
+
+    Raises:
+        ConfigurationError: a fraction outside 0–1, or a wait that is not positive.
     """
 
     renew_below: float = attrs.field(default=1 / 3, validator=_fraction)
@@ -68,14 +91,30 @@ class RenewalPolicy:
     max_backoff: timedelta = attrs.field(default=timedelta(hours=6), validator=_positive)
 
     def due(self, lic: VerifiedLicense, now: datetime) -> bool:
-        """Whether ``lic`` should be renewed at ``now``."""
+        """Whether ``lic`` should be renewed at ``now``.
+
+        Args:
+            lic: the stored license.
+            now: the current time (aware).
+
+        Returns:
+            ``True`` once less than the (jittered) threshold of its lifetime is left.
+        """
         spread = int.from_bytes(hashlib.sha256(lic.token.encode()).digest()[:8], "big") / 2**64
         lifetime = lic.expires_at - lic.issued_at
         threshold = lifetime * self.renew_below * (1 - self.jitter * spread)
         return lic.expires_at - now < threshold
 
     def backoff(self, failures: int, rng: random.Random) -> timedelta:
-        """The wait after ``failures`` failed attempts in a row."""
+        """The wait after ``failures`` failed attempts in a row.
+
+        Args:
+            failures: the count of failures, at least 1.
+            rng: the source of the randomisation.
+
+        Returns:
+            The wait before the next attempt.
+        """
         wait = min(self.first_backoff * (1 << min(failures - 1, 32)), self.max_backoff)
         return wait * rng.uniform(0.5, 1.0)
 
@@ -85,7 +124,14 @@ DEFAULT_POLICY = RenewalPolicy()
 
 @attrs.frozen(kw_only=True)
 class StartupResult:
-    """The license to run on, and what the start did online."""
+    """The license to run on, and what the start did online.
+
+    Attributes:
+        license: the verified license to run on.
+        renewed: whether a new checkout was fetched and stored.
+        renewal_error: why renewal failed (the stored license is used meanwhile), if it did.
+        checked_in: the consumption tokens checked in during this start.
+    """
 
     license: VerifiedLicense
     renewed: bool = False
@@ -94,6 +140,7 @@ class StartupResult:
 
     @property
     def renewal_failed(self) -> bool:
+        """Whether a renewal was attempted and failed (``renewal_error`` says why)."""
         return self.renewal_error is not None
 
 

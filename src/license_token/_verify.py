@@ -22,7 +22,15 @@ __all__ = ["VerifiedLicense", "Verifier"]
 
 @attrs.frozen(kw_only=True)
 class VerifiedLicense:
-    """A token that passed every check; built only by :meth:`Verifier.verify`."""
+    """A token that passed every check; built only by :meth:`Verifier.verify`.
+
+    Attributes:
+        claims: the signed claims (the only ones decisions rest on).
+        key: the pinned key that verified the signature.
+        header: the token's protected header (read-only).
+        token: the compact JWS itself.
+        verified_at: the instant the validity window was judged at.
+    """
 
     claims: LicenseClaims
     key: PinnedKey
@@ -40,26 +48,35 @@ class VerifiedLicense:
 
     @property
     def license_arn(self) -> str:
+        """The signed ``licenseArn``."""
         return self.claims.license_arn
 
     @property
     def node_id(self) -> str | None:
+        """The signed ``nodeId``, or ``None`` for a token bound to no node."""
         return self.claims.node_id
 
     @property
     def issued_at(self) -> datetime:
+        """The signed ``issuedAt`` (aware, UTC)."""
         return self.claims.issued_at
 
     @property
     def expires_at(self) -> datetime:
+        """The signed ``expiration`` (aware, UTC)."""
         return self.claims.expiration
 
     @property
     def consumption_token(self) -> str | None:
+        """The signed ``licenseConsumptionToken`` (for extend and check-in), if any."""
         return self.claims.consumption_token
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary: the signed claims and how they were verified."""
+        """A JSON-ready summary: the signed claims and how they were verified.
+
+        Returns:
+            ``{"claims", "key_fingerprint_sha256", "key_id", "verified_at"}``.
+        """
         return {
             "claims": self.claims.to_json(),
             "key_fingerprint_sha256": self.key.fingerprint,
@@ -76,8 +93,34 @@ _set_claims, _set_key, _set_header, _set_token, _set_verified_at = slot_setters(
 class Verifier:
     """Verifies checkout tokens against pinned keys and a policy, offline.
 
-    ``clock`` (a zero-argument callable returning an aware ``datetime``) is consulted
-    when ``verify`` is not given ``now``; it defaults to the system clock in UTC.
+    One :meth:`verify` call checks the signature and the claims together; there is no way to
+    skip either. Build one verifier at startup and reuse it (it remembers which key verified
+    last). Each pin left at ``None`` is a check **not made**: without ``node_id`` a response
+    copied from another machine verifies here too.
+
+    Example:
+        >>> keys = TrustStore.from_file("issuer-public-key.pem")  # doctest: +SKIP
+        >>> verifier = Verifier(keys, node_id="node-7f3a", require=["Users:Count=5"])
+        >>> lic = verifier.verify(saved_response)  # doctest: +SKIP
+
+    Args:
+        keys: the pinned keys; the only ones a token may be signed with.
+        license_arn: the license the token must be for; ``None`` skips the check.
+        node_id: the node the token must be bound to; ``None`` skips the check.
+        require: entitlements the token must grant, as :class:`Requirement` values or their
+            text form (``"Users:Count=5"``); empty skips the check.
+        leeway: clock skew allowed on ``issuedAt`` and ``expiration`` (default 60 s).
+        clock: returns the current time (aware) when ``verify`` is given no ``now``; the
+            system clock in UTC by default.
+
+    Raises:
+        ConfigurationError: ``keys`` is not a ``TrustStore``, or a requirement or the leeway
+            is invalid.
+
+    Attributes:
+        keys: the pinned keys.
+        policy: the :class:`Policy` built from the pins, requirements and leeway.
+        clock: the clock consulted when ``verify`` is given no ``now``.
     """
 
     __slots__ = ("_last_key", "clock", "keys", "policy")
@@ -111,7 +154,21 @@ class Verifier:
         return f"Verifier(keys={len(self.keys)}, policy={self.policy!r})"
 
     def verify(self, source: Source, *, now: datetime | None = None) -> VerifiedLicense:
-        """Verify a response (dict, JSON text/bytes) or bare token; raise on any failure."""
+        """Verify a checkout response or bare token: signature, claims, response and policy.
+
+        Args:
+            source: a boto3 response dict, the same as JSON text or bytes (API body, AWS CLI
+                output), or the bare ``SignedToken``.
+            now: the instant to judge expiry at (aware); the verifier's clock by default.
+
+        Returns:
+            The verified license.
+
+        Raises:
+            InvalidLicense: the input was rejected; the subclass and its ``code`` say why
+                (``malformed``, ``bad_signature``, ``expired``, ``node_mismatch``, …).
+            ConfigurationError: ``now`` (or the clock's reading) is not timezone-aware.
+        """
         moment = current_time(self.clock, now)
         response = read_response(source)
         jws = parse_compact(response.token)

@@ -89,8 +89,11 @@ __all__ = [
 ]
 
 class RequestMismatch(InvalidLicense):
-    """A genuine token that does not answer the request: another license or node, or less
-    than was asked. The consumption has been checked back in."""
+    """A genuine token that does not answer the request.
+
+    It is for another license or node, or grants less than was asked. The consumption has
+    been checked back in.
+    """
 
     code = "request_mismatch"
 
@@ -155,7 +158,14 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
 
 @attrs.frozen(kw_only=True)
 class Checkout:
-    """A verified checkout: the license, and the raw response to save for offline use."""
+    """A checkout: the verified license, and the raw response to save for offline use.
+
+    Attributes:
+        license: the verified license; ``None`` only for a ``CheckoutLicense`` answer that
+            carries no ``SignedToken`` (an online-only result).
+        response: the response as boto3 returned it: save it, the store re-verifies it.
+        client_token: the ``ClientToken`` the checkout used (retries reuse it).
+    """
 
     license: VerifiedLicense | None
     response: Mapping[str, Any]
@@ -164,7 +174,13 @@ class Checkout:
 
 @attrs.frozen(kw_only=True)
 class PublicKey:
-    """A KMS public key, checked for PS384 use: pin ``pem`` in the app."""
+    """A KMS public key, checked for PS384 use: pin ``pem`` in the app.
+
+    Attributes:
+        key_id: the key's ARN as KMS names it.
+        pem: the public key as PEM, the file to ship with the app.
+        trust_store: a store pinning just this key.
+    """
 
     key_id: str
     pem: bytes
@@ -172,6 +188,7 @@ class PublicKey:
 
     @property
     def pinned(self) -> PinnedKey:
+        """The key as a :class:`~license_token.PinnedKey` (size, fingerprint)."""
         return self.trust_store.keys[0]
 
 
@@ -199,6 +216,12 @@ def redirect_region(location: str | None) -> str | None:
 
     A bare Region name or an ``https`` URL of License Manager's regional endpoint is
     understood; any other host is never contacted (the request is signed for AWS).
+
+    Args:
+        location: the exception's ``Location``.
+
+    Returns:
+        The Region name, or ``None`` when ``location`` names none that may be followed.
     """
     if not location:
         return None
@@ -275,7 +298,24 @@ class LicenseManager:
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
                         node_id: str | None = None, metadata: Mapping[str, str] | None = None,
                         client_token: str | None = None) -> Checkout:
-        """``CheckoutBorrowLicense`` with PS384; the token is verified before returning."""
+        """``CheckoutBorrowLicense`` with ``JWT_PS384``; the token is verified before returning.
+
+        Args:
+            license_arn: the license to borrow from.
+            entitlements: what to borrow, as :class:`~license_token.Entitlement` values or
+                ``{"Name", "Unit", "Value"}`` mappings.
+            node_id: the node to bind the token to (pass the verifier's).
+            metadata: ``CheckoutMetadata`` to sign into the token.
+            client_token: the idempotency token; a new one by default. Reuse it to retry
+                the same logical checkout without taking a second seat.
+
+        Returns:
+            The checkout, with its verified license and the response to save.
+
+        Raises:
+            AwsError: the call failed (the subclass and ``code`` say why).
+            InvalidLicense: the token fetched does not verify.
+        """
         client_token = client_token or uuid.uuid4().hex
         response = self._call(
             "checkout_borrow_license", LicenseArn=license_arn,
@@ -327,6 +367,24 @@ class LicenseManager:
         use :meth:`checkout_online`. A ``SignedToken`` in the answer is verified only when
         the pinned keys belong to its issuer (``pinned_issuers``); otherwise ``license``
         is ``None``.
+
+        Args:
+            product_sku: the product's SKU.
+            key_fingerprint: the issuer's ``KeyFingerprint`` (Marketplace:
+                ``aws:294406891311:AWS/Marketplace:issuer-fingerprint``).
+            entitlements: what to check out.
+            checkout_type: ``PROVISIONAL`` or ``PERPETUAL``.
+            node_id: the node to bind the checkout to.
+            beneficiary: the beneficiary, for licenses granted to others.
+            client_token: the idempotency token; a new one by default.
+
+        Returns:
+            The checkout; its ``license`` is ``None`` when no token was verified.
+
+        Raises:
+            AwsError: the call failed.
+            InvalidLicense: a token of a pinned issuer does not verify (a ``PROVISIONAL``
+                seat it took is checked back in).
         """
         client_token = client_token or uuid.uuid4().hex
         response = self._call(
@@ -393,14 +451,33 @@ class LicenseManager:
         return attrs.evolve(online, signed=checkout.license)
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
-        """``ExtendLicenseConsumption``: the new ``Expiration`` of the consumption."""
+        """``ExtendLicenseConsumption``: push the consumption's expiration out.
+
+        Args:
+            consumption_token: the checkout's ``licenseConsumptionToken``.
+            dry_run: only check that the call would succeed.
+
+        Returns:
+            The response, whose ``Expiration`` is the new one (unsigned).
+
+        Raises:
+            AwsError: the call failed.
+        """
         response: Mapping[str, Any] = self._call(
             "extend_license_consumption", LicenseConsumptionToken=consumption_token,
             DryRun=dry_run)
         return response
 
     def check_in(self, consumption_token: str, *, beneficiary: str | None = None) -> None:
-        """``CheckInLicense``: return the seats."""
+        """``CheckInLicense``: give the seats of a checkout back.
+
+        Args:
+            consumption_token: the checkout's ``licenseConsumptionToken``.
+            beneficiary: the beneficiary, for licenses granted to others.
+
+        Raises:
+            AwsError: the call failed (``Conflict`` when early check-in is not allowed).
+        """
         self._call("check_in_license", LicenseConsumptionToken=consumption_token,
                    Beneficiary=beneficiary)
 
@@ -458,7 +535,24 @@ def check_answers(lic: VerifiedLicense, *, license_arn: str, node_id: str | None
 
 
 def fetch_public_key(kms_key_id: str, *, client: Any = None, **client_options: Any) -> PublicKey:
-    """KMS ``GetPublicKey``, checked (RSA, ``RSASSA_PSS_SHA_384``), ready to pin."""
+    """KMS ``GetPublicKey``, checked (RSA, ``RSASSA_PSS_SHA_384``), ready to pin.
+
+    Example:
+        >>> key = fetch_public_key("alias/license-signing")  # doctest: +SKIP
+        >>> open("issuer-public-key.pem", "wb").write(key.pem)  # doctest: +SKIP
+
+    Args:
+        kms_key_id: the key's ID, ARN or alias.
+        client: a ready ``kms`` client; made from ``client_options`` if not given.
+        **client_options: for :func:`make_client` (``region_name``, ``profile_name``, …).
+
+    Returns:
+        The checked public key.
+
+    Raises:
+        AwsError: the call failed.
+        KeyRejected: the key cannot verify PS384 tokens.
+    """
     kms = make_client("kms", client=client, **client_options)
     with _translated():
         response = kms.get_public_key(KeyId=kms_key_id)

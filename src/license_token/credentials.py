@@ -128,8 +128,10 @@ class TokenRejected(AwsError):
 
 
 class LicenseToken:
-    """The refresh token from ``CreateToken``: read from a file (each time it is needed,
-    so a replaced file is picked up) or given as a string. Never shown.
+    """The refresh token from ``CreateToken``, read from a file or given as a string.
+
+    A file is read each time the token is needed, so a replaced file is picked up. The
+    token is never shown (``repr`` hides it).
 
     Args:
         value: The token itself.
@@ -147,7 +149,14 @@ class LicenseToken:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> LicenseToken:
-        """A token kept in ``path`` (read when credentials are needed, never cached)."""
+        """A token kept in ``path`` (read when credentials are needed, never cached).
+
+        Args:
+            path: the file holding the token.
+
+        Returns:
+            The token reference.
+        """
         return cls(path=path)
 
     def __repr__(self) -> str:

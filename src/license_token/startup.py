@@ -34,6 +34,12 @@ class BorrowRenewer:
 
     ``node_id`` defaults to the node the manager's verifier is bound to; every token is
     checked against the request (license, node, entitlements) before it is returned.
+
+    Attributes:
+        manager: the :class:`~license_token.aws.LicenseManager` to borrow with.
+        license_arn: the license to borrow from.
+        entitlements: what to borrow, as entitlements or ``{"Name", "Unit", "Value"}``.
+        node_id: the node to bind the borrow to; the verifier's by default.
     """
 
     manager: Any  # license_token.aws.LicenseManager (not imported: boto3 stays optional)
@@ -42,6 +48,14 @@ class BorrowRenewer:
     node_id: str | None = None
 
     def checkout(self) -> Source:
+        """Borrow once (``CheckoutBorrowLicense``).
+
+        Returns:
+            The checkout response, its token verified and checked against the request.
+
+        Raises:
+            LicenseTokenError: the borrow failed, or its token does not answer the request.
+        """
         node = self.node_id or self.manager.verifier.policy.node_id
         checkout = self.manager.checkout_borrow(self.license_arn, self.entitlements,
                                                 node_id=node)
@@ -49,6 +63,14 @@ class BorrowRenewer:
         return response
 
     def check_in(self, consumption_token: str) -> None:
+        """Return a consumption's seats (``CheckInLicense``).
+
+        Args:
+            consumption_token: the consumption's ``licenseConsumptionToken``.
+
+        Raises:
+            LicenseTokenError: the check-in failed (an AWS error).
+        """
         self.manager.check_in(consumption_token)
 
 

@@ -94,7 +94,14 @@ class NotInStore(StoreError):
 
 @attrs.frozen(kw_only=True)
 class StoredLicense:
-    """A stored checkout that verified just now."""
+    """A stored checkout that verified just now.
+
+    Attributes:
+        path: the file it was read from.
+        license: the verified license.
+        response: the stored response, as saved.
+        saved_at: when it was saved (the store's clock reading then).
+    """
 
     path: Path
     license: VerifiedLicense
@@ -104,7 +111,12 @@ class StoredLicense:
 
 @attrs.frozen(kw_only=True)
 class LoadFailure:
-    """A stored file that did not load; the others are unaffected."""
+    """A stored file that did not load; the others are unaffected.
+
+    Attributes:
+        path: the file.
+        error: why it did not load (``store_corrupt``, ``expired``, ``bad_signature``, …).
+    """
 
     path: Path
     error: LicenseTokenError
@@ -119,6 +131,21 @@ class LicenseStore(StoreState):
 
     ``directory`` defaults to the per-user data directory of ``app_name``
     (``platformdirs``). Nothing read from disk is trusted: every load re-verifies.
+
+    Example:
+        >>> store = LicenseStore(app_name="AcmeApp")  # doctest: +SKIP
+        >>> store.save(checkout.response, verifier)  # doctest: +SKIP
+        >>> lic = store.load(license_arn, verifier).license  # doctest: +SKIP
+
+    Args:
+        directory: the store directory (created on the first save).
+        app_name: names the per-user data directory when ``directory`` is not given.
+        app_author: the app's author, for that directory on Windows.
+        rollback_tolerance: how far the clock may read before the latest trusted time seen
+            without ``clock_rollback`` (24 h by default).
+
+    Raises:
+        ConfigurationError: neither ``directory`` nor ``app_name`` was given.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *,
@@ -226,6 +253,15 @@ class LicenseStore(StoreState):
         return self.save(response, verifier, now=now)
 
     def remove(self, license_arn: str) -> None:
+        """Delete the checkout stored for ``license_arn`` (its seat is not checked in).
+
+        Args:
+            license_arn: the license.
+
+        Raises:
+            NotInStore: nothing is stored for it.
+            StoreUnavailable: the store cannot be written.
+        """
         path = self.directory / _entry_name(license_arn)
         with self._writing(path):
             try:
@@ -281,7 +317,22 @@ class LicenseStore(StoreState):
 
     def load_path(self, path: Path, verifier: Verifier, *, now: datetime | None = None,
                   as_of: datetime | None = None) -> StoredLicense:
-        """:meth:`load` for one file of the store."""
+        """:meth:`load` for one file of the store.
+
+        Args:
+            path: a file of the store (see :meth:`paths`).
+            verifier: checks the stored response.
+            now: as for :meth:`load`.
+            as_of: as for :meth:`load`.
+
+        Returns:
+            The stored license, verified.
+
+        Raises:
+            StoreCorrupt: the file is unreadable, garbled, or does not belong to its license.
+            InvalidLicense: the stored response no longer verifies.
+            ClockRollback: the clock reads earlier than time already seen.
+        """
         what_if = self._as_of(now, as_of)
         moment = what_if or self._now(verifier, now)
         arn, saved_at, response = self._read_entry(path)
@@ -299,7 +350,14 @@ class LicenseStore(StoreState):
             list[StoredLicense], list[LoadFailure]]:
         """Every stored checkout that verifies, and a failure record for each that does not.
 
-        ``now`` and ``as_of`` are as for :meth:`load`.
+        Args:
+            verifier: checks each stored response.
+            now: as for :meth:`load`.
+            as_of: as for :meth:`load`.
+
+        Returns:
+            ``(loaded, failed)``: one list of :class:`StoredLicense`, one of
+            :class:`LoadFailure`.
         """
         self._as_of(now, as_of)
         if as_of is None:
@@ -315,9 +373,17 @@ class LicenseStore(StoreState):
         return loaded, failed
 
     def read_unverified(self, license_arn: str) -> Mapping[str, Any] | None:
-        """The stored response for ``license_arn`` as written, UNVERIFIED; ``None`` if absent
-        or unreadable. Only for housekeeping (which consumption to check in), never to decide
-        whether the app may run."""
+        """The stored response for ``license_arn`` as written, UNVERIFIED.
+
+        Only for housekeeping (which consumption to check in), never to decide whether the
+        app may run.
+
+        Args:
+            license_arn: the license.
+
+        Returns:
+            The response, or ``None`` when nothing readable is stored.
+        """
         try:
             return self._read_entry(self.directory / _entry_name(license_arn))[2]
         except StoreError:
@@ -360,9 +426,14 @@ class LicenseStore(StoreState):
             return None
 
     def reset_clock_mark(self) -> None:
-        """Forget the clock mark (support's recovery for an offline machine whose mark is
-        wrong); the next start records the time again. Prefer an online start, which resets
-        the mark from a fresh token's signed ``issuedAt``."""
+        """Forget the clock mark: support's recovery for an offline machine whose mark is wrong.
+
+        The next start records the time again. Prefer an online start, which resets the mark
+        from a fresh token's signed ``issuedAt``.
+
+        Raises:
+            StoreUnavailable: the store cannot be written.
+        """
         with self._writing(self._clock_path):
             try:
                 self._clock_path.unlink()

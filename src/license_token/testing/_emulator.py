@@ -87,6 +87,11 @@ class LocalLicenseManager:
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> LocalLicenseManager:
+        """Listen on a free port of 127.0.0.1, serving from a background thread.
+
+        Returns:
+            This emulator, for chaining.
+        """
         server = BoundedHTTPServer(("127.0.0.1", 0), handler_for(self, self._read_timeout),
                                    max_workers=self._max_workers)
         self._server = server
@@ -117,13 +122,26 @@ class LocalLicenseManager:
 
     @property
     def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``, for ``endpoint_url=`` or ``AWS_ENDPOINT_URL``.
+
+        Raises:
+            RuntimeError: the emulator is not running.
+        """
         if self._server is None:
             raise RuntimeError("the emulator is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def client(self, service: str = "license-manager", **config: Any) -> Any:
-        """A real boto3 client for this emulator, with dummy credentials."""
+        """A real boto3 client for this emulator, with dummy credentials.
+
+        Args:
+            service: ``"license-manager"`` or ``"kms"``.
+            **config: ``botocore.config.Config`` options (retries: ``standard``, 5 attempts).
+
+        Returns:
+            The client (needs the ``[aws]`` extra).
+        """
         import boto3
         from botocore.config import Config
 
@@ -135,28 +153,54 @@ class LocalLicenseManager:
 
     # -- seeding ----------------------------------------------------------------------
     def create_key(self, *, bits: int | None = None) -> str:
-        """A new asymmetric signing key (as KMS would hold); returns its key ARN."""
+        """Create a signing key, as KMS would hold it.
+
+        Args:
+            bits: the RSA modulus size; the emulator's ``key_bits`` by default.
+
+        Returns:
+            The key's ARN.
+        """
         key_id = f"arn:aws:kms:{self.region}:123456789012:key/{uuid.uuid4()}"
         self._keys[key_id] = TokenFactory.with_key_size(bits or self._key_bits)
         return key_id
 
     def key(self, key_arn: str) -> TokenFactory:
-        """The signer behind a key created by :meth:`create_key`."""
+        """The signer behind a key created by :meth:`create_key`.
+
+        Args:
+            key_arn: the key's ARN.
+
+        Returns:
+            Its :class:`TokenFactory` (to mint tokens the service would not).
+        """
         return self._keys[key_arn]
 
     def key_arns(self) -> list[str]:
+        """The ARNs of every key created, in creation order."""
         return list(self._keys)
 
     def disable_key(self, key_arn: str) -> None:
-        """KMS ``DisableKey``: ``GetPublicKey`` then answers ``DisabledException``."""
+        """KMS ``DisableKey``: ``GetPublicKey`` then answers ``DisabledException``.
+
+        Args:
+            key_arn: the key's ARN.
+        """
         self.disabled_keys.add(key_arn)
 
     def add_license(self, *, entitlements: Mapping[str, tuple[str, int | None]],
                     key_id: str | None = None, product_sku: str | None = None,
                     **settings: Any) -> EmulatedLicense:
-        """Seed a license; ``entitlements`` maps name to ``(unit, max count or None)``.
+        """Seed a license.
 
-        ``settings`` are :class:`EmulatedLicense` fields (TTLs, status, validity, ...).
+        Args:
+            entitlements: name to ``(unit, max count)``; a max count of ``None`` is unlimited.
+            key_id: the signing key (from :meth:`create_key`); a new one by default.
+            product_sku: the SKU; a random one by default.
+            **settings: other :class:`EmulatedLicense` fields (TTLs, status, validity, …).
+
+        Returns:
+            The license; its ``arn`` and ``key_id`` are what tests need.
         """
         key_id = key_id or self.create_key()
         arn = f"arn:aws:license-manager::123456789012:license:l-{uuid.uuid4().hex}"
@@ -170,7 +214,15 @@ class LocalLicenseManager:
         return lic
 
     def update_license(self, license_arn: str, **changes: Any) -> EmulatedLicense:
-        """License Manager ``CreateLicenseVersion``: a new version; the old stays readable."""
+        """License Manager ``CreateLicenseVersion``: a new version; the old stays readable.
+
+        Args:
+            license_arn: the license.
+            **changes: :class:`EmulatedLicense` fields to change.
+
+        Returns:
+            The new version.
+        """
         with self._lock:
             old = self.licenses[license_arn]
             self.license_versions[(license_arn, old.version)] = old
@@ -182,16 +234,32 @@ class LocalLicenseManager:
             return new
 
     def redirect(self, license_arn: str, region: str) -> None:
-        """Answer calls about ``license_arn`` with ``RedirectException`` naming ``region``."""
+        """Answer calls about ``license_arn`` with ``RedirectException`` naming ``region``.
+
+        Args:
+            license_arn: the license.
+            region: the Region the exception names.
+        """
         with self._lock:
             self.redirects[license_arn] = region
 
     def add_marketplace_license(self, *, entitlements: Mapping[str, tuple[str, int | None]],
                                 product_sku: str | None = None,
                                 **settings: Any) -> EmulatedLicense:
-        """A license AWS Marketplace issued: its tokens are signed with a key in AWS's
-        account, which the vendor cannot fetch (``GetPublicKey`` answers
-        ``NotFoundException``; :meth:`public_key_pem` raises ``KeyError``)."""
+        """Seed a license as AWS Marketplace issues it.
+
+        Its tokens are signed with a key in AWS's account, which the vendor cannot fetch
+        (``GetPublicKey`` answers ``NotFoundException``; :meth:`public_key_pem` raises
+        ``KeyError``).
+
+        Args:
+            entitlements: name to ``(unit, max count)``; a max count of ``None`` is unlimited.
+            product_sku: the SKU; a random one by default.
+            **settings: other :class:`EmulatedLicense` fields.
+
+        Returns:
+            The license.
+        """
         key_id = f"arn:aws:kms:{self.region}:{MARKETPLACE_ACCOUNT}:key/{uuid.uuid4()}"
         self._keys[key_id] = TokenFactory.with_key_size(self._key_bits)
         try:
@@ -203,70 +271,148 @@ class LocalLicenseManager:
 
     def create_token(self, license_arn: str, *, role_arns: Sequence[str] = (),
                      expiration_in_days: int = 365) -> CreatedToken:
-        """``CreateToken``, as the customer's license administrator calls it."""
+        """``CreateToken``, as the customer's license administrator calls it.
+
+        Args:
+            license_arn: the license the token is for.
+            role_arns: the roles the token may assume.
+            expiration_in_days: the token's lifetime.
+
+        Returns:
+            The token and its ID.
+        """
         with self._lock:
             return self.identity.create_token(license_arn, role_arns=tuple(role_arns),
                                               expiration_in_days=expiration_in_days)
 
     def authenticate(self, method: str, path: str, headers: dict[str, str], body: bytes,
                      target: str) -> None:
-        """Check the credentials of a License Manager call (see :class:`IdentityService`)."""
+        """Check the SigV4 credentials of a License Manager call (the HTTP handler's).
+
+        Args:
+            method: the HTTP method.
+            path: the request path.
+            headers: the request headers.
+            body: the raw body.
+            target: the ``X-Amz-Target`` header.
+
+        Raises:
+            ServiceError: the credentials are unknown, expired or the signature is wrong.
+        """
         service, _, operation = target.rpartition(".")
         if service == "AWSLicenseManager":
             with self._lock:
                 self.identity.authenticate(method, path, headers, body, operation=operation)
 
     def handle_query(self, body: bytes) -> tuple[int, bytes]:
-        """STS over the query protocol."""
+        """Serve one STS request over the query protocol (the HTTP handler's).
+
+        Args:
+            body: the form-encoded body.
+
+        Returns:
+            The HTTP status and the XML answer.
+        """
         action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
         with self._lock:
             self.requests.append((action, {"size": len(body)}))
             return self.identity.handle_query(body)
 
     def public_key_pem(self, key_id: str) -> bytes:
+        """The PEM public key of a key created by :meth:`create_key`: what an app pins.
+
+        Args:
+            key_id: the key's ARN.
+
+        Returns:
+            The PEM bytes.
+        """
         return self._keys[key_id].public_key_pem()
 
     # -- fault injection --------------------------------------------------------------
     def fail_with(self, error_type: str, count: int = 1, *, status: int = 400,
                   message: str = "injected", **members: str) -> None:
-        """Answer the next ``count`` calls with this AWS error (``members`` in its body)."""
+        """Answer the next ``count`` calls with this AWS error.
+
+        Args:
+            error_type: the error's ``__type``, e.g. ``"AccessDeniedException"``.
+            count: how many calls fail.
+            status: the HTTP status.
+            message: the error's message.
+            **members: more members of the error body (e.g. ``Location``).
+        """
         with self._lock:
             self._faults.errors += [ServiceError(error_type, message, status, **members)
                                     for _ in range(count)]
 
     def throttle(self, count: int, error_type: str = "RateLimitExceededException") -> None:
-        """Answer the next ``count`` calls with License Manager's throttling error."""
+        """Answer the next ``count`` calls with License Manager's throttling error.
+
+        Args:
+            count: how many calls are throttled.
+            error_type: the error's ``__type``.
+        """
         self.fail_with(error_type, count, message="Rate exceeded")
 
     def fail(self, count: int) -> None:
-        """Answer the next ``count`` calls with HTTP 500 ``ServerInternalException``."""
+        """Answer the next ``count`` calls with HTTP 500 ``ServerInternalException``.
+
+        Args:
+            count: how many calls fail.
+        """
         self.fail_with("ServerInternalException", count, status=500, message="Internal failure")
 
     def drop(self, count: int) -> None:
-        """Close the connection without answering the next ``count`` calls."""
+        """Close the connection without answering the next ``count`` calls.
+
+        Args:
+            count: how many calls are dropped.
+        """
         with self._lock:
             self._faults.drop = count
 
     def delay(self, seconds: float) -> None:
-        """Add latency to every call from now on."""
+        """Add latency to every call from now on.
+
+        Args:
+            seconds: the delay before each answer.
+        """
         with self._lock:
             self._faults.latency = seconds
 
     @property
     def latency(self) -> float:
+        """The delay added to every call, in seconds."""
         return self._faults.latency
 
     def track(self, connection: socket.socket) -> None:
+        """Remember an open connection, to cut it on :meth:`stop` (the HTTP handler's).
+
+        Args:
+            connection: the client's socket.
+        """
         with self._lock:
             self._connections.add(connection)
 
     def untrack(self, connection: socket.socket) -> None:
+        """Forget a connection that closed.
+
+        Args:
+            connection: the client's socket.
+        """
         with self._lock:
             self._connections.discard(connection)
 
     # -- inspection -------------------------------------------------------------------
     def seats_in_use(self, license_arn: str) -> defaultdict[str, Decimal]:
-        """The amounts held by live consumptions, by entitlement name."""
+        """The amounts held by live consumptions of a license, by entitlement name.
+
+        Args:
+            license_arn: the license.
+
+        Returns:
+            Entitlement name to the amount held (0 for names not held).
+        """
         now = self.clock()
         used: defaultdict[str, Decimal] = defaultdict(Decimal)
         with self._lock:
@@ -277,18 +423,45 @@ class LocalLicenseManager:
         return used
 
     def seats_by_node(self, license_arn: str) -> Counter[str | None]:
-        """Live consumptions (neither checked in nor expired) of a license, per node ID."""
+        """Count the live consumptions (neither checked in nor expired) of a license, per node.
+
+        Args:
+            license_arn: the license.
+
+        Returns:
+            Node ID (``None`` for unbound checkouts) to the number of live consumptions.
+        """
         now = self.clock()
         with self._lock:
             return Counter(c.node_id for c in self.consumptions.values()
                            if c.license.arn == license_arn and c.live_at(now))
 
     def calls(self, operation: str) -> int:
+        """Count the requests received for ``operation``, faults included.
+
+        Args:
+            operation: e.g. ``"CheckoutBorrowLicense"``.
+
+        Returns:
+            The number of requests.
+        """
         return sum(1 for op, _ in self.requests if op == operation)
 
     # -- dispatch ---------------------------------------------------------------------
     def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Serve one request: ``X-Amz-Target`` and the parsed JSON body."""
+        """Serve one request (the HTTP handler's entry point).
+
+        Args:
+            target: the ``X-Amz-Target`` header, e.g. ``AWSLicenseManager.CheckInLicense``.
+            body: the parsed JSON body.
+
+        Returns:
+            The JSON answer.
+
+        Raises:
+            ServiceError: the AWS error to answer with.
+            ConnectionAbortedError: a dropped call (:meth:`drop`).
+        """
         operation = target.rpartition(".")[2]
         with self._lock:
             self.requests.append((operation, body))

@@ -21,6 +21,29 @@ class EmulatedLicense:
     ``entitlements`` maps a name to ``(unit, max count)``; a max count of ``None`` is
     unlimited (``Overage`` true in ``GetLicense``). The max count bounds the sum of the
     values checked out for every unit but ``None``.
+
+    Attributes:
+        arn: the license ARN.
+        product_sku: the product SKU.
+        issuer: the signer of the license's tokens.
+        key_id: the ARN of the signing key.
+        entitlements: name to ``(unit, max count or None)``.
+        borrow_ttl_minutes: how long a borrow lasts.
+        provisional_ttl_minutes: how long a provisional checkout lasts.
+        allow_early_check_in: whether a borrow may be checked in before it expires.
+        issuer_name: the issuer's name (in the ``KeyFingerprint``).
+        account: the issuer's account (in the ``KeyFingerprint``).
+        name: the license's name.
+        product_name: the product's name.
+        beneficiary: who the license was granted to.
+        home_region: the Region the license lives in.
+        status: ``AVAILABLE`` or another status, which refuses checkouts.
+        valid_from: the start of the license's validity, if any.
+        valid_until: its end, if any.
+        created_at: when this version was created.
+        renew_type: ``None``, ``Weekly`` or ``Monthly``.
+        metadata: ``LicenseMetadata``.
+        version: the license version (``update_license`` increments it).
     """
 
     arn: str
@@ -47,10 +70,18 @@ class EmulatedLicense:
 
     @property
     def key_fingerprint(self) -> str:
+        """The issuer's ``KeyFingerprint``, as ``CheckoutLicense`` takes it."""
         return f"aws:{self.account}:{self.issuer_name}:issuer-fingerprint"
 
     def usable_at(self, now: datetime) -> bool:
-        """``AVAILABLE`` and inside its validity window."""
+        """Whether the license can be checked out at ``now``.
+
+        Args:
+            now: the service's time.
+
+        Returns:
+            ``True`` when ``AVAILABLE`` and inside its validity window.
+        """
         if self.status != "AVAILABLE":
             return False
         if self.valid_from is not None and now < self.valid_from:
