@@ -56,12 +56,13 @@ BAD_PATHS = [
     ("store show arn:x --dir {key} --key {key}", "is not a directory"),
     ("store verify --dir {key} --key {key}", "is not a directory"),
     ("store remove arn:x --dir {key}", "is not a directory"),
-    # store import: the response and the store
-    ("store import {missing} --dir {dir} --key {key}", "cannot read"),
-    ("store import {dir} --dir {dir} --key {key}", "cannot read"),
-    (f"store import {UNREADABLE} --dir {{dir}} --key {{key}}", "cannot read"),
-    ("store import {response} --dir {key} --key {key}", "is not a directory"),
-    ("store import {response} --dir {dir} --key {missing}", "cannot read key file"),
+    # store import: the response and the store (--node-id: no machine ID is read)
+    ("store import {missing} --dir {dir} --key {key} --node-id n", "cannot read"),
+    ("store import {dir} --dir {dir} --key {key} --node-id n", "cannot read"),
+    (f"store import {UNREADABLE} --dir {{dir}} --key {{key}} --node-id n", "cannot read"),
+    ("store import {response} --dir {key} --key {key} --node-id n", "is not a directory"),
+    ("store import {response} --dir {dir} --key {missing} --node-id n",
+     "cannot read key file"),
     # node-id: the salt (an unusable installation file: see below)
     ("node-id --salt ''", "salt"),
     # checkout-borrow: the license token file
