@@ -304,7 +304,7 @@ def test_renewal_catches_only_the_librarys_typed_errors(
     class Buggy:
         license_arn: str
 
-        def checkout(self) -> Any:
+        def checkout(self, client_token: str) -> Any:
             raise KeyError("a bug in the vendor's code")
 
         def check_in(self, consumption_token: str) -> None:
@@ -346,7 +346,7 @@ def test_emulator_down_keeps_the_stored_token(tmp_path: Path) -> None:
     with LocalLicenseManager() as emulator:
         _, verifier, renewer = _setup(emulator)
         store = LicenseStore(tmp_path)
-        saved = store.save(renewer.checkout(), verifier)
+        saved = store.save(renewer.checkout(client_token="first"), verifier)
     before = saved.path.read_bytes()  # the emulator is stopped from here on
     result = check_license(store, verifier, renew=renewer,
                            now=saved.license.expires_at - timedelta(hours=1))

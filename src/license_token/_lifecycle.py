@@ -50,7 +50,10 @@ class RenewalState:
     does not let a borrow be checked in before it expires. ``held`` (until ``held_until``)
     is the consumption the last renewal took, so that its seat can be returned even if the
     stored file is lost; ``released`` is the consumption token of the stored checkout once
-    it has been checked in (so it is not checked in twice).
+    it has been checked in (so it is not checked in twice). ``client_token`` is the
+    ``ClientToken`` of a checkout in flight: recorded before the call and reused until a
+    checkout is saved or the service refuses it for good, so that a checkout whose answer
+    was lost is answered again with the same seat instead of a second one.
     """
 
     failures: int = 0
@@ -59,6 +62,7 @@ class RenewalState:
     held: str | None = None
     held_until: datetime | None = None
     released: str | None = None
+    client_token: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +86,7 @@ class LifecycleState:
                       "next_attempt": _time(s.next_attempt),
                       "early_check_in_forbidden": s.early_check_in_forbidden,
                       "held": s.held, "held_until": _time(s.held_until),
-                      "released": s.released}
+                      "released": s.released, "client_token": s.client_token}
                 for arn, s in sorted(self.renewal.items())},
         }
         return json.dumps(doc, indent=2).encode() + b"\n"
@@ -107,7 +111,8 @@ class LifecycleState:
                     early_check_in_forbidden=s["early_check_in_forbidden"] is True,
                     held=None if s["held"] is None else _str(s["held"]),
                     held_until=_parse(s["held_until"]),
-                    released=None if s["released"] is None else _str(s["released"]))
+                    released=None if s["released"] is None else _str(s["released"]),
+                    client_token=_optional_str(s.get("client_token")))
                 for arn, s in doc["renewal"].items()}
         except (KeyError, TypeError, AttributeError) as exc:
             raise Malformed(f"lifecycle state: missing or wrong member {exc}") from exc
@@ -126,6 +131,10 @@ def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError("expected a string")
     return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
 
 
 def _int(value: Any) -> int:

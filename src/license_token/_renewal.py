@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -17,7 +18,7 @@ from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch
 from ._jws import loads_strict, parse_compact
 from ._response import Source, read_response
 from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, RenewalState, StoreUnavailable
+from .store import LicenseStore, RenewalState, StoreError, StoreUnavailable
 
 __all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResult"]
 
@@ -34,8 +35,12 @@ class Renewer(Protocol):
     def license_arn(self) -> str:
         """The license this renewer checks out."""
 
-    def checkout(self) -> Source:
-        """A fresh checkout response that answers the request; raises ``LicenseTokenError``."""
+    def checkout(self, client_token: str) -> Source:
+        """A checkout response that answers the request; raises ``LicenseTokenError``.
+
+        ``client_token`` is the idempotency token to send (``ClientToken``): the same one
+        again after an attempt whose answer may have been lost.
+        """
 
     def check_in(self, consumption_token: str) -> None:
         """Return a consumption's seats; raises ``LicenseTokenError`` (AWS errors)."""
@@ -201,12 +206,21 @@ class Renewal:
                                              else None)
             state = attrs.evolve(state, released=seat.token)
             self._set_state(state)
+        client_token = state.client_token or uuid.uuid4().hex
+        if state.client_token is None:  # recorded before the call: an answer may get lost
+            state = attrs.evolve(state, client_token=client_token)
+            try:
+                self.store.set_renewal_state(self.arn, state)
+            except StoreError as exc:  # no borrow that could not be recognised again
+                return self._failed(current, failure, state, exc)
         try:
-            response = self.renew.checkout()
+            response = self.renew.checkout(client_token=client_token)
         except LicenseTokenError as exc:
             if not _is_renewal_failure(exc):
                 raise
             self._remember_unreturned(exc)
+            if not getattr(exc, "retryable", False):  # answered for good: a new token next
+                state = attrs.evolve(state, client_token=None)
             return self._failed(current, failure, state, exc)
         try:
             saved = self.store.save(response, self.verifier, now=self.moment, fetched_now=True)
@@ -214,7 +228,7 @@ class Renewal:
             self._return_fetched(response)
             if not _is_renewal_failure(exc):
                 raise
-            return self._failed(current, failure, state, exc)
+            return self._failed(current, failure, attrs.evolve(state, client_token=None), exc)
         self._set_state(RenewalState(early_check_in_forbidden=state.early_check_in_forbidden,
                                      held=saved.license.consumption_token,
                                      held_until=saved.license.expires_at))

@@ -41,10 +41,10 @@ class BorrowRenewer:
     entitlements: Sequence[Entitlement | Mapping[str, str]]
     node_id: str | None = None
 
-    def checkout(self) -> Source:
+    def checkout(self, client_token: str) -> Source:
         node = self.node_id or self.manager.verifier.policy.node_id
         checkout = self.manager.checkout_borrow(self.license_arn, self.entitlements,
-                                                node_id=node)
+                                                node_id=node, client_token=client_token)
         response: Source = checkout.response
         return response
 

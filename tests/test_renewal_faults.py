@@ -1,0 +1,75 @@
+"""Renewal under the faults a real network and a real disk produce: lost answers, transient
+conflicts, a damaged state file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_startup import SimClock, _setup
+
+from license_token.startup import check_license
+from license_token.store import LicenseStore
+from license_token.testing import LocalLicenseManager, ServiceError
+
+
+class FaultyLicenseManager(LocalLicenseManager):
+    """The emulator, with faults: ``lose_borrow_answers`` borrows are served (the seat is
+    taken) but the connection is dropped before the answer; ``conflict_check_ins`` check-ins
+    are refused with a transient ``ConflictException``."""
+
+    lose_borrow_answers = 0
+    conflict_check_ins = 0
+
+    def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+        if target.endswith("CheckInLicense") and self.conflict_check_ins:
+            self.conflict_check_ins -= 1
+            raise ServiceError("ConflictException", "a concurrent update is in progress")
+        answer = super().handle(target, body)
+        if target.endswith("CheckoutBorrowLicense") and self.lose_borrow_answers:
+            self.lose_borrow_answers -= 1
+            raise ConnectionAbortedError("the answer is lost on the way back")
+        return answer
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    return SimClock()
+
+
+@pytest.fixture
+def emulator(clock: SimClock) -> Iterator[FaultyLicenseManager]:
+    lm = FaultyLicenseManager(clock=clock)
+    with lm:
+        yield lm
+
+
+def test_a_lost_checkout_answer_does_not_take_a_second_seat(
+        tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager) -> None:
+    """Finding 1: the service took the seat, the answer was lost; the next attempt reuses
+    the same ClientToken, so the service answers with that seat instead of a new one."""
+    lic, verifier, renewer = _setup(emulator, clock)
+    store = LicenseStore(tmp_path)
+    assert check_license(store, verifier, renew=renewer).renewed
+    clock.advance(hours=20)  # due
+    emulator.lose_borrow_answers = 1
+    lost = check_license(store, verifier, renew=renewer)
+    assert lost.renewal_error is not None and lost.renewal_error.code == "aws_connection_failed"
+    assert dict(emulator.seats_by_node(lic.arn)) == {"node-1": 1}  # taken, answer lost
+    clock.advance(hours=1)
+    again = check_license(store, verifier, renew=renewer)
+    assert again.renewed and dict(emulator.seats_by_node(lic.arn)) == {"node-1": 1}
+    assert emulator.calls("CheckoutBorrowLicense") == 3
+    assert store.renewal_state(lic.arn).client_token is None  # saved: the token is spent
+    clock.advance(hours=20)  # the next renewal is a new checkout, with a new token
+    assert check_license(store, verifier, renew=renewer).renewed
+    assert dict(emulator.seats_by_node(lic.arn)) == {"node-1": 1}
+    assert len({r["ClientToken"] for r in _borrows(emulator)}) == 3
+
+
+def _borrows(emulator: LocalLicenseManager) -> list[dict[str, Any]]:
+    return [body for operation, body in emulator.requests
+            if operation == "CheckoutBorrowLicense"]
+
