@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import attrs
@@ -289,32 +289,35 @@ class LicenseManager:
             check_answers(lic, license_arn=license_arn, node_id=node_id,
                           entitlements=_entitlement_data(entitlements))
         except InvalidLicense as exc:
-            returned = self._give_back(response, exc)
-            if returned is exc:
-                raise
-            raise returned from exc
+            self._refused(response, exc)
         return Checkout(license=lic, response=response, client_token=client_token)
 
-    def _give_back(self, response: Mapping[str, Any], reason: InvalidLicense) -> AwsError | \
-            InvalidLicense:
-        """Check in the consumption of a refused checkout; the error to raise."""
+    def _refused(self, response: Mapping[str, Any], reason: LicenseTokenError) -> NoReturn:
+        """Check the seat of a refused checkout back in, then raise why it was refused.
+
+        Raises:
+            LicenseTokenError: ``reason``, when no seat is held any more (checked back in,
+                already gone, or none was taken).
+            SeatNotReturned: the check-in failed (a ``ConflictException`` included: the
+                seat stays held until it expires), chained from ``reason``.
+        """
         token = response.get("LicenseConsumptionToken")
         if not isinstance(token, str) or not token:
-            return reason
+            raise reason
         try:
             self.check_in(token)
-        except (ResourceNotFound, Conflict):  # gone already, or it frees itself at expiry
-            return reason
+        except ResourceNotFound:  # checked in or expired already: nothing is held
+            raise reason from None
         except AwsError as exc:
             try:
                 expires: datetime | None = parse_time(response.get("Expiration"), "Expiration")
             except InvalidLicense:
                 expires = None
-            return SeatNotReturned(
+            raise SeatNotReturned(
                 f"{reason.code}: {reason}; checking the seat back in failed too ({exc.code}): "
                 f"consumption {token} is held until it expires", reason=reason,
-                consumption_token=token, response=response, expires_at=expires)
-        return reason
+                consumption_token=token, response=response, expires_at=expires) from reason
+        raise reason
 
     def checkout(self, product_sku: str, key_fingerprint: str,
                  entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -337,19 +340,17 @@ class LicenseManager:
         try:
             verified = (self.verifier.verify(response) if response.get("SignedToken")
                         and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
-        except LicenseTokenError:
-            self._return_provisional_seat(response, checkout_type)
-            raise
+        except LicenseTokenError as exc:
+            self._refused_provisional(response, checkout_type, exc)
         return Checkout(license=verified, response=response, client_token=client_token)
 
-    def _return_provisional_seat(self, response: Mapping[str, Any], checkout_type: str) -> None:
-        """Check a refused ``PROVISIONAL`` consumption back in (it expires by itself too)."""
-        token = response.get("LicenseConsumptionToken")
-        if checkout_type == "PROVISIONAL" and isinstance(token, str) and token:
-            try:
-                self.check_in(token)
-            except AwsError:
-                pass
+    def _refused_provisional(self, response: Mapping[str, Any], checkout_type: str,
+                             reason: LicenseTokenError) -> NoReturn:
+        """Raise ``reason`` for a refused ``CheckoutLicense`` answer, a ``PROVISIONAL``
+        consumption checked back in first (see :meth:`_refused`; a drawdown is kept)."""
+        if checkout_type == "PROVISIONAL":
+            self._refused(response, reason)
+        raise reason
 
     def checkout_online(self, product_sku: str, key_fingerprint: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -387,9 +388,8 @@ class LicenseManager:
                                     key_fingerprint=key_fingerprint,
                                     checkout_type=checkout_type, now=self.verifier.clock())
             online.check(require)
-        except LicenseTokenError:
-            self._return_provisional_seat(checkout.response, checkout_type)
-            raise
+        except LicenseTokenError as exc:
+            self._refused_provisional(checkout.response, checkout_type, exc)
         return attrs.evolve(online, signed=checkout.license)
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
