@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_startup import SimClock, _setup
+from test_startup import USER, SimClock, _seats, _setup
 
 from license_token.startup import check_license
 from license_token.store import LicenseStore
@@ -73,3 +73,40 @@ def _borrows(emulator: LocalLicenseManager) -> list[dict[str, Any]]:
     return [body for operation, body in emulator.requests
             if operation == "CheckoutBorrowLicense"]
 
+
+
+def test_a_transient_conflict_only_backs_off(
+        tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager) -> None:
+    """A ``ConflictException`` on a license that allows early check-in is a retryable
+    failure, not a lasting "early check-in forbidden"."""
+    lic, verifier, renewer = _setup(emulator, clock, allow_early_check_in=True)
+    store = LicenseStore(tmp_path)
+    check_license(store, verifier, renew=renewer)
+    clock.advance(hours=20)  # due
+    emulator.conflict_check_ins = 1
+    failed = check_license(store, verifier, renew=renewer)
+    assert failed.renewal_error is not None and failed.renewal_error.code == "aws_conflict"
+    assert not store.renewal_state(lic.arn).early_check_in_forbidden
+    clock.advance(hours=1)  # past the first back-off
+    renewed = check_license(store, verifier, renew=renewer)
+    assert renewed.renewed and _seats(emulator, lic) == 1
+
+
+def test_a_pending_check_in_survives_a_conflict(
+        tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager) -> None:
+    lic, verifier, renewer = _setup(emulator, clock, allow_early_check_in=True)
+    store = LicenseStore(tmp_path)
+    check_license(store, verifier, renew=renewer)
+    stray = renewer.manager.checkout_borrow(lic.arn, USER, node_id="node-1").license
+    store.remember_check_in(lic.arn, stray.consumption_token, expires_at=stray.expires_at)
+    clock.advance(hours=20)
+    emulator.conflict_check_ins = 1
+    failed = check_license(store, verifier, renew=renewer)
+    assert failed.renewal_error is not None and failed.renewal_error.code == "aws_conflict"
+    (pending,) = store.pending_check_ins()
+    assert pending.consumption_token == stray.consumption_token and pending.attempts == 1
+    assert _seats(emulator, lic) == 2 and emulator.calls("CheckoutBorrowLicense") == 2
+    clock.advance(hours=1)
+    result = check_license(store, verifier, renew=renewer)
+    assert result.renewed and stray.consumption_token in result.checked_in
+    assert store.pending_check_ins() == [] and _seats(emulator, lic) == 1

@@ -172,7 +172,8 @@ def test_when_early_check_in_is_forbidden_no_second_seat_is_taken(
         assert _seats(emulator, lic) <= 1
         clock.advance(hours=1)
     assert sum(r.renewed for r in results) == 3  # once a day, when the borrow has expired
-    assert emulator.calls("CheckInLicense") == 1  # learnt once, then remembered
+    # one refused check-in per borrow, confirmed by the license's own setting, then no call
+    assert emulator.calls("CheckInLicense") == emulator.calls("GetLicense") == 3
     assert store.renewal_state(lic.arn).early_check_in_forbidden
 
 

@@ -46,8 +46,9 @@ class RenewalState:
 
     ``failures`` counts renewal attempts that failed in a row; no new attempt is made
     before ``next_attempt`` while a stored license is still valid.
-    ``early_check_in_forbidden`` is learnt from a ``ConflictException``: the license
-    does not let a borrow be checked in before it expires. ``held`` (until ``held_until``)
+    ``early_check_in_forbidden``: checking the held borrow in was refused and the
+    license's configuration forbids early check-in, so renewal waits until that borrow
+    has expired (learnt again for each borrow, never for good). ``held`` (until ``held_until``)
     is the consumption the last renewal took, so that its seat can be returned even if the
     stored file is lost; ``released`` is the consumption token of the stored checkout once
     it has been checked in (so it is not checked in twice). ``client_token`` is the

@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResu
 log = logging.getLogger("license_token.startup")
 
 _GONE = "aws_resource_not_found"  # the consumption is already checked in or expired
-_CONFLICT = "aws_conflict"  # the license forbids checking a borrow in before it expires
+_CONFLICT = "aws_conflict"  # transient, or the license forbids early check-in
 
 
 class Renewer(Protocol):
@@ -43,7 +43,12 @@ class Renewer(Protocol):
         """
 
     def check_in(self, consumption_token: str) -> None:
-        """Return a consumption's seats; raises ``LicenseTokenError`` (AWS errors)."""
+        """Return a consumption's seats; raises ``LicenseTokenError`` (AWS errors).
+
+        A renewer may also have ``early_check_in_allowed() -> bool | None``: the license's
+        own setting, asked when a check-in is refused with ``ConflictException``. Without
+        it, every conflict is retried with back-off (no second seat is taken either way).
+        """
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -196,8 +201,8 @@ class Renewal:
             except LicenseTokenError as exc:
                 if not _is_renewal_failure(exc):
                     raise
-                if exc.code != _CONFLICT:
-                    return self._failed(current, failure, state, exc)
+                if exc.code != _CONFLICT or not self._early_check_in_forbidden():
+                    return self._failed(current, failure, state, exc)  # retried later
                 self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
                                              failures=0, next_attempt=None))
                 log.info("early check-in is not allowed: renewing once %s has expired",
@@ -229,8 +234,7 @@ class Renewal:
             if not _is_renewal_failure(exc):
                 raise
             return self._failed(current, failure, attrs.evolve(state, client_token=None), exc)
-        self._set_state(RenewalState(early_check_in_forbidden=state.early_check_in_forbidden,
-                                     held=saved.license.consumption_token,
+        self._set_state(RenewalState(held=saved.license.consumption_token,
                                      held_until=saved.license.expires_at))
         return StartupResult(license=saved.license, renewed=True,
                              checked_in=tuple(self.checked_in))
@@ -257,6 +261,19 @@ class Renewal:
             seats.append(_Seat(token=claims.consumption_token, expires_at=claims.expiration))
         return [seat for seat in seats if seat.token != state.released]
 
+    def _early_check_in_forbidden(self) -> bool:
+        """Whether the license's consumption configuration forbids early check-in (asked
+        after a ``ConflictException``, which may also be transient); ``False`` if unknown."""
+        ask = getattr(self.renew, "early_check_in_allowed", None)
+        if not callable(ask):
+            return False
+        try:
+            return ask() is False
+        except LicenseTokenError as exc:
+            if not _is_renewal_failure(exc):
+                raise
+            return False
+
     def _return_fetched(self, response: Source) -> None:
         claims = _unverified_claims(response)
         if claims is not None and claims.consumption_token is not None:
@@ -276,8 +293,7 @@ class Renewal:
         except LicenseTokenError as exc:
             if not _is_renewal_failure(exc):
                 raise
-            if exc.code not in (_GONE, _CONFLICT):
-                self._remember(seat.token, seat.expires_at)
+            self._remember(seat.token, seat.expires_at)  # held until it is returned
 
     def _check_in(self, consumption_token: str) -> None:
         try:
@@ -298,9 +314,6 @@ class Renewal:
             except LicenseTokenError as exc:
                 if not _is_renewal_failure(exc):
                     raise
-                if exc.code == _CONFLICT:  # it will free itself when it expires
-                    self._forget(pending.consumption_token)
-                    continue
                 token = pending.consumption_token
                 self._guard(functools.partial(self.store.check_in_failed, token))
                 return exc

@@ -51,6 +51,12 @@ class BorrowRenewer:
     def check_in(self, consumption_token: str) -> None:
         self.manager.check_in(consumption_token)
 
+    def early_check_in_allowed(self) -> bool | None:
+        """The license's ``AllowEarlyCheckIn`` setting (``GetLicense``); ``None`` if unset."""
+        allowed: bool | None = self.manager.get_license(
+            self.license_arn).consumption.allow_early_check_in
+        return allowed
+
 
 def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str | None = None,
                   renew: Renewer | None = None, policy: RenewalPolicy = DEFAULT_POLICY,
