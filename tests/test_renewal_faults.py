@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from test_startup import USER, SimClock, _seats, _setup
 
+from license_token import Expired
 from license_token.startup import check_license
-from license_token.store import LicenseStore
+from license_token.store import LicenseStore, StoreCorrupt
 from license_token.testing import LocalLicenseManager, ServiceError
 
 
@@ -110,3 +111,31 @@ def test_a_pending_check_in_survives_a_conflict(
     result = check_license(store, verifier, renew=renewer)
     assert result.renewed and stray.consumption_token in result.checked_in
     assert store.pending_check_ins() == [] and _seats(emulator, lic) == 1
+
+
+@pytest.mark.parametrize("damage", [b'{"format": "license-token/lifecycle", "vers',
+                                    b'{"format": "license-token/lifecycle", "version": 2}'],
+                         ids=["truncated", "other version"])
+def test_an_unreadable_lifecycle_file_stops_renewal_and_is_never_overwritten(
+        tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager, damage: bytes) -> None:
+    """Pending check-ins and the held seat are unknown: no borrow on top of them; the app
+    runs on its stored license, and the file is left for a person to look at."""
+    lic, verifier, renewer = _setup(emulator, clock)
+    store = LicenseStore(tmp_path)
+    stored = check_license(store, verifier, renew=renewer).license
+    lifecycle = tmp_path / "lifecycle.json"
+    lifecycle.write_bytes(damage)
+    clock.advance(hours=20)  # due
+    result = check_license(store, verifier, renew=renewer)
+    assert result.license.consumption_token == stored.consumption_token
+    assert result.renewal_error is not None and result.renewal_error.code == "store_corrupt"
+    clock.advance(days=2)  # expired: still no borrow on unknown state
+    with pytest.raises(Expired) as info:
+        check_license(store, verifier, renew=renewer)
+    assert getattr(info.value.__cause__, "code", None) == "store_corrupt"
+    assert emulator.calls("CheckoutBorrowLicense") == 1
+    assert emulator.calls("CheckInLicense") == 0
+    assert lifecycle.read_bytes() == damage
+    with pytest.raises(StoreCorrupt):
+        store.remember_check_in(lic.arn, "c1", expires_at=clock.now)
+    assert lifecycle.read_bytes() == damage

@@ -11,7 +11,7 @@ import pytest
 
 from license_token import ClockRollback, ConfigurationError, Expired, Verifier
 from license_token.cli import main
-from license_token.store import LicenseStore, PendingCheckIn, RenewalState
+from license_token.store import LicenseStore, PendingCheckIn, RenewalState, StoreCorrupt
 from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
@@ -150,9 +150,13 @@ def test_pending_check_ins_and_renewal_state_survive_a_restart(tmp_path: Path) -
     assert [(p.consumption_token, p.attempts) for p in store.pending_check_ins()] == [("c2", 1)]
     assert store.renewal_state(DEFAULT_ARN) == RenewalState()
     state = RenewalState(failures=2, next_attempt=NOW, early_check_in_forbidden=True,
-                         released="c3")
+                         released="c3", client_token="t1")
     store.set_renewal_state(DEFAULT_ARN, state)
     assert LicenseStore(tmp_path).renewal_state(DEFAULT_ARN) == state
     assert LicenseStore(tmp_path).license_arns() == []  # the state file is not a checkout
-    (tmp_path / "lifecycle.json").write_bytes(b"\x00garbage")
-    assert store.pending_check_ins() == [] and store.renewal_state("x") == RenewalState()
+    (tmp_path / "lifecycle.json").write_bytes(b"\x00garbage")  # never guessed, never replaced
+    with pytest.raises(StoreCorrupt):
+        store.pending_check_ins()
+    with pytest.raises(StoreCorrupt):
+        store.set_renewal_state("x", RenewalState())
+    assert (tmp_path / "lifecycle.json").read_bytes() == b"\x00garbage"

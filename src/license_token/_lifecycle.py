@@ -169,20 +169,36 @@ class StoreState:
         return self.directory / "lifecycle.json"
 
     def _state(self) -> LifecycleState:
+        """The document; never a guess: unknown pending check-ins could cost a seat.
+
+        Raises:
+            StoreCorrupt: the file is garbled or of another version (left as it is).
+            StoreUnavailable: the file cannot be read.
+        """
+        from .store import StoreCorrupt, StoreUnavailable  # the store builds on this module
+
         try:
             return LifecycleState.from_bytes(self._state_path.read_bytes())
         except FileNotFoundError:
             return LifecycleState()
-        except (OSError, InvalidLicense) as exc:
-            log.warning("ignoring unreadable lifecycle state %s: %s", self._state_path, exc)
-            return LifecycleState()
+        except OSError as exc:
+            raise StoreUnavailable(f"unreadable: {exc.strerror}", self._state_path) from exc
+        except InvalidLicense as exc:
+            raise StoreCorrupt(
+                f"{exc}; the pending check-ins and held seats it records are unknown, so "
+                "nothing is borrowed: check in the consumptions it names, then move it aside",
+                self._state_path) from exc
 
     def _update_state(self, change: Callable[[LifecycleState], LifecycleState]) -> None:
         with self._writing(self._state_path):
             write_atomic(self._state_path, change(self._state()).to_bytes())
 
     def pending_check_ins(self) -> list[PendingCheckIn]:
-        """Consumptions still to check in, oldest first."""
+        """Consumptions still to check in, oldest first.
+
+        Raises:
+            StoreError: ``lifecycle.json`` is unreadable (``StoreCorrupt`` when garbled).
+        """
         return list(self._state().pending)
 
     def remember_check_in(self, license_arn: str, consumption_token: str, *,
@@ -191,6 +207,7 @@ class StoreState:
 
         Raises:
             StoreUnavailable: the directory cannot be written.
+            StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
         """
         pending = PendingCheckIn(license_arn=license_arn, consumption_token=consumption_token,
                                  expires_at=_aware(expires_at))
@@ -210,7 +227,11 @@ class StoreState:
             p for p in s.pending if p.consumption_token != consumption_token)))
 
     def renewal_state(self, license_arn: str) -> RenewalState:
-        """The renewal back-off remembered for ``license_arn`` (a fresh state if none)."""
+        """The renewal back-off remembered for ``license_arn`` (a fresh state if none).
+
+        Raises:
+            StoreError: ``lifecycle.json`` is unreadable (``StoreCorrupt`` when garbled).
+        """
         return self._state().renewal.get(license_arn, RenewalState())
 
     def set_renewal_state(self, license_arn: str, state: RenewalState) -> None:
@@ -218,6 +239,7 @@ class StoreState:
 
         Raises:
             StoreUnavailable: the directory cannot be written.
+            StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
         """
         self._update_state(lambda s: attrs.evolve(
             s, renewal={**s.renewal, license_arn: state}))

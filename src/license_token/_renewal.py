@@ -18,7 +18,7 @@ from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch
 from ._jws import loads_strict, parse_compact
 from ._response import Source, read_response
 from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, RenewalState, StoreError, StoreUnavailable
+from .store import LicenseStore, RenewalState, StoreError
 
 __all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResult"]
 
@@ -140,15 +140,29 @@ class Renewal:
 
     def run(self) -> StartupResult:
         current, failure = self._load()
-        state = self.store.renewal_state(self.arn)
-        if current is not None and not self._online_needed(current, state):
+        try:
+            state = self.store.renewal_state(self.arn)
+            online = current is None or self._online_needed(current, state)
+        except StoreError as exc:
+            return self._state_unknown(current, failure, exc)
+        if not online and current is not None:
             return StartupResult(license=current)
         with self.store.renewing(wait=current is None) as mine:
             if not mine:  # another process of this app is renewing right now
                 return self._without_renewal(current, failure, None)
             current, failure = self._load()  # it may just have renewed
-            state = self.store.renewal_state(self.arn)
+            try:
+                state = self.store.renewal_state(self.arn)
+            except StoreError as exc:
+                return self._state_unknown(current, failure, exc)
             return self._renew(current, failure, state)
+
+    def _state_unknown(self, current: VerifiedLicense | None,
+                       failure: LicenseTokenError | None, error: StoreError) -> StartupResult:
+        """The lifecycle state cannot be read: seats of this node may be held that it does
+        not know of, so nothing is borrowed (the stored license still runs the app)."""
+        log.error("license renewal is stopped until the lifecycle state is repaired: %s", error)
+        return self._without_renewal(current, failure, error)
 
     def _load(self) -> tuple[VerifiedLicense | None, LicenseTokenError | None]:
         try:
@@ -345,6 +359,6 @@ class Renewal:
     def _guard(write: Callable[[], None]) -> None:
         try:
             write()
-        except StoreUnavailable as exc:
+        except StoreError as exc:  # unwritable, or a garbled file (never written over)
             log.error("the license store cannot record the renewal state: %s", exc)
 
