@@ -14,7 +14,7 @@ from typing import Protocol
 import attrs
 
 from ._claims import LicenseClaims
-from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch
+from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch, token_prefix
 from ._jws import loads_strict, parse_compact
 from ._response import Source, read_response
 from ._verify import VerifiedLicense, Verifier
@@ -345,7 +345,7 @@ class Renewal:
     # -- store writes that must not stop the app --------------------------------------
     def _remember(self, consumption_token: str, expires_at: datetime) -> None:
         log.warning("consumption %s could not be checked in: it is kept and retried at the "
-                    "next starts", consumption_token)
+                    "next starts", token_prefix(consumption_token))
         self._guard(lambda: self.store.remember_check_in(self.arn, consumption_token,
                                                          expires_at=expires_at))
 

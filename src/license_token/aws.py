@@ -53,7 +53,7 @@ from ._aws_errors import (
 from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._aws_retry import install_retries
 from ._claims import Entitlement, parse_time
-from ._errors import InvalidLicense, LicenseTokenError
+from ._errors import InvalidLicense, LicenseTokenError, token_prefix
 from ._keys import PinnedKey, TrustStore
 from ._policy import Requirement
 from ._verify import VerifiedLicense, Verifier
@@ -158,7 +158,7 @@ class Checkout:
     """A verified checkout: the license, and the raw response to save for offline use."""
 
     license: VerifiedLicense | None
-    response: Mapping[str, Any]
+    response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
     client_token: str
 
 
@@ -315,7 +315,7 @@ class LicenseManager:
                 expires = None
             raise SeatNotReturned(
                 f"{reason.code}: {reason}; checking the seat back in failed too ({exc.code}): "
-                f"consumption {token} is held until it expires", reason=reason,
+                f"consumption {token_prefix(token)} is held until it expires", reason=reason,
                 consumption_token=token, response=response, expires_at=expires) from reason
         raise reason
 

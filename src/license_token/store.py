@@ -98,7 +98,7 @@ class StoredLicense:
 
     path: Path
     license: VerifiedLicense
-    response: Mapping[str, Any]
+    response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
     saved_at: datetime
 
 
