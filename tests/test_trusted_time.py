@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,36 @@ def test_pending_check_ins_and_renewal_state_survive_a_restart(tmp_path: Path) -
     with pytest.raises(StoreCorrupt):
         store.set_renewal_state("x", RenewalState())
     assert (tmp_path / "lifecycle.json").read_bytes() == b"\x00garbage"
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: a naive datetime in disguise."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_datetime_without_an_offset_is_naive_everywhere(tmp_path: Path) -> None:
+    factory = TokenFactory()  # tokens issued at the real time
+    now = datetime.now(timezone.utc)
+    verifier = Verifier(factory.trust_store(), clock=lambda: now)
+    store = LicenseStore(tmp_path)
+    store.save(factory.response(), verifier, now=now)
+    disguised = now.replace(tzinfo=_NoOffset())
+    from license_token.startup import check_license
+
+    calls: list[Callable[[], object]] = [lambda: store.load(DEFAULT_ARN, verifier, now=disguised),
+             lambda: store.save(factory.response(), verifier, now=disguised),
+             lambda: check_license(store, verifier, now=disguised),
+             lambda: Verifier(factory.trust_store(), clock=lambda: disguised).verify(
+                 factory.response()),
+             lambda: store.remember_check_in(DEFAULT_ARN, "c1", expires_at=disguised)]
+    for call in calls:
+        with pytest.raises(ConfigurationError, match="timezone-aware"):
+            call()

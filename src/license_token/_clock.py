@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from ._errors import ConfigurationError
 
-__all__ = ["Clock", "current_time", "utc_now"]
+__all__ = ["Clock", "aware", "current_time", "utc_now"]
 
 #: A zero-argument callable returning a timezone-aware ``datetime``.
 Clock = Callable[[], datetime]
@@ -35,7 +35,23 @@ def current_time(clock: Clock, now: datetime | None) -> datetime:
     Raises:
         ConfigurationError: the instant is not a timezone-aware ``datetime``.
     """
-    moment = clock() if now is None else now
-    if not isinstance(moment, datetime) or moment.tzinfo is None:
-        raise ConfigurationError("now must be a timezone-aware datetime (the clock's too)")
+    return aware(clock() if now is None else now, "now (or the clock's reading)")
+
+
+def aware(moment: object, what: str) -> datetime:
+    """The one naive-datetime check: ``moment`` if it is a timezone-aware ``datetime``.
+
+    Args:
+        moment: the value to check.
+        what: its name, for the message.
+
+    Returns:
+        ``moment``.
+
+    Raises:
+        ConfigurationError: ``moment`` is not a ``datetime``, or is naive (no time zone, or
+            one whose ``utcoffset()`` is ``None``).
+    """
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise ConfigurationError(f"{what} must be a timezone-aware datetime, not {moment!r}")
     return moment

@@ -14,6 +14,7 @@ import attrs
 from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
+from ._clock import aware
 from ._errors import InvalidLicense, Malformed
 from ._files import write_atomic
 from ._jws import loads_strict
@@ -21,7 +22,8 @@ from ._jws import loads_strict
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
 log = logging.getLogger("license_token.store")
-_LOCK_TIMEOUT = 30.0
+#: Seconds a store write (or a waiting renewal) waits for the store's lock.
+LOCK_TIMEOUT = 30.0
 
 _FORMAT, _VERSION = "license-token/lifecycle", 1
 
@@ -144,14 +146,6 @@ def _int(value: Any) -> int:
     return value
 
 
-def _aware(moment: datetime) -> datetime:
-    from ._errors import ConfigurationError
-
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ConfigurationError(f"expires_at must be a timezone-aware datetime, not {moment!r}")
-    return moment
-
-
 class StoreState:
     """The store's lifecycle state (``lifecycle.json``): pending check-ins, renewal back-off.
 
@@ -210,7 +204,7 @@ class StoreState:
             StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
         """
         pending = PendingCheckIn(license_arn=license_arn, consumption_token=consumption_token,
-                                 expires_at=_aware(expires_at))
+                                 expires_at=aware(expires_at, "expires_at"))
         self._update_state(lambda s: s if any(
             p.consumption_token == consumption_token for p in s.pending)
             else attrs.evolve(s, pending=(*s.pending, pending)))
@@ -250,7 +244,7 @@ class StoreState:
 
         With ``wait=False`` a renewal already running elsewhere yields ``False`` at once.
         """
-        lock = FileLock(str(self.directory / ".renew.lock"), timeout=_LOCK_TIMEOUT if wait else 0)
+        lock = FileLock(str(self.directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock.acquire()

@@ -29,7 +29,7 @@ import attrs
 from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
-from ._clock import current_time
+from ._clock import aware, current_time
 from ._errors import (
     ClockRollback,
     ConfigurationError,
@@ -39,7 +39,7 @@ from ._errors import (
 )
 from ._files import fsync_directory, read_bounded, write_atomic
 from ._jws import loads_strict
-from ._lifecycle import PendingCheckIn, RenewalState, StoreState
+from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response
 from ._verify import VerifiedLicense, Verifier
 
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
-_LOCK_TIMEOUT = 30.0
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
 
 
@@ -110,14 +109,6 @@ class LoadFailure:
     error: LicenseTokenError
 
 
-def aware(moment: object, what: str) -> datetime:
-    """``moment`` if it is a timezone-aware ``datetime``, else ``ConfigurationError``."""
-    if not isinstance(moment, datetime) or moment.tzinfo is None \
-            or moment.tzinfo.utcoffset(moment) is None:
-        raise ConfigurationError(f"{what} must be a timezone-aware datetime, not {moment!r}")
-    return moment
-
-
 def _entry_name(license_arn: str) -> str:
     return hashlib.sha256(license_arn.encode()).hexdigest()[:32] + ".json"
 
@@ -146,7 +137,7 @@ class LicenseStore(StoreState):
         """This process's lock object (a lock object must not cross a fork)."""
         if self._lock is None or self._lock[0] != os.getpid():
             self._lock = (os.getpid(), FileLock(str(self.directory / ".lock"),
-                                                timeout=_LOCK_TIMEOUT))
+                                                timeout=LOCK_TIMEOUT))
         return self._lock[1]
 
     def __repr__(self) -> str:
