@@ -3,15 +3,17 @@ conflicts, a damaged state file."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_startup import USER, SimClock, _seats, _setup
 
-from license_token import Expired
-from license_token.startup import check_license
+from license_token import ConfigurationError, Expired
+from license_token.startup import RenewalPolicy, check_license
 from license_token.store import LicenseStore, StoreCorrupt
 from license_token.testing import LocalLicenseManager, ServiceError
 
@@ -139,3 +141,16 @@ def test_an_unreadable_lifecycle_file_stops_renewal_and_is_never_overwritten(
     with pytest.raises(StoreCorrupt):
         store.remember_check_in(lic.arn, "c1", expires_at=clock.now)
     assert lifecycle.read_bytes() == damage
+
+
+def test_a_renewal_policy_is_validated() -> None:
+    with pytest.raises(ConfigurationError, match="max_backoff"):
+        RenewalPolicy(first_backoff=timedelta(hours=7))  # above the default six hours
+    policy = RenewalPolicy(first_backoff=timedelta(minutes=10), max_backoff=timedelta(hours=1))
+    rng = random.Random(1)  # noqa: S311 (back-off jitter)
+    for failures in (0, -1):
+        with pytest.raises(ConfigurationError, match="failures"):
+            policy.backoff(failures, rng)
+    waits = [policy.backoff(n, rng) for n in (1, 2, 3, 4, 40)]
+    assert timedelta(minutes=5) <= waits[0] <= timedelta(minutes=10)
+    assert all(timedelta(minutes=30) <= w <= timedelta(hours=1) for w in waits[3:])

@@ -77,6 +77,10 @@ class RenewalPolicy:
     first_backoff: timedelta = attrs.field(default=timedelta(minutes=15), validator=_positive)
     max_backoff: timedelta = attrs.field(default=timedelta(hours=6), validator=_positive)
 
+    def __attrs_post_init__(self) -> None:
+        if self.first_backoff > self.max_backoff:
+            raise ConfigurationError("first_backoff must not exceed max_backoff")
+
     def due(self, lic: VerifiedLicense, now: datetime) -> bool:
         """Whether ``lic`` should be renewed at ``now``."""
         spread = int.from_bytes(hashlib.sha256(lic.token.encode()).digest()[:8], "big") / 2**64
@@ -85,7 +89,13 @@ class RenewalPolicy:
         return lic.expires_at - now < threshold
 
     def backoff(self, failures: int, rng: random.Random) -> timedelta:
-        """The wait after ``failures`` failed attempts in a row."""
+        """The wait after ``failures`` failed attempts in a row.
+
+        Raises:
+            ConfigurationError: ``failures`` is less than 1.
+        """
+        if type(failures) is not int or failures < 1:
+            raise ConfigurationError(f"failures must be a count of at least 1, not {failures!r}")
         wait = min(self.first_backoff * (1 << min(failures - 1, 32)), self.max_backoff)
         return wait * rng.uniform(0.5, 1.0)
 
