@@ -128,10 +128,6 @@ def _unverified_claims(response: Source | None) -> LicenseClaims | None:
         return None
 
 
-def _is_renewal_failure(exc: LicenseTokenError) -> bool:
-    return not isinstance(exc, ConfigurationError)
-
-
 @attrs.frozen(kw_only=True)
 class _Seat:
     token: str
@@ -177,9 +173,9 @@ class Renewal:
     def _load(self) -> tuple[VerifiedLicense | None, LicenseTokenError | None]:
         try:
             return self.store.load(self.arn, self.verifier, now=self.moment).license, None
+        except ConfigurationError:  # a mistake in the app, not a failure to renew
+            raise
         except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
             return None, exc
 
     def _online_needed(self, current: VerifiedLicense, state: RenewalState) -> bool:
@@ -222,9 +218,9 @@ class Renewal:
                 return self._without_renewal(current, failure, None)
             try:  # first return the seat: never two at once
                 self._check_in(seat.token)
+            except ConfigurationError:
+                raise
             except LicenseTokenError as exc:
-                if not _is_renewal_failure(exc):
-                    raise
                 if exc.code != _CONFLICT or not self._early_check_in_forbidden():
                     return self._failed(current, failure, state, exc)  # retried later
                 self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
@@ -244,9 +240,9 @@ class Renewal:
                 return self._failed(current, failure, state, exc)
         try:
             response = self.renew.checkout(client_token=client_token)
+        except ConfigurationError:
+            raise
         except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
             self._remember_unreturned(exc)
             if not getattr(exc, "retryable", False):  # answered for good: a new token next
                 state = attrs.evolve(state, client_token=None)
@@ -255,7 +251,7 @@ class Renewal:
             saved = self.store.save(response, self.verifier, now=self.moment, fetched_now=True)
         except LicenseTokenError as exc:  # the seat is taken but cannot be kept: return it
             self._return_fetched(response)
-            if not _is_renewal_failure(exc):
+            if isinstance(exc, ConfigurationError):
                 raise
             return self._failed(current, failure, attrs.evolve(state, client_token=None), exc)
         self._set_state(RenewalState(held=saved.license.consumption_token,
@@ -293,9 +289,9 @@ class Renewal:
             return False
         try:
             return ask() is False
-        except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
+        except ConfigurationError:
+            raise
+        except LicenseTokenError:
             return False
 
     def _return_fetched(self, response: Source) -> None:
@@ -314,9 +310,9 @@ class Renewal:
     def _check_in_or_remember(self, seat: _Seat) -> None:
         try:
             self._check_in(seat.token)
-        except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
+        except ConfigurationError:
+            raise
+        except LicenseTokenError:
             self._remember(seat.token, seat.expires_at)  # held until it is returned
 
     def _check_in(self, consumption_token: str) -> None:
@@ -335,9 +331,9 @@ class Renewal:
                 continue
             try:
                 self._check_in(pending.consumption_token)
+            except ConfigurationError:
+                raise
             except LicenseTokenError as exc:
-                if not _is_renewal_failure(exc):
-                    raise
                 token = pending.consumption_token
                 self._guard(functools.partial(self.store.check_in_failed, token))
                 return exc
