@@ -11,14 +11,11 @@ seat.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -32,6 +29,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
         name=__name__,
     ) from _missing
 
+from ._aws_checkout import RequestMismatch, SeatNotReturned, check_answers
 from ._aws_errors import (
     AccessDenied,
     AwsError,
@@ -48,6 +46,7 @@ from ._aws_errors import (
     ServiceUnavailable,
     Throttled,
     UnsupportedSignatureMethod,
+    redirect_region,
     translate,
 )
 from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
@@ -87,30 +86,6 @@ __all__ = [
     "redirect_region",
     "translate",
 ]
-
-class RequestMismatch(InvalidLicense):
-    """A genuine token that does not answer the request: another license or node, or less
-    than was asked. The consumption has been checked back in."""
-
-    code = "request_mismatch"
-
-
-class SeatNotReturned(AwsError):
-    """A fetched checkout was refused (``reason``) and checking its seat back in failed too.
-
-    ``consumption_token`` (and the raw ``response``) name the seat still held until
-    ``expires_at``: check it in later (``LicenseManager.check_in``), or let it expire.
-    """
-
-    code = "aws_seat_not_returned"
-
-    def __init__(self, message: str, *, reason: LicenseTokenError, consumption_token: str,
-                 response: Mapping[str, Any], expires_at: datetime | None) -> None:
-        super().__init__(message)
-        self.reason, self.consumption_token = reason, consumption_token
-        self.response, self.expires_at = response, expires_at
-
-
 
 @contextmanager
 def _translated() -> Iterator[None]:
@@ -186,27 +161,6 @@ def _entitlement_data(entitlements: Sequence[Entitlement | Mapping[str, str]]) -
     if not data:
         raise InvalidRequest("at least one entitlement is needed")
     return data
-
-
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
-_REGIONAL_HOST = re.compile(
-    r"license-manager(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(?:\.cn)?",
-    re.ASCII)
-
-
-def redirect_region(location: str | None) -> str | None:
-    """The Region a ``RedirectException``'s ``Location`` names, or ``None``.
-
-    A bare Region name or an ``https`` URL of License Manager's regional endpoint is
-    understood; any other host is never contacted (the request is signed for AWS).
-    """
-    if not location:
-        return None
-    if _REGION.fullmatch(location):
-        return location
-    url = urlsplit(location)
-    match = _REGIONAL_HOST.fullmatch(url.hostname or "") if url.scheme == "https" else None
-    return match.group(1) if match else None
 
 
 class LicenseManager:
@@ -423,38 +377,6 @@ class LicenseManager:
         """
         response = self._call("get_license", LicenseArn=license_arn, Version=version)
         return LicenseDetails.from_response(response)
-
-
-def _at_least(granted: str | None, asked: str | None) -> bool:
-    if asked is None:
-        return True
-    try:
-        return Decimal(granted or "") >= Decimal(asked)
-    except InvalidOperation:
-        return granted == asked
-
-
-def check_answers(lic: VerifiedLicense, *, license_arn: str, node_id: str | None,
-                  entitlements: Sequence[Mapping[str, Any]]) -> None:
-    """The signed claims answer the request: its license, its node (when one was given),
-    and every entitlement asked, with the same unit and at least the value asked.
-
-    Raises:
-        RequestMismatch: they do not.
-    """
-    wrong = []
-    if lic.license_arn != license_arn:
-        wrong.append(f"license {lic.license_arn} instead of {license_arn}")
-    if node_id is not None and lic.node_id != node_id:
-        wrong.append(f"node {lic.node_id!r} instead of {node_id!r}")
-    for asked in entitlements:
-        name, unit, value = asked.get("Name"), asked.get("Unit"), asked.get("Value")
-        if not any(e.name == name and e.unit == unit and _at_least(e.value, value)
-                   for e in lic.claims.entitlements):
-            at_least = f" of at least {value}" if value is not None else ""
-            wrong.append(f"entitlement {name} ({unit}){at_least} not granted")
-    if wrong:
-        raise RequestMismatch("the token does not answer the request: " + "; ".join(wrong))
 
 
 def fetch_public_key(kms_key_id: str, *, client: Any = None, **client_options: Any) -> PublicKey:
