@@ -18,6 +18,7 @@ from ._clock import aware
 from ._errors import InvalidLicense, Malformed
 from ._files import write_atomic
 from ._jws import loads_strict
+from ._store_errors import StoreCorrupt, StoreUnavailable
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
@@ -169,8 +170,6 @@ class StoreState:
             StoreCorrupt: the file is garbled or of another version (left as it is).
             StoreUnavailable: the file cannot be read.
         """
-        from .store import StoreCorrupt, StoreUnavailable  # the store builds on this module
-
         try:
             return LifecycleState.from_bytes(self._state_path.read_bytes())
         except FileNotFoundError:

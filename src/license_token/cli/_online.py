@@ -23,8 +23,8 @@ from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError
 from .._files import write_atomic
 from .._keys import TrustStore
 from .._policy import split_entitlement_spec
+from .._response import wire_form
 from .._verify import Verifier
-from ..store import wire_form
 from ._common import (
     EXIT_OK,
     EXIT_REJECTED,
