@@ -3,6 +3,7 @@ conflicts, a damaged state file."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 from datetime import timedelta
@@ -96,7 +97,8 @@ def test_a_transient_conflict_only_backs_off(
 
 
 def test_a_pending_check_in_survives_a_conflict(
-        tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager) -> None:
+        tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager,
+        caplog: pytest.LogCaptureFixture) -> None:
     lic, verifier, renewer = _setup(emulator, clock, allow_early_check_in=True)
     store = LicenseStore(tmp_path)
     check_license(store, verifier, renew=renewer)
@@ -104,8 +106,10 @@ def test_a_pending_check_in_survives_a_conflict(
     store.remember_check_in(lic.arn, stray.consumption_token, expires_at=stray.expires_at)
     clock.advance(hours=20)
     emulator.conflict_check_ins = 1
-    failed = check_license(store, verifier, renew=renewer)
+    with caplog.at_level(logging.WARNING, logger="license_token"):
+        failed = check_license(store, verifier, renew=renewer)
     assert failed.renewal_error is not None and failed.renewal_error.code == "aws_conflict"
+    assert "failed (attempt 1): aws_conflict" in caplog.text
     (pending,) = store.pending_check_ins()
     assert pending.consumption_token == stray.consumption_token and pending.attempts == 1
     assert _seats(emulator, lic) == 2 and emulator.calls("CheckoutBorrowLicense") == 2

@@ -34,7 +34,8 @@ class PendingCheckIn:
     """A consumption this store must still check in (its check-in failed, or never ran).
 
     Retried at later starts until it succeeds or ``expires_at`` passes (the service frees
-    the seat by itself then).
+    the seat by itself then); ``attempts`` counts the retries that failed (logged with each
+    new failure).
     """
 
     license_arn: str

@@ -335,6 +335,8 @@ class Renewal:
                 raise
             except LicenseTokenError as exc:
                 token = pending.consumption_token
+                log.warning("pending check-in of consumption %s failed (attempt %d): %s",
+                            token_prefix(token), pending.attempts + 1, exc.code)
                 self._guard(functools.partial(self.store.check_in_failed, token))
                 return exc
             self._forget(pending.consumption_token)
