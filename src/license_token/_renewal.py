@@ -128,6 +128,9 @@ def _unverified_claims(response: Source | None) -> LicenseClaims | None:
         return None
 
 
+_Stored = VerifiedLicense | LicenseTokenError  # the stored license, or why there is none
+
+
 @attrs.frozen(kw_only=True)
 class _Seat:
     token: str
@@ -145,38 +148,38 @@ class Renewal:
         self.checked_in: list[str] = []
 
     def run(self) -> StartupResult:
-        current, failure = self._load()
+        stored = self._load()
+        current = stored if isinstance(stored, VerifiedLicense) else None
         try:
             state = self.store.renewal_state(self.arn)
-            online = current is None or self._online_needed(current, state)
+            if current is not None and not self._online_needed(current, state):
+                return StartupResult(license=current)
         except StoreError as exc:
-            return self._state_unknown(current, failure, exc)
-        if not online and current is not None:
-            return StartupResult(license=current)
+            return self._state_unknown(stored, exc)
         with self.store.renewing(wait=current is None) as mine:
             if not mine:  # another process of this app is renewing right now
-                return self._without_renewal(current, failure, None)
-            current, failure = self._load()  # it may just have renewed
+                return self._without_renewal(stored, None)
+            stored = self._load()  # it may just have renewed
             try:
                 state = self.store.renewal_state(self.arn)
             except StoreError as exc:
-                return self._state_unknown(current, failure, exc)
-            return self._renew(current, failure, state)
+                return self._state_unknown(stored, exc)
+            return self._renew(stored, state)
 
-    def _state_unknown(self, current: VerifiedLicense | None,
-                       failure: LicenseTokenError | None, error: StoreError) -> StartupResult:
+    def _state_unknown(self, stored: _Stored, error: StoreError) -> StartupResult:
         """The lifecycle state cannot be read: seats of this node may be held that it does
         not know of, so nothing is borrowed (the stored license still runs the app)."""
         log.error("license renewal is stopped until the lifecycle state is repaired: %s", error)
-        return self._without_renewal(current, failure, error)
+        return self._without_renewal(stored, error)
 
-    def _load(self) -> tuple[VerifiedLicense | None, LicenseTokenError | None]:
+    def _load(self) -> _Stored:
+        """The stored license, or why there is none."""
         try:
-            return self.store.load(self.arn, self.verifier, now=self.moment).license, None
+            return self.store.load(self.arn, self.verifier, now=self.moment).license
         except ConfigurationError:  # a mistake in the app, not a failure to renew
             raise
         except LicenseTokenError as exc:
-            return None, exc
+            return exc
 
     def _online_needed(self, current: VerifiedLicense, state: RenewalState) -> bool:
         if state.next_attempt is not None and self.moment < state.next_attempt:
@@ -185,50 +188,44 @@ class Renewal:
         return pending or (self.policy.due(current, self.moment)
                            and not state.early_check_in_forbidden)
 
-    def _without_renewal(self, current: VerifiedLicense | None,
-                         failure: LicenseTokenError | None,
+    def _without_renewal(self, stored: _Stored,
                          error: LicenseTokenError | None) -> StartupResult:
-        if current is None:
-            if failure is None:  # cannot happen: no license means the load failed
-                raise ConfigurationError("no license and no reason")
-            if error is not None:
-                raise failure from error
-            raise failure
+        if not isinstance(stored, VerifiedLicense):
+            raise stored from error
         if error is not None:
             log.warning("license renewal failed, running on the stored token until %s: %s",
-                        current.expires_at.isoformat(), error)
-        return StartupResult(license=current, renewal_error=error,
+                        stored.expires_at.isoformat(), error)
+        return StartupResult(license=stored, renewal_error=error,
                              checked_in=tuple(self.checked_in))
 
     # -- the online part --------------------------------------------------------------
-    def _renew(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
-               state: RenewalState) -> StartupResult:
+    def _renew(self, stored: _Stored, state: RenewalState) -> StartupResult:
+        current = stored if isinstance(stored, VerifiedLicense) else None
         error = self._retry_pending()
         if error is not None:  # a seat of ours may still be held: never borrow on top of it
-            return self._failed(current, failure, state, error)
+            return self._failed(stored, state, error)
         if current is not None and not self.policy.due(current, self.moment):
             self._set_state(attrs.evolve(state, failures=0, next_attempt=None))
-            return self._without_renewal(current, failure, None)
+            return self._without_renewal(stored, None)
         if current is not None and state.early_check_in_forbidden:
-            return self._without_renewal(current, failure, None)
-        for seat in self._held_seats(current, failure, state):
+            return self._without_renewal(stored, None)
+        for seat in self._held_seats(stored, state):
             if state.early_check_in_forbidden:  # learnt before: no call, no second seat
                 log.info("early check-in is not allowed: renewing once %s has expired",
                          seat.expires_at.isoformat())
-                return self._without_renewal(current, failure, None)
+                return self._without_renewal(stored, None)
             try:  # first return the seat: never two at once
                 self._check_in(seat.token)
             except ConfigurationError:
                 raise
             except LicenseTokenError as exc:
                 if exc.code != _CONFLICT or not self._early_check_in_forbidden():
-                    return self._failed(current, failure, state, exc)  # retried later
+                    return self._failed(stored, state, exc)  # retried later
                 self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
                                              failures=0, next_attempt=None))
                 log.info("early check-in is not allowed: renewing once %s has expired",
                          seat.expires_at.isoformat())
-                return self._without_renewal(current, failure, exc if current is None
-                                             else None)
+                return self._without_renewal(stored, exc if current is None else None)
             state = attrs.evolve(state, released=seat.token)
             self._set_state(state)
         client_token = state.client_token or uuid.uuid4().hex
@@ -237,7 +234,7 @@ class Renewal:
             try:
                 self.store.set_renewal_state(self.arn, state)
             except StoreError as exc:  # no borrow that could not be recognised again
-                return self._failed(current, failure, state, exc)
+                return self._failed(stored, state, exc)
         try:
             response = self.renew.checkout(client_token=client_token)
         except ConfigurationError:
@@ -246,32 +243,31 @@ class Renewal:
             self._remember_unreturned(exc)
             if not getattr(exc, "retryable", False):  # answered for good: a new token next
                 state = attrs.evolve(state, client_token=None)
-            return self._failed(current, failure, state, exc)
+            return self._failed(stored, state, exc)
         try:
             saved = self.store.save(response, self.verifier, now=self.moment, fetched_now=True)
         except LicenseTokenError as exc:  # the seat is taken but cannot be kept: return it
             self._return_fetched(response)
             if isinstance(exc, ConfigurationError):
                 raise
-            return self._failed(current, failure, attrs.evolve(state, client_token=None), exc)
+            return self._failed(stored, attrs.evolve(state, client_token=None), exc)
         self._set_state(RenewalState(held=saved.license.consumption_token,
                                      held_until=saved.license.expires_at))
         return StartupResult(license=saved.license, renewed=True,
                              checked_in=tuple(self.checked_in))
 
-    def _held_seats(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
-                    state: RenewalState) -> list[_Seat]:
+    def _held_seats(self, stored: _Stored, state: RenewalState) -> list[_Seat]:
         """The seats this node still holds for the license, not yet checked in: the valid
         stored checkout's; or, when it failed, the one the last renewal recorded and the one
         in the file (unless the file belongs to another node, or has expired)."""
-        if current is not None:
-            token = current.consumption_token
+        if isinstance(stored, VerifiedLicense):
+            token = stored.consumption_token
             return [] if token is None or token == state.released else [
-                _Seat(token=token, expires_at=current.expires_at)]
+                _Seat(token=token, expires_at=stored.expires_at)]
         seats = []
         if state.held and state.held_until and state.held_until > self.moment:
             seats.append(_Seat(token=state.held, expires_at=state.held_until))
-        claims = None if isinstance(failure, NodeMismatch) else _unverified_claims(
+        claims = None if isinstance(stored, NodeMismatch) else _unverified_claims(
             self.store.read_unverified(self.arn))
         node = self.verifier.policy.node_id
         if claims is not None and claims.consumption_token is not None \
@@ -342,13 +338,13 @@ class Renewal:
             self._forget(pending.consumption_token)
         return None
 
-    def _failed(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
-                state: RenewalState, error: LicenseTokenError) -> StartupResult:
+    def _failed(self, stored: _Stored, state: RenewalState,
+                error: LicenseTokenError) -> StartupResult:
         failures = state.failures + 1
         wait = self.policy.backoff(failures, self.rng)
         self._set_state(attrs.evolve(state, failures=failures,
                                      next_attempt=self.moment + wait))
-        return self._without_renewal(current, failure, error)
+        return self._without_renewal(stored, error)
 
     # -- store writes that must not stop the app --------------------------------------
     def _remember(self, consumption_token: str, expires_at: datetime) -> None:
