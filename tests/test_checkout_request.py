@@ -23,13 +23,14 @@ class LyingLicenseManager(LocalLicenseManager):
 
     rewrite: dict[str, Any]
     refuse_check_in = False
+    check_in_error = "AccessDeniedException"
 
     def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
         if target.endswith("CheckoutBorrowLicense"):
             body = body | self.rewrite
             body = {k: v for k, v in body.items() if v is not None}
         if target.endswith("CheckInLicense") and self.refuse_check_in:
-            raise ServiceError("AccessDeniedException", "no check-in for you")
+            raise ServiceError(self.check_in_error, "no check-in for you")
         return super().handle(target, body)
 
 
@@ -81,10 +82,13 @@ def test_the_granted_value_may_exceed_the_request(lying: Any) -> None:
     assert checkout.license.entitlements["Users"].value == "50"
 
 
-def test_when_the_seat_cannot_be_returned_the_error_says_which(lying: Any) -> None:
+@pytest.mark.parametrize("check_in_error", ["AccessDeniedException", "ConflictException"])
+def test_when_the_seat_cannot_be_returned_the_error_says_which(
+        lying: Any, check_in_error: str) -> None:
+    """A ``ConflictException`` (no early check-in) leaves the seat held too: said, not hidden."""
     asked, _ = _two_licenses(lying)
     lying.rewrite = {"NodeId": "n2"}
-    lying.refuse_check_in = True
+    lying.refuse_check_in, lying.check_in_error = True, check_in_error
     with pytest.raises(SeatNotReturned) as info:
         _manager(lying, asked).checkout_borrow(asked.arn, USERS_1, node_id="n1")
     error = info.value
@@ -180,13 +184,15 @@ def test_checkout_borrow_returns_the_seat_when_out_cannot_be_written_after_all(
 
 
 @pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize("check_in_error", ["AccessDeniedException", "ConflictException"])
 def test_checkout_borrow_keeps_the_response_when_the_seat_cannot_be_returned(
-        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        check_in_error: str) -> None:
     lic, _ = _two_licenses(lying)
     key = tmp_path / "key.pem"
     key.write_bytes(lying.public_key_pem(lic.key_id))
     lying.rewrite = {"NodeId": "n2"}
-    lying.refuse_check_in = True
+    lying.refuse_check_in, lying.check_in_error = True, check_in_error
     out = tmp_path / "out.json"
     assert _borrow(lying, lic, key, out) == 1
     captured = capsys.readouterr()
@@ -194,5 +200,6 @@ def test_checkout_borrow_keeps_the_response_when_the_seat_cannot_be_returned(
     response = json.loads(kept.read_text())
     assert response["LicenseConsumptionToken"] in captured.err
     assert str(kept) in captured.err and "Traceback" not in captured.err
+    assert "checked back in" not in captured.err
     assert not out.exists()
     assert lying.seats_in_use(lic.arn)["Users"] == 1

@@ -26,6 +26,7 @@ from license_token.aws import (
     LicenseManager,
     NoEntitlementsAllowed,
     ResourceNotFound,
+    SeatNotReturned,
     ServiceUnavailable,
     Throttled,
     fetch_public_key,
@@ -39,7 +40,7 @@ from license_token.marketplace import (
     online_license,
     pins_issuer,
 )
-from license_token.testing import EmulatedLicense, LocalLicenseManager, TokenFactory
+from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError, TokenFactory
 
 ASK_EVERY_TIER = [{"Name": n, "Unit": "None"} for n in ("Enterprise", "Premium", "Basic")]
 VENDOR = "aws:123456789012:Vendor:issuer-fingerprint"
@@ -141,6 +142,23 @@ def test_an_unmet_requirement_checks_the_seat_back_in(emulator: LocalLicenseMana
     assert emulator.calls("CheckInLicense") == 1
     assert emulator.seats_in_use(lic.arn)["Users"] == 0
 
+
+
+def test_a_seat_that_cannot_be_checked_back_in_is_reported(clock: Clock) -> None:
+    class NoCheckIn(LocalLicenseManager):
+        def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+            if target.endswith("CheckInLicense"):
+                raise ServiceError("RateLimitExceededException", "Rate exceeded")
+            return super().handle(target, body)
+
+    with NoCheckIn(clock=clock) as emulator:
+        lic = emulator.add_marketplace_license(entitlements={"Users": ("Count", 10)})
+        with pytest.raises(SeatNotReturned) as info:
+            _manager(emulator, clock).checkout_online(
+                lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                [{"Name": "Users", "Unit": "Count", "Value": "2"}], require=["Users:Count=5"])
+        assert isinstance(info.value.reason, EntitlementInsufficient)
+        assert emulator.seats_in_use(lic.arn)["Users"] == 2  # held, and said so
 
 # -- reading answers ------------------------------------------------------------------------
 def test_a_signed_token_is_verified_only_for_a_pinned_issuer(factory: TokenFactory) -> None:

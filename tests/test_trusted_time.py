@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from license_token import ClockRollback, ConfigurationError, Expired, Verifier
 from license_token.cli import main
-from license_token.store import LicenseStore, PendingCheckIn, RenewalState
+from license_token.store import LicenseStore, PendingCheckIn, RenewalState, StoreCorrupt
 from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
@@ -123,9 +124,12 @@ def test_datetime_values_are_saved_in_wire_form_for_every_input_form(
         store = LicenseStore(tmp_path / name.replace(" ", "_"))
         saved = store.save(form, verifier)
         entry = json.loads(saved.path.read_text())
-        if "IssuedAt" in entry["response"]:
-            assert entry["response"]["IssuedAt"] == aws_time(issued), name
-            assert entry["response"]["Expiration"] == aws_time(expires), name
+        if "datetimes" in name:  # written in the model's ISO8601DateTime form, as boto3 got it
+            assert entry["response"]["IssuedAt"] == aws_time(issued) + "Z", name
+            assert entry["response"]["Expiration"] == aws_time(expires) + "Z", name
+        elif "IssuedAt" in entry["response"]:  # strings are kept as the service sent them
+            assert entry["response"]["IssuedAt"] == response["IssuedAt"], name
+            assert entry["response"]["Expiration"] == response["Expiration"], name
         loaded = store.load(DEFAULT_ARN, verifier)
         assert loaded.license.token == response["SignedToken"], name
         assert loaded.response["SignedToken"] == response["SignedToken"], name
@@ -150,9 +154,46 @@ def test_pending_check_ins_and_renewal_state_survive_a_restart(tmp_path: Path) -
     assert [(p.consumption_token, p.attempts) for p in store.pending_check_ins()] == [("c2", 1)]
     assert store.renewal_state(DEFAULT_ARN) == RenewalState()
     state = RenewalState(failures=2, next_attempt=NOW, early_check_in_forbidden=True,
-                         released="c3")
+                         released="c3", client_token="t1")
     store.set_renewal_state(DEFAULT_ARN, state)
     assert LicenseStore(tmp_path).renewal_state(DEFAULT_ARN) == state
     assert LicenseStore(tmp_path).license_arns() == []  # the state file is not a checkout
-    (tmp_path / "lifecycle.json").write_bytes(b"\x00garbage")
-    assert store.pending_check_ins() == [] and store.renewal_state("x") == RenewalState()
+    (tmp_path / "lifecycle.json").write_bytes(b"\x00garbage")  # never guessed, never replaced
+    with pytest.raises(StoreCorrupt):
+        store.pending_check_ins()
+    with pytest.raises(StoreCorrupt):
+        store.set_renewal_state("x", RenewalState())
+    assert (tmp_path / "lifecycle.json").read_bytes() == b"\x00garbage"
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: a naive datetime in disguise."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_datetime_without_an_offset_is_naive_everywhere(tmp_path: Path) -> None:
+    factory = TokenFactory()  # tokens issued at the real time
+    now = datetime.now(timezone.utc)
+    verifier = Verifier(factory.trust_store(), clock=lambda: now)
+    store = LicenseStore(tmp_path)
+    store.save(factory.response(), verifier, now=now)
+    disguised = now.replace(tzinfo=_NoOffset())
+    from license_token.startup import check_license
+
+    calls: list[Callable[[], object]] = [lambda: store.load(DEFAULT_ARN, verifier, now=disguised),
+             lambda: store.save(factory.response(), verifier, now=disguised),
+             lambda: check_license(store, verifier, now=disguised),
+             lambda: Verifier(factory.trust_store(), clock=lambda: disguised).verify(
+                 factory.response()),
+             lambda: store.remember_check_in(DEFAULT_ARN, "c1", expires_at=disguised)]
+    for call in calls:
+        with pytest.raises(ConfigurationError, match="timezone-aware"):
+            call()

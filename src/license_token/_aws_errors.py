@@ -11,8 +11,10 @@ fails the suite until it is mapped here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     ClientError,
@@ -43,6 +45,7 @@ __all__ = [
     "ServiceUnavailable",
     "Throttled",
     "UnsupportedSignatureMethod",
+    "redirect_region",
     "translate",
 ]
 
@@ -229,3 +232,30 @@ def translate(exc: Exception) -> AwsError:
     if isinstance(exc, ParamValidationError):
         return InvalidRequest(f"request refused by botocore before sending: {exc}")
     return AwsError(f"AWS SDK error: {exc}")
+
+
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
+_REGIONAL_HOST = re.compile(
+    r"license-manager(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(?:\.cn)?",
+    re.ASCII)
+
+
+def redirect_region(location: str | None) -> str | None:
+    """The Region a ``RedirectException``'s ``Location`` names, or ``None``.
+
+    A bare Region name or an ``https`` URL of License Manager's regional endpoint is
+    understood; any other host is never contacted (the request is signed for AWS).
+
+    Args:
+        location: the exception's ``Location``.
+
+    Returns:
+        The Region name, or ``None`` when ``location`` names none that may be followed.
+    """
+    if not location:
+        return None
+    if _REGION.fullmatch(location):
+        return location
+    url = urlsplit(location)
+    match = _REGIONAL_HOST.fullmatch(url.hostname or "") if url.scheme == "https" else None
+    return match.group(1) if match else None

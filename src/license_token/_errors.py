@@ -111,3 +111,8 @@ class KeyRejected(ConfigurationError):
     """Key material that is not an RSA public key of at least 2048 bits."""
 
     code = "key_rejected"
+
+
+def token_prefix(token: str) -> str:
+    """The first characters of a token, enough to tell it apart in a log or a message."""
+    return f"{token[:8]}..."

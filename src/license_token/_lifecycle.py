@@ -18,11 +18,13 @@ from ._clock import aware
 from ._errors import InvalidLicense, Malformed
 from ._files import write_atomic
 from ._jws import loads_strict
+from ._store_errors import StoreCorrupt, StoreUnavailable
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
 log = logging.getLogger("license_token.store")
-_LOCK_TIMEOUT = 30.0
+#: Seconds a store write (or a waiting renewal) waits for the store's lock.
+LOCK_TIMEOUT = 30.0
 
 _FORMAT, _VERSION = "license-token/lifecycle", 1
 
@@ -32,13 +34,14 @@ class PendingCheckIn:
     """A consumption this store must still check in (its check-in failed, or never ran).
 
     Retried at later starts until it succeeds or ``expires_at`` passes (the service frees
-    the seat by itself then).
+    the seat by itself then); ``attempts`` counts the retries that failed (logged with each
+    new failure).
 
     Attributes:
         license_arn: the license the consumption belongs to.
         consumption_token: the ``licenseConsumptionToken`` to check in.
         expires_at: when the consumption ends by itself.
-        attempts: the check-ins tried so far.
+        attempts: the check-ins tried so far that failed.
     """
 
     license_arn: str
@@ -53,19 +56,25 @@ class RenewalState:
 
     ``failures`` counts renewal attempts that failed in a row; no new attempt is made
     before ``next_attempt`` while a stored license is still valid.
-    ``early_check_in_forbidden`` is learnt from a ``ConflictException``: the license
-    does not let a borrow be checked in before it expires. ``held`` (until ``held_until``)
+    ``early_check_in_forbidden``: checking the held borrow in was refused and the
+    license's configuration forbids early check-in, so renewal waits until that borrow
+    has expired (learnt again for each borrow, never for good). ``held`` (until ``held_until``)
     is the consumption the last renewal took, so that its seat can be returned even if the
     stored file is lost; ``released`` is the consumption token of the stored checkout once
-    it has been checked in (so it is not checked in twice).
+    it has been checked in (so it is not checked in twice). ``client_token`` is the
+    ``ClientToken`` of a checkout in flight: recorded before the call and reused until a
+    checkout is saved or the service refuses it for good, so that a checkout whose answer
+    was lost is answered again with the same seat instead of a second one.
 
     Attributes:
         failures: renewal attempts that failed in a row.
         next_attempt: the earliest next attempt, or ``None``.
-        early_check_in_forbidden: learnt from a ``ConflictException``.
+        early_check_in_forbidden: the held borrow's check-in was refused and the license
+            forbids early check-in (learnt again for each borrow).
         held: the consumption token the last renewal took, or ``None``.
         held_until: when that consumption ends.
         released: the stored checkout's consumption token once checked in, or ``None``.
+        client_token: the ``ClientToken`` of a checkout in flight, or ``None``.
     """
 
     failures: int = 0
@@ -74,6 +83,7 @@ class RenewalState:
     held: str | None = None
     held_until: datetime | None = None
     released: str | None = None
+    client_token: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -97,7 +107,7 @@ class LifecycleState:
                       "next_attempt": _time(s.next_attempt),
                       "early_check_in_forbidden": s.early_check_in_forbidden,
                       "held": s.held, "held_until": _time(s.held_until),
-                      "released": s.released}
+                      "released": s.released, "client_token": s.client_token}
                 for arn, s in sorted(self.renewal.items())},
         }
         return json.dumps(doc, indent=2).encode() + b"\n"
@@ -122,7 +132,8 @@ class LifecycleState:
                     early_check_in_forbidden=s["early_check_in_forbidden"] is True,
                     held=None if s["held"] is None else _str(s["held"]),
                     held_until=_parse(s["held_until"]),
-                    released=None if s["released"] is None else _str(s["released"]))
+                    released=None if s["released"] is None else _str(s["released"]),
+                    client_token=_optional_str(s.get("client_token")))
                 for arn, s in doc["renewal"].items()}
         except (KeyError, TypeError, AttributeError) as exc:
             raise Malformed(f"lifecycle state: missing or wrong member {exc}") from exc
@@ -141,6 +152,10 @@ def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError("expected a string")
     return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
 
 
 def _int(value: Any) -> int:
@@ -166,20 +181,34 @@ class StoreState:
         return self.directory / "lifecycle.json"
 
     def _state(self) -> LifecycleState:
+        """The document; never a guess: unknown pending check-ins could cost a seat.
+
+        Raises:
+            StoreCorrupt: the file is garbled or of another version (left as it is).
+            StoreUnavailable: the file cannot be read.
+        """
         try:
             return LifecycleState.from_bytes(self._state_path.read_bytes())
         except FileNotFoundError:
             return LifecycleState()
-        except (OSError, InvalidLicense) as exc:
-            log.warning("ignoring unreadable lifecycle state %s: %s", self._state_path, exc)
-            return LifecycleState()
+        except OSError as exc:
+            raise StoreUnavailable(f"unreadable: {exc.strerror}", self._state_path) from exc
+        except InvalidLicense as exc:
+            raise StoreCorrupt(
+                f"{exc}; the pending check-ins and held seats it records are unknown, so "
+                "nothing is borrowed: check in the consumptions it names, then move it aside",
+                self._state_path) from exc
 
     def _update_state(self, change: Callable[[LifecycleState], LifecycleState]) -> None:
         with self._writing(self._state_path):
             write_atomic(self._state_path, change(self._state()).to_bytes())
 
     def pending_check_ins(self) -> list[PendingCheckIn]:
-        """Consumptions still to check in, oldest first."""
+        """Consumptions still to check in, oldest first.
+
+        Raises:
+            StoreError: ``lifecycle.json`` is unreadable (``StoreCorrupt`` when garbled).
+        """
         return list(self._state().pending)
 
     def remember_check_in(self, license_arn: str, consumption_token: str, *,
@@ -188,6 +217,7 @@ class StoreState:
 
         Raises:
             StoreUnavailable: the directory cannot be written.
+            StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
         """
         pending = PendingCheckIn(license_arn=license_arn, consumption_token=consumption_token,
                                  expires_at=aware(expires_at, "expires_at"))
@@ -207,7 +237,11 @@ class StoreState:
             p for p in s.pending if p.consumption_token != consumption_token)))
 
     def renewal_state(self, license_arn: str) -> RenewalState:
-        """The renewal back-off remembered for ``license_arn`` (a fresh state if none)."""
+        """The renewal back-off remembered for ``license_arn`` (a fresh state if none).
+
+        Raises:
+            StoreError: ``lifecycle.json`` is unreadable (``StoreCorrupt`` when garbled).
+        """
         return self._state().renewal.get(license_arn, RenewalState())
 
     def set_renewal_state(self, license_arn: str, state: RenewalState) -> None:
@@ -215,6 +249,7 @@ class StoreState:
 
         Raises:
             StoreUnavailable: the directory cannot be written.
+            StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
         """
         self._update_state(lambda s: attrs.evolve(
             s, renewal={**s.renewal, license_arn: state}))
@@ -225,7 +260,7 @@ class StoreState:
 
         With ``wait=False`` a renewal already running elsewhere yields ``False`` at once.
         """
-        lock = FileLock(str(self.directory / ".renew.lock"), timeout=_LOCK_TIMEOUT if wait else 0)
+        lock = FileLock(str(self.directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock.acquire()

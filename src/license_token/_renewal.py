@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -13,18 +14,18 @@ from typing import Protocol
 import attrs
 
 from ._claims import LicenseClaims
-from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch
+from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch, token_prefix
 from ._jws import loads_strict, parse_compact
 from ._response import Source, read_response
 from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, RenewalState, StoreUnavailable
+from .store import LicenseStore, RenewalState, StoreError
 
 __all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResult"]
 
 log = logging.getLogger("license_token.startup")
 
 _GONE = "aws_resource_not_found"  # the consumption is already checked in or expired
-_CONFLICT = "aws_conflict"  # the license forbids checking a borrow in before it expires
+_CONFLICT = "aws_conflict"  # transient, or the license forbids early check-in
 
 
 class Renewer(Protocol):
@@ -34,8 +35,12 @@ class Renewer(Protocol):
     def license_arn(self) -> str:
         """The license this renewer checks out."""
 
-    def checkout(self) -> Source:
+    def checkout(self, client_token: str) -> Source:
         """Check out online.
+
+        Args:
+            client_token: the idempotency token to send (``ClientToken``): the same one
+                again after an attempt whose answer may have been lost.
 
         Returns:
             A fresh checkout response that answers the request.
@@ -46,6 +51,10 @@ class Renewer(Protocol):
 
     def check_in(self, consumption_token: str) -> None:
         """Return a consumption's seats.
+
+        A renewer may also have ``early_check_in_allowed() -> bool | None``: the license's
+        own setting, asked when a check-in is refused with ``ConflictException``. Without
+        it, every conflict is retried with back-off (no second seat is taken either way).
 
         Args:
             consumption_token: the consumption's ``licenseConsumptionToken``.
@@ -90,6 +99,10 @@ class RenewalPolicy:
     first_backoff: timedelta = attrs.field(default=timedelta(minutes=15), validator=_positive)
     max_backoff: timedelta = attrs.field(default=timedelta(hours=6), validator=_positive)
 
+    def __attrs_post_init__(self) -> None:
+        if self.first_backoff > self.max_backoff:
+            raise ConfigurationError("first_backoff must not exceed max_backoff")
+
     def due(self, lic: VerifiedLicense, now: datetime) -> bool:
         """Whether ``lic`` should be renewed at ``now``.
 
@@ -114,7 +127,12 @@ class RenewalPolicy:
 
         Returns:
             The wait before the next attempt.
+
+        Raises:
+            ConfigurationError: ``failures`` is less than 1.
         """
+        if type(failures) is not int or failures < 1:
+            raise ConfigurationError(f"failures must be a count of at least 1, not {failures!r}")
         wait = min(self.first_backoff * (1 << min(failures - 1, 32)), self.max_backoff)
         return wait * rng.uniform(0.5, 1.0)
 
@@ -155,8 +173,7 @@ def _unverified_claims(response: Source | None) -> LicenseClaims | None:
         return None
 
 
-def _is_renewal_failure(exc: LicenseTokenError) -> bool:
-    return not isinstance(exc, ConfigurationError)
+_Stored = VerifiedLicense | LicenseTokenError  # the stored license, or why there is none
 
 
 @attrs.frozen(kw_only=True)
@@ -176,24 +193,38 @@ class Renewal:
         self.checked_in: list[str] = []
 
     def run(self) -> StartupResult:
-        current, failure = self._load()
-        state = self.store.renewal_state(self.arn)
-        if current is not None and not self._online_needed(current, state):
-            return StartupResult(license=current)
+        stored = self._load()
+        current = stored if isinstance(stored, VerifiedLicense) else None
+        try:
+            state = self.store.renewal_state(self.arn)
+            if current is not None and not self._online_needed(current, state):
+                return StartupResult(license=current)
+        except StoreError as exc:
+            return self._state_unknown(stored, exc)
         with self.store.renewing(wait=current is None) as mine:
             if not mine:  # another process of this app is renewing right now
-                return self._without_renewal(current, failure, None)
-            current, failure = self._load()  # it may just have renewed
-            state = self.store.renewal_state(self.arn)
-            return self._renew(current, failure, state)
+                return self._without_renewal(stored, None)
+            stored = self._load()  # it may just have renewed
+            try:
+                state = self.store.renewal_state(self.arn)
+            except StoreError as exc:
+                return self._state_unknown(stored, exc)
+            return self._renew(stored, state)
 
-    def _load(self) -> tuple[VerifiedLicense | None, LicenseTokenError | None]:
+    def _state_unknown(self, stored: _Stored, error: StoreError) -> StartupResult:
+        """The lifecycle state cannot be read: seats of this node may be held that it does
+        not know of, so nothing is borrowed (the stored license still runs the app)."""
+        log.error("license renewal is stopped until the lifecycle state is repaired: %s", error)
+        return self._without_renewal(stored, error)
+
+    def _load(self) -> _Stored:
+        """The stored license, or why there is none."""
         try:
-            return self.store.load(self.arn, self.verifier, now=self.moment).license, None
+            return self.store.load(self.arn, self.verifier, now=self.moment).license
+        except ConfigurationError:  # a mistake in the app, not a failure to renew
+            raise
         except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
-            return None, exc
+            return exc
 
     def _online_needed(self, current: VerifiedLicense, state: RenewalState) -> bool:
         if state.next_attempt is not None and self.moment < state.next_attempt:
@@ -202,85 +233,86 @@ class Renewal:
         return pending or (self.policy.due(current, self.moment)
                            and not state.early_check_in_forbidden)
 
-    def _without_renewal(self, current: VerifiedLicense | None,
-                         failure: LicenseTokenError | None,
+    def _without_renewal(self, stored: _Stored,
                          error: LicenseTokenError | None) -> StartupResult:
-        if current is None:
-            if failure is None:  # cannot happen: no license means the load failed
-                raise ConfigurationError("no license and no reason")
-            if error is not None:
-                raise failure from error
-            raise failure
+        if not isinstance(stored, VerifiedLicense):
+            raise stored from error
         if error is not None:
             log.warning("license renewal failed, running on the stored token until %s: %s",
-                        current.expires_at.isoformat(), error)
-        return StartupResult(license=current, renewal_error=error,
+                        stored.expires_at.isoformat(), error)
+        return StartupResult(license=stored, renewal_error=error,
                              checked_in=tuple(self.checked_in))
 
     # -- the online part --------------------------------------------------------------
-    def _renew(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
-               state: RenewalState) -> StartupResult:
+    def _renew(self, stored: _Stored, state: RenewalState) -> StartupResult:
+        current = stored if isinstance(stored, VerifiedLicense) else None
         error = self._retry_pending()
         if error is not None:  # a seat of ours may still be held: never borrow on top of it
-            return self._failed(current, failure, state, error)
+            return self._failed(stored, state, error)
         if current is not None and not self.policy.due(current, self.moment):
             self._set_state(attrs.evolve(state, failures=0, next_attempt=None))
-            return self._without_renewal(current, failure, None)
+            return self._without_renewal(stored, None)
         if current is not None and state.early_check_in_forbidden:
-            return self._without_renewal(current, failure, None)
-        for seat in self._held_seats(current, failure, state):
+            return self._without_renewal(stored, None)
+        for seat in self._held_seats(stored, state):
             if state.early_check_in_forbidden:  # learnt before: no call, no second seat
                 log.info("early check-in is not allowed: renewing once %s has expired",
                          seat.expires_at.isoformat())
-                return self._without_renewal(current, failure, None)
+                return self._without_renewal(stored, None)
             try:  # first return the seat: never two at once
                 self._check_in(seat.token)
+            except ConfigurationError:
+                raise
             except LicenseTokenError as exc:
-                if not _is_renewal_failure(exc):
-                    raise
-                if exc.code != _CONFLICT:
-                    return self._failed(current, failure, state, exc)
+                if exc.code != _CONFLICT or not self._early_check_in_forbidden():
+                    return self._failed(stored, state, exc)  # retried later
                 self._set_state(attrs.evolve(state, early_check_in_forbidden=True,
                                              failures=0, next_attempt=None))
                 log.info("early check-in is not allowed: renewing once %s has expired",
                          seat.expires_at.isoformat())
-                return self._without_renewal(current, failure, exc if current is None
-                                             else None)
+                return self._without_renewal(stored, exc if current is None else None)
             state = attrs.evolve(state, released=seat.token)
             self._set_state(state)
+        client_token = state.client_token or uuid.uuid4().hex
+        if state.client_token is None:  # recorded before the call: an answer may get lost
+            state = attrs.evolve(state, client_token=client_token)
+            try:
+                self.store.set_renewal_state(self.arn, state)
+            except StoreError as exc:  # no borrow that could not be recognised again
+                return self._failed(stored, state, exc)
         try:
-            response = self.renew.checkout()
+            response = self.renew.checkout(client_token=client_token)
+        except ConfigurationError:
+            raise
         except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
             self._remember_unreturned(exc)
-            return self._failed(current, failure, state, exc)
+            if not getattr(exc, "retryable", False):  # answered for good: a new token next
+                state = attrs.evolve(state, client_token=None)
+            return self._failed(stored, state, exc)
         try:
             saved = self.store.save(response, self.verifier, now=self.moment, fetched_now=True)
         except LicenseTokenError as exc:  # the seat is taken but cannot be kept: return it
             self._return_fetched(response)
-            if not _is_renewal_failure(exc):
+            if isinstance(exc, ConfigurationError):
                 raise
-            return self._failed(current, failure, state, exc)
-        self._set_state(RenewalState(early_check_in_forbidden=state.early_check_in_forbidden,
-                                     held=saved.license.consumption_token,
+            return self._failed(stored, attrs.evolve(state, client_token=None), exc)
+        self._set_state(RenewalState(held=saved.license.consumption_token,
                                      held_until=saved.license.expires_at))
         return StartupResult(license=saved.license, renewed=True,
                              checked_in=tuple(self.checked_in))
 
-    def _held_seats(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
-                    state: RenewalState) -> list[_Seat]:
+    def _held_seats(self, stored: _Stored, state: RenewalState) -> list[_Seat]:
         """The seats this node still holds for the license, not yet checked in: the valid
         stored checkout's; or, when it failed, the one the last renewal recorded and the one
         in the file (unless the file belongs to another node, or has expired)."""
-        if current is not None:
-            token = current.consumption_token
+        if isinstance(stored, VerifiedLicense):
+            token = stored.consumption_token
             return [] if token is None or token == state.released else [
-                _Seat(token=token, expires_at=current.expires_at)]
+                _Seat(token=token, expires_at=stored.expires_at)]
         seats = []
         if state.held and state.held_until and state.held_until > self.moment:
             seats.append(_Seat(token=state.held, expires_at=state.held_until))
-        claims = None if isinstance(failure, NodeMismatch) else _unverified_claims(
+        claims = None if isinstance(stored, NodeMismatch) else _unverified_claims(
             self.store.read_unverified(self.arn))
         node = self.verifier.policy.node_id
         if claims is not None and claims.consumption_token is not None \
@@ -289,6 +321,19 @@ class Renewal:
                 and claims.consumption_token != state.held:
             seats.append(_Seat(token=claims.consumption_token, expires_at=claims.expiration))
         return [seat for seat in seats if seat.token != state.released]
+
+    def _early_check_in_forbidden(self) -> bool:
+        """Whether the license's consumption configuration forbids early check-in (asked
+        after a ``ConflictException``, which may also be transient); ``False`` if unknown."""
+        ask = getattr(self.renew, "early_check_in_allowed", None)
+        if not callable(ask):
+            return False
+        try:
+            return ask() is False
+        except ConfigurationError:
+            raise
+        except LicenseTokenError:
+            return False
 
     def _return_fetched(self, response: Source) -> None:
         claims = _unverified_claims(response)
@@ -306,11 +351,10 @@ class Renewal:
     def _check_in_or_remember(self, seat: _Seat) -> None:
         try:
             self._check_in(seat.token)
-        except LicenseTokenError as exc:
-            if not _is_renewal_failure(exc):
-                raise
-            if exc.code not in (_GONE, _CONFLICT):
-                self._remember(seat.token, seat.expires_at)
+        except ConfigurationError:
+            raise
+        except LicenseTokenError:
+            self._remember(seat.token, seat.expires_at)  # held until it is returned
 
     def _check_in(self, consumption_token: str) -> None:
         try:
@@ -328,30 +372,29 @@ class Renewal:
                 continue
             try:
                 self._check_in(pending.consumption_token)
+            except ConfigurationError:
+                raise
             except LicenseTokenError as exc:
-                if not _is_renewal_failure(exc):
-                    raise
-                if exc.code == _CONFLICT:  # it will free itself when it expires
-                    self._forget(pending.consumption_token)
-                    continue
                 token = pending.consumption_token
+                log.warning("pending check-in of consumption %s failed (attempt %d): %s",
+                            token_prefix(token), pending.attempts + 1, exc.code)
                 self._guard(functools.partial(self.store.check_in_failed, token))
                 return exc
             self._forget(pending.consumption_token)
         return None
 
-    def _failed(self, current: VerifiedLicense | None, failure: LicenseTokenError | None,
-                state: RenewalState, error: LicenseTokenError) -> StartupResult:
+    def _failed(self, stored: _Stored, state: RenewalState,
+                error: LicenseTokenError) -> StartupResult:
         failures = state.failures + 1
         wait = self.policy.backoff(failures, self.rng)
         self._set_state(attrs.evolve(state, failures=failures,
                                      next_attempt=self.moment + wait))
-        return self._without_renewal(current, failure, error)
+        return self._without_renewal(stored, error)
 
     # -- store writes that must not stop the app --------------------------------------
     def _remember(self, consumption_token: str, expires_at: datetime) -> None:
         log.warning("consumption %s could not be checked in: it is kept and retried at the "
-                    "next starts", consumption_token)
+                    "next starts", token_prefix(consumption_token))
         self._guard(lambda: self.store.remember_check_in(self.arn, consumption_token,
                                                          expires_at=expires_at))
 
@@ -365,6 +408,6 @@ class Renewal:
     def _guard(write: Callable[[], None]) -> None:
         try:
             write()
-        except StoreUnavailable as exc:
+        except StoreError as exc:  # unwritable, or a garbled file (never written over)
             log.error("the license store cannot record the renewal state: %s", exc)
 

@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from ._claims import LicenseClaims, parse_metadata, parse_time
-from ._errors import Malformed, ResponseMismatch
+from ._claims import LicenseClaims, format_time, parse_metadata, parse_time
+from ._errors import ConfigurationError, Malformed, ResponseMismatch
 from ._jws import MAX_TOKEN_LENGTH, loads_strict
 
-__all__ = ["MAX_RESPONSE_LENGTH", "CheckoutResponse", "check_consistency", "read_response"]
+__all__ = ["MAX_RESPONSE_LENGTH", "CheckoutResponse", "check_consistency", "read_response",
+           "wire_form"]
 
 #: Largest response document accepted (JSON text or bytes), checked before parsing.
 MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
@@ -175,3 +176,22 @@ def compare_fully(unsigned: Mapping[str, Any], claims: LicenseClaims,
         raise ResponseMismatch(
             f"unsigned {', '.join(mismatched)} does not match the signed token: "
             "the response was altered")
+
+
+def wire_form(value: object) -> Any:
+    """``value`` JSON-ready as the service sends it: a ``datetime`` in the model's
+    ``ISO8601DateTime`` form, UTC with ``Z`` (a naive one is taken as UTC).
+
+    Raises:
+        ConfigurationError: a value JSON cannot hold.
+    """
+    if isinstance(value, datetime):
+        return format_time(value if value.utcoffset() is not None
+                           else value.replace(tzinfo=timezone.utc))
+    if isinstance(value, Mapping):
+        return {str(k): wire_form(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [wire_form(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ConfigurationError(f"a response value of type {type(value).__name__} is not JSON")

@@ -11,14 +11,11 @@ seat.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NoReturn
 
 import attrs
 
@@ -32,6 +29,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
         name=__name__,
     ) from _missing
 
+from ._aws_checkout import RequestMismatch, SeatNotReturned, check_answers
 from ._aws_errors import (
     AccessDenied,
     AwsError,
@@ -48,12 +46,13 @@ from ._aws_errors import (
     ServiceUnavailable,
     Throttled,
     UnsupportedSignatureMethod,
+    redirect_region,
     translate,
 )
 from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._aws_retry import install_retries
 from ._claims import Entitlement, parse_time
-from ._errors import InvalidLicense, LicenseTokenError
+from ._errors import InvalidLicense, LicenseTokenError, token_prefix
 from ._keys import PinnedKey, TrustStore
 from ._policy import Requirement
 from ._verify import VerifiedLicense, Verifier
@@ -87,33 +86,6 @@ __all__ = [
     "redirect_region",
     "translate",
 ]
-
-class RequestMismatch(InvalidLicense):
-    """A genuine token that does not answer the request.
-
-    It is for another license or node, or grants less than was asked. The consumption has
-    been checked back in.
-    """
-
-    code = "request_mismatch"
-
-
-class SeatNotReturned(AwsError):
-    """A fetched checkout was refused (``reason``) and checking its seat back in failed too.
-
-    ``consumption_token`` (and the raw ``response``) name the seat still held until
-    ``expires_at``: check it in later (``LicenseManager.check_in``), or let it expire.
-    """
-
-    code = "aws_seat_not_returned"
-
-    def __init__(self, message: str, *, reason: LicenseTokenError, consumption_token: str,
-                 response: Mapping[str, Any], expires_at: datetime | None) -> None:
-        super().__init__(message)
-        self.reason, self.consumption_token = reason, consumption_token
-        self.response, self.expires_at = response, expires_at
-
-
 
 @contextmanager
 def _translated() -> Iterator[None]:
@@ -168,7 +140,7 @@ class Checkout:
     """
 
     license: VerifiedLicense | None
-    response: Mapping[str, Any]
+    response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
     client_token: str
 
 
@@ -203,33 +175,6 @@ def _entitlement_data(entitlements: Sequence[Entitlement | Mapping[str, str]]) -
     if not data:
         raise InvalidRequest("at least one entitlement is needed")
     return data
-
-
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
-_REGIONAL_HOST = re.compile(
-    r"license-manager(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(?:\.cn)?",
-    re.ASCII)
-
-
-def redirect_region(location: str | None) -> str | None:
-    """The Region a ``RedirectException``'s ``Location`` names, or ``None``.
-
-    A bare Region name or an ``https`` URL of License Manager's regional endpoint is
-    understood; any other host is never contacted (the request is signed for AWS).
-
-    Args:
-        location: the exception's ``Location``.
-
-    Returns:
-        The Region name, or ``None`` when ``location`` names none that may be followed.
-    """
-    if not location:
-        return None
-    if _REGION.fullmatch(location):
-        return location
-    url = urlsplit(location)
-    match = _REGIONAL_HOST.fullmatch(url.hostname or "") if url.scheme == "https" else None
-    return match.group(1) if match else None
 
 
 class LicenseManager:
@@ -329,32 +274,35 @@ class LicenseManager:
             check_answers(lic, license_arn=license_arn, node_id=node_id,
                           entitlements=_entitlement_data(entitlements))
         except InvalidLicense as exc:
-            returned = self._give_back(response, exc)
-            if returned is exc:
-                raise
-            raise returned from exc
+            self._refused(response, exc)
         return Checkout(license=lic, response=response, client_token=client_token)
 
-    def _give_back(self, response: Mapping[str, Any], reason: InvalidLicense) -> AwsError | \
-            InvalidLicense:
-        """Check in the consumption of a refused checkout; the error to raise."""
+    def _refused(self, response: Mapping[str, Any], reason: LicenseTokenError) -> NoReturn:
+        """Check the seat of a refused checkout back in, then raise why it was refused.
+
+        Raises:
+            LicenseTokenError: ``reason``, when no seat is held any more (checked back in,
+                already gone, or none was taken).
+            SeatNotReturned: the check-in failed (a ``ConflictException`` included: the
+                seat stays held until it expires), chained from ``reason``.
+        """
         token = response.get("LicenseConsumptionToken")
         if not isinstance(token, str) or not token:
-            return reason
+            raise reason
         try:
             self.check_in(token)
-        except (ResourceNotFound, Conflict):  # gone already, or it frees itself at expiry
-            return reason
+        except ResourceNotFound:  # checked in or expired already: nothing is held
+            raise reason from None
         except AwsError as exc:
             try:
                 expires: datetime | None = parse_time(response.get("Expiration"), "Expiration")
             except InvalidLicense:
                 expires = None
-            return SeatNotReturned(
+            raise SeatNotReturned(
                 f"{reason.code}: {reason}; checking the seat back in failed too ({exc.code}): "
-                f"consumption {token} is held until it expires", reason=reason,
-                consumption_token=token, response=response, expires_at=expires)
-        return reason
+                f"consumption {token_prefix(token)} is held until it expires", reason=reason,
+                consumption_token=token, response=response, expires_at=expires) from reason
+        raise reason
 
     def checkout(self, product_sku: str, key_fingerprint: str,
                  entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -395,19 +343,17 @@ class LicenseManager:
         try:
             verified = (self.verifier.verify(response) if response.get("SignedToken")
                         and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
-        except LicenseTokenError:
-            self._return_provisional_seat(response, checkout_type)
-            raise
+        except LicenseTokenError as exc:
+            self._refused_provisional(response, checkout_type, exc)
         return Checkout(license=verified, response=response, client_token=client_token)
 
-    def _return_provisional_seat(self, response: Mapping[str, Any], checkout_type: str) -> None:
-        """Check a refused ``PROVISIONAL`` consumption back in (it expires by itself too)."""
-        token = response.get("LicenseConsumptionToken")
-        if checkout_type == "PROVISIONAL" and isinstance(token, str) and token:
-            try:
-                self.check_in(token)
-            except AwsError:
-                pass
+    def _refused_provisional(self, response: Mapping[str, Any], checkout_type: str,
+                             reason: LicenseTokenError) -> NoReturn:
+        """Raise ``reason`` for a refused ``CheckoutLicense`` answer, a ``PROVISIONAL``
+        consumption checked back in first (see :meth:`_refused`; a drawdown is kept)."""
+        if checkout_type == "PROVISIONAL":
+            self._refused(response, reason)
+        raise reason
 
     def checkout_online(self, product_sku: str, key_fingerprint: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -445,9 +391,8 @@ class LicenseManager:
                                     key_fingerprint=key_fingerprint,
                                     checkout_type=checkout_type, now=self.verifier.clock())
             online.check(require)
-        except LicenseTokenError:
-            self._return_provisional_seat(checkout.response, checkout_type)
-            raise
+        except LicenseTokenError as exc:
+            self._refused_provisional(checkout.response, checkout_type, exc)
         return attrs.evolve(online, signed=checkout.license)
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
@@ -500,38 +445,6 @@ class LicenseManager:
         """
         response = self._call("get_license", LicenseArn=license_arn, Version=version)
         return LicenseDetails.from_response(response)
-
-
-def _at_least(granted: str | None, asked: str | None) -> bool:
-    if asked is None:
-        return True
-    try:
-        return Decimal(granted or "") >= Decimal(asked)
-    except InvalidOperation:
-        return granted == asked
-
-
-def check_answers(lic: VerifiedLicense, *, license_arn: str, node_id: str | None,
-                  entitlements: Sequence[Mapping[str, Any]]) -> None:
-    """The signed claims answer the request: its license, its node (when one was given),
-    and every entitlement asked, with the same unit and at least the value asked.
-
-    Raises:
-        RequestMismatch: they do not.
-    """
-    wrong = []
-    if lic.license_arn != license_arn:
-        wrong.append(f"license {lic.license_arn} instead of {license_arn}")
-    if node_id is not None and lic.node_id != node_id:
-        wrong.append(f"node {lic.node_id!r} instead of {node_id!r}")
-    for asked in entitlements:
-        name, unit, value = asked.get("Name"), asked.get("Unit"), asked.get("Value")
-        if not any(e.name == name and e.unit == unit and _at_least(e.value, value)
-                   for e in lic.claims.entitlements):
-            at_least = f" of at least {value}" if value is not None else ""
-            wrong.append(f"entitlement {name} ({unit}){at_least} not granted")
-    if wrong:
-        raise RequestMismatch("the token does not answer the request: " + "; ".join(wrong))
 
 
 def fetch_public_key(kms_key_id: str, *, client: Any = None, **client_options: Any) -> PublicKey:

@@ -47,8 +47,12 @@ class BorrowRenewer:
     entitlements: Sequence[Entitlement | Mapping[str, str]]
     node_id: str | None = None
 
-    def checkout(self) -> Source:
+    def checkout(self, client_token: str) -> Source:
         """Borrow once (``CheckoutBorrowLicense``).
+
+        Args:
+            client_token: the ``ClientToken``; the same one again is answered with the same
+                seat, never a second one.
 
         Returns:
             The checkout response, its token verified and checked against the request.
@@ -58,7 +62,7 @@ class BorrowRenewer:
         """
         node = self.node_id or self.manager.verifier.policy.node_id
         checkout = self.manager.checkout_borrow(self.license_arn, self.entitlements,
-                                                node_id=node)
+                                                node_id=node, client_token=client_token)
         response: Source = checkout.response
         return response
 
@@ -72,6 +76,19 @@ class BorrowRenewer:
             LicenseTokenError: the check-in failed (an AWS error).
         """
         self.manager.check_in(consumption_token)
+
+    def early_check_in_allowed(self) -> bool | None:
+        """The license's ``AllowEarlyCheckIn`` setting (``GetLicense``).
+
+        Returns:
+            The setting, or ``None`` when the license does not say.
+
+        Raises:
+            LicenseTokenError: ``GetLicense`` failed (an AWS error).
+        """
+        allowed: bool | None = self.manager.get_license(
+            self.license_arn).consumption.allow_early_check_in
+        return allowed
 
 
 def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str | None = None,

@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,9 @@ from ._errors import (
 )
 from ._files import fsync_directory, read_bounded, write_atomic
 from ._jws import loads_strict
-from ._lifecycle import PendingCheckIn, RenewalState, StoreState
-from ._response import MAX_RESPONSE_LENGTH, Source, read_response
+from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
+from ._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
+from ._store_errors import NotInStore, StoreCorrupt, StoreError, StoreUnavailable
 from ._verify import VerifiedLicense, Verifier
 
 __all__ = [
@@ -60,36 +61,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
-_LOCK_TIMEOUT = 30.0
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
-
-
-class StoreError(LicenseTokenError):
-    """The store could not be read or written; ``path`` names the file."""
-
-    code = "store_error"
-
-    def __init__(self, message: str, path: Path | None = None) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
-
-
-class StoreCorrupt(StoreError):
-    """A stored file is truncated, garbled, foreign or of an unknown version."""
-
-    code = "store_corrupt"
-
-
-class StoreUnavailable(StoreError):
-    """The store directory cannot be written (disk full, read-only, permissions, lock)."""
-
-    code = "store_unavailable"
-
-
-class NotInStore(StoreError):
-    """No checkout is stored for that license."""
-
-    code = "not_in_store"
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +77,7 @@ class StoredLicense:
 
     path: Path
     license: VerifiedLicense
-    response: Mapping[str, Any]
+    response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
     saved_at: datetime
 
 
@@ -165,7 +137,7 @@ class LicenseStore(StoreState):
         """This process's lock object (a lock object must not cross a fork)."""
         if self._lock is None or self._lock[0] != os.getpid():
             self._lock = (os.getpid(), FileLock(str(self.directory / ".lock"),
-                                                timeout=_LOCK_TIMEOUT))
+                                                timeout=LOCK_TIMEOUT))
         return self._lock[1]
 
     def __repr__(self) -> str:
@@ -191,10 +163,11 @@ class LicenseStore(StoreState):
         """Verify ``response`` at the real time ``now``, then store it durably.
 
         An invalid response is never written. ``datetime`` values in a response dict are
-        written in the service's string form. ``fetched_now=True`` says the response was
-        just fetched online: if its signed ``issuedAt`` is within the rollback tolerance
-        of ``now``, it is evidence of real time and resets the clock mark (downwards too),
-        so a machine whose clock was once wrong recovers at its next online start.
+        written in the service's form (UTC with ``Z``). ``fetched_now=True`` says the
+        response was just fetched online: if its signed ``issuedAt`` is within the rollback
+        tolerance of ``now``, it is evidence of real time and resets the clock mark
+        (downwards too), so a machine whose clock was once wrong recovers at its next
+        online start.
 
         Args:
             response: a checkout response (dict, JSON text/bytes) or a bare token.
@@ -476,21 +449,6 @@ class LicenseStore(StoreState):
         if now is not None:
             raise ConfigurationError("give either now (a clock reading) or as_of (a what-if)")
         return aware(as_of, "as_of")
-
-
-def wire_form(value: object) -> Any:
-    """``value`` JSON-ready, ``datetime`` values in the service's form (UTC, no zone)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): wire_form(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [wire_form(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise ConfigurationError(f"a response value of type {type(value).__name__} is not JSON")
 
 
 def _as_document(response: Source) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from typing import Any
 
 from .._claims import ENTITLEMENT_UNITS, Entitlement, format_time
 from .._clock import utc_now
-from .._errors import ConfigurationError, LicenseTokenError
+from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError
 from .._files import write_atomic
 from .._keys import TrustStore
 from .._policy import split_entitlement_spec
+from .._response import wire_form
 from .._verify import Verifier
-from ..store import wire_form
 from ._common import (
     EXIT_OK,
     EXIT_REJECTED,
@@ -174,8 +174,11 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
         retry = " (retrying later may help)" if exc.retryable else ""
         write(f"license-token: {exc.code}: {exc}{retry}")
         return EXIT_REJECTED
-    except LicenseTokenError as exc:  # refused after the seat was taken, and checked back in
-        write(f"license-token: {exc.code}: {exc} (the seat was checked back in)")
+    except InvalidLicense as exc:  # the answer was refused, and no seat of it is held
+        write(f"license-token: {exc.code}: {exc} (no seat is held: it was checked back in)")
+        return EXIT_REJECTED
+    except LicenseTokenError as exc:
+        write(f"license-token: {exc.code}: {exc}")
         return EXIT_REJECTED
     token = str(checkout.license.consumption_token if checkout.license else "")
     try:
