@@ -14,9 +14,11 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import pkgutil
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -204,12 +206,32 @@ def test_the_demo_ends_with_the_command_that_repeats_its_offline_check(
     directory, lines = demo
     assert lines[-2] == "Repeat the offline check with:"
     words = shlex.split(lines[-1])
-    assert words[:3] == ["license-token", "verify", str(directory / "license-response.json")]
-    done = subprocess.run([sys.executable, "-m", "license_token", *words[1:]],
-                          capture_output=True, text=True, timeout=60, check=False)
+    # Run from `python -m`, with no license-token on PATH: the line names how to start it.
+    assert words[:4] == [sys.executable, "-m", "license_token", "verify"]
+    assert words[4] == str(directory / "license-response.json")
+    done = subprocess.run(words, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("VALID")
     assert "NOT CHECKED" not in done.stdout
+
+
+@pytest.mark.parametrize(("argv0", "on_path", "expected"), [
+    ("/venv/bin/license-token", "/venv/bin/license-token", ["license-token"]),
+    ("/venv/bin/license-token", None, ["/venv/bin/license-token"]),
+    ("/venv/bin/license-token", "/usr/bin/license-token", ["/venv/bin/license-token"]),
+    ("/src/license_token/__main__.py", None, [sys.executable, "-m", "license_token"]),
+])
+def test_the_demo_names_the_program_as_a_shell_can_start_it(
+        monkeypatch: pytest.MonkeyPatch, argv0: str, on_path: str | None,
+        expected: list[str]) -> None:
+    """An unactivated venv: the bare name would be 'command not found' (exit 127)."""
+    from license_token.cli import _online
+
+    monkeypatch.setattr(sys, "argv", [argv0])
+    monkeypatch.setattr(shutil, "which", lambda _: on_path)
+    monkeypatch.setattr(os.path, "realpath", lambda path: path)
+    words = shlex.split(_online.verify_command(Path("r.json"), Path("k.pem"), "arn"))
+    assert words[:len(expected) + 1] == [*expected, "verify"]
 
 
 def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ def add_policy_options(parser: argparse.ArgumentParser, *, what_if: bool = True)
                         metavar="NAME[:UNIT][=MIN]",
                         help="a required entitlement; repeatable (else NOT CHECKED)")
     if what_if:
-        parser.add_argument("--at", type=instant, metavar="ISO8601",
+        parser.add_argument("--at", type=instant, metavar="DATE|DATETIME",
                             help="verify as of this date or date-time instead of the system "
                                  "clock; without a zone it is UTC (2099-01-01 is midnight UTC)")
     else:

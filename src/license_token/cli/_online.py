@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import shlex
+import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -213,9 +215,30 @@ def cmd_public_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _program() -> list[str]:
+    """How to start this very CLI again from a shell: its name when ``PATH`` finds it,
+    else its script's full path (a venv that is not activated), else ``python -m``."""
+    script = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("license-token")
+    if on_path is not None and os.path.realpath(on_path) == script:
+        return ["license-token"]
+    if os.path.basename(script).startswith("license-token"):
+        return [script]
+    return [sys.executable, "-m", "license_token"]
+
+
 def verify_command(response: Path, key: Path, license_arn: str) -> str:
-    """The ``license-token verify`` command line that repeats the demo's offline check."""
-    words = ["license-token", "verify", str(response), "--key", str(key),
+    """The ``license-token verify`` command line that repeats the demo's offline check.
+
+    Args:
+        response: the saved response.
+        key: the pinned public key file.
+        license_arn: the license the demo borrowed.
+
+    Returns:
+        A shell command line that runs as printed, also from a venv that is not activated.
+    """
+    words = [*_program(), "verify", str(response), "--key", str(key),
              "--license-arn", license_arn, "--node-id", DEMO_NODE]
     for requirement in DEMO_REQUIRE:
         words += ["--require", requirement]
