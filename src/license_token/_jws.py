@@ -111,6 +111,36 @@ def _reject_constant(name: str) -> Any:
     raise Malformed(f"non-standard JSON constant {name}")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise Malformed(f"JSON number {text[:40]} is out of range")
+    return value
+
+
+_INF = float("inf")
+#: ``\uD800``-``\uDFFF`` escapes: the only way a lone surrogate gets into decoded JSON text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) holds a surrogate not paired into a character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _depth_exceeds(value: Any, limit: int) -> bool:
     stack = [(value, 1)]
     while stack:
@@ -127,20 +157,34 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant,
+                            parse_float=_finite_float)
 
 
 def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
-    """Parse a UTF-8 JSON *object*: no duplicate members, no NaN, bounded depth."""
+    """Parse a UTF-8 JSON *object* (I-JSON, RFC 7493): no duplicate members, no NaN or
+    infinity, no lone surrogate, bounded depth."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        if isinstance(data, bytes):
+            text = data.decode("utf-8")
+        else:
+            text = data
+            text.encode("utf-8")  # a str may hold raw surrogates, which no UTF-8 text can
         value = _DECODER.decode(text)
     except Malformed as exc:
         raise Malformed(f"{what}: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
-        raise Malformed(f"{what}: not valid UTF-8 JSON") from exc
+    except UnicodeError as exc:
+        raise Malformed(f"{what}: not valid UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"{what}: not valid JSON ({exc.msg})") from exc
+    except ValueError as exc:  # int() of more digits than sys.get_int_max_str_digits()
+        raise Malformed(f"{what}: a JSON number has too many digits") from exc
+    except RecursionError as exc:
+        raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}") from exc
     if not isinstance(value, dict):
         raise Malformed(f"{what}: not a JSON object")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise Malformed(f"{what}: a JSON string holds a lone surrogate")
     # Depth can exceed the bound only if there are more brackets than the bound.
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth_exceeds(
             value, MAX_JSON_DEPTH):

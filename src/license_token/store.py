@@ -37,7 +37,7 @@ from ._errors import (
     LicenseTokenError,
     Malformed,
 )
-from ._files import fsync_directory, read_bounded, write_atomic
+from ._files import NotRegularFile, fsync_directory, read_regular, write_atomic
 from ._jws import loads_strict
 from ._lifecycle import PendingCheckIn, RenewalState, StoreState
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response
@@ -62,6 +62,9 @@ DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
 _LOCK_TIMEOUT = 30.0
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
+_MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
+_MAX_CLOCK = 4096
+_MARK_STEP = timedelta(seconds=60)  # the mark is rewritten only when it moves this much
 
 
 class StoreError(LicenseTokenError):
@@ -119,7 +122,23 @@ def aware(moment: object, what: str) -> datetime:
 
 
 def _entry_name(license_arn: str) -> str:
-    return hashlib.sha256(license_arn.encode()).hexdigest()[:32] + ".json"
+    # surrogatepass: an ARN typed on a command line may hold undecodable bytes.
+    return hashlib.sha256(license_arn.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ".json"
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """A stored file, if it is a regular file (no symlink) of at most ``limit`` bytes."""
+    try:
+        data = read_regular(path, limit)
+    except NotRegularFile:
+        raise StoreCorrupt("not a regular file", path) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StoreCorrupt(f"unreadable: {exc.strerror or exc}", path) from exc
+    if len(data) > limit:
+        raise StoreCorrupt(f"larger than {limit} bytes", path)
+    return data
 
 
 class LicenseStore(StoreState):
@@ -206,6 +225,11 @@ class LicenseStore(StoreState):
                 self._write_mark(max(moment, lic.issued_at))
             else:
                 self._advance_clock(max(moment, lic.issued_at))
+        data = _entry_bytes(entry)
+        with self._writing(path):
+            self._check_clock(moment)
+            write_atomic(path, data)
+            self._advance_clock(max(moment, lic.issued_at))
         return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
 
     def import_response(self, response: Source, verifier: Verifier, *,
@@ -333,9 +357,9 @@ class LicenseStore(StoreState):
 
     def _read_entry(self, path: Path) -> tuple[str, datetime, dict[str, Any]]:
         try:
-            data = read_bounded(path, 2 * MAX_RESPONSE_LENGTH)
-        except OSError as exc:
-            raise StoreCorrupt(f"unreadable: {exc.strerror}", path) from exc
+            data = _read(path, _MAX_ENTRY)
+        except FileNotFoundError as exc:
+            raise StoreCorrupt("unreadable: no such file", path) from exc
         try:
             entry = loads_strict(data, "stored checkout")
             if entry.get("format") != _ENTRY_FORMAT:
@@ -357,15 +381,18 @@ class LicenseStore(StoreState):
     def high_water_mark(self) -> datetime | None:
         """The latest trusted time seen, or ``None`` before the first save."""
         try:
-            doc = loads_strict(self._clock_path.read_bytes(), "clock mark")
+            doc = loads_strict(_read(self._clock_path, _MAX_CLOCK), "clock mark")
             if doc.get("format") != _CLOCK_FORMAT:
                 raise Malformed("not a clock mark")
-            return parse_time(doc.get("high_water"), "clock mark")
+            mark = parse_time(doc.get("high_water"), "clock mark")
+            # The mark is compared with tolerances either side: it must leave room for them.
+            _ = (mark - self.rollback_tolerance, mark + _MARK_STEP)
         except FileNotFoundError:
             return None
-        except (OSError, InvalidLicense) as exc:
+        except (OSError, InvalidLicense, StoreCorrupt, OverflowError) as exc:
             log.warning("ignoring unreadable clock mark %s: %s", self._clock_path, exc)
             return None
+        return mark
 
     def reset_clock_mark(self) -> None:
         """Forget the clock mark (support's recovery for an offline machine whose mark is
@@ -393,6 +420,9 @@ class LicenseStore(StoreState):
     def _write_mark(self, moment: datetime) -> None:
         doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
         write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
+        if mark is None or moment > mark + _MARK_STEP:
+            doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
+            write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
 
     def _advance_clock_quietly(self, moment: datetime) -> None:
         """Loading must work on a read-only store: a mark that cannot advance is logged."""
@@ -428,6 +458,21 @@ def wire_form(value: object) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise ConfigurationError(f"a response value of type {type(value).__name__} is not JSON")
+
+
+def _entry_bytes(entry: dict[str, Any]) -> bytes:
+    """The stored form of ``entry``; what the store could not read back is never written."""
+    try:
+        data = json.dumps(entry, indent=2, default=str, allow_nan=False).encode() + b"\n"
+    except (ValueError, RecursionError) as exc:  # NaN or infinity, a cycle, deep nesting
+        raise Malformed(f"the response cannot be stored: {exc}") from None
+    if len(data) > _MAX_ENTRY:
+        raise Malformed(f"the response cannot be stored: larger than {_MAX_ENTRY} bytes")
+    try:
+        loads_strict(data, "stored checkout")
+    except Malformed as exc:
+        raise Malformed(f"the response cannot be stored: {exc}") from None
+    return data
 
 
 def _as_document(response: Source) -> dict[str, Any]:
