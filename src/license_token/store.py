@@ -414,15 +414,12 @@ class LicenseStore(StoreState):
 
     def _advance_clock(self, moment: datetime) -> None:
         mark = self.high_water_mark()
-        if mark is None or moment > mark + timedelta(seconds=60):
+        if mark is None or moment > mark + _MARK_STEP:
             self._write_mark(moment)
 
     def _write_mark(self, moment: datetime) -> None:
         doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
         write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
-        if mark is None or moment > mark + _MARK_STEP:
-            doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
-            write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
 
     def _advance_clock_quietly(self, moment: datetime) -> None:
         """Loading must work on a read-only store: a mark that cannot advance is logged."""
