@@ -33,7 +33,8 @@ def main(report_path: str) -> int:
           f"branches {branch_total:.1f} %")
     cli = [p for p in files if "/license_token/cli/" in p]
     for path in sorted(cli):
-        print(f"  {path.split('license_token/')[1]:<22} {files[path]['summary']['percent_covered']:.1f} %")
+        percent = files[path]["summary"]["percent_covered"]
+        print(f"  {path.split('license_token/')[1]:<22} {percent:.1f} %")
     if totals["percent_covered"] < TOTAL_MIN:
         failures.append(f"total coverage {totals['percent_covered']:.1f} % < {TOTAL_MIN} %")
     for failure in failures:

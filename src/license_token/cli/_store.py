@@ -162,7 +162,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     lic, policy = stored.license, verifier.policy
     doc = {"valid": True, "code": None, "message": f"imported into {stored.path}",
            "license": lic.to_json() | {"checks": checks(policy)}, "file": str(stored.path)}
-    human = (f"IMPORTED into {escape(stored.path)}\n" + table(check_rows(lic, policy, lic.verified_at))
+    human = (f"IMPORTED into {escape(stored.path)}\n"
+             + table(check_rows(lic, policy, lic.verified_at))
              + f"\n  borrow again before {format_time(lic.expires_at)}")
     emit(doc, args.json, human)
     return EXIT_OK
