@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 rm -f .coverage .coverage.*
-"$PY" -m coverage run -m pytest -q -p no:randomly "$@"
+"$PY" -m coverage run -m pytest "$@"
 "$PY" -m coverage combine -q
 "$PY" -m coverage json -q -o coverage.json
 "$PY" -m coverage report --skip-covered --sort=cover | tail -25

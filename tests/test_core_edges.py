@@ -1,0 +1,268 @@
+"""Edges of the core that mutation testing found untested (issue 11, "Surviving mutants").
+
+Each test pins a rule with literal values (not the module's constants), so that changing the
+rule in the code fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from license_token import (
+    BadSignature,
+    ConfigurationError,
+    Expired,
+    KeyRejected,
+    Malformed,
+    Requirement,
+    ResponseMismatch,
+    TrustStore,
+    Verifier,
+)
+from license_token._jws import _HEADERS, parse_compact
+from license_token._keys import _check_pss_parameters, _tlv
+from license_token._policy import split_entitlement_spec
+from license_token._response import read_response
+from license_token.testing import TokenFactory
+from license_token.testing._factory import b64u
+
+NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TokenFactory:
+    return TokenFactory(now=NOW)
+
+
+@pytest.fixture
+def verifier(issuer: TokenFactory) -> Verifier:
+    return Verifier(issuer.trust_store(), clock=lambda: NOW)
+
+
+# -- signatures and base64url -----------------------------------------------------------------
+
+def test_a_signature_without_its_leading_zero_byte_is_not_a_second_spelling(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    """OpenSSL accepts a 255-byte signature whose 256-byte form starts with 0x00."""
+    for _ in range(5000):  # about 1 signature in 256 starts with a zero byte
+        head, payload, _ = issuer.token().split(".")
+        raw = issuer.sign(f"{head}.{payload}".encode())
+        if raw[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 5000 tries")
+    assert verifier.verify(f"{head}.{payload}.{b64u(raw)}").license_arn == issuer.claims()[
+        "licenseArn"]
+    with pytest.raises(BadSignature):
+        verifier.verify(f"{head}.{payload}.{b64u(raw[1:])}")
+
+
+def test_rsa_4096_tokens_and_their_non_canonical_signature_spelling() -> None:
+    """A 512-byte signature is 683 characters: length % 4 == 3, two unused bits."""
+    big = TokenFactory.with_key_size(4096, now=NOW)
+    token = big.token()
+    signature = token.split(".")[2]
+    assert len(signature) % 4 == 3
+    verifier = Verifier(big.trust_store(), clock=lambda: NOW)
+    assert verifier.verify(token).key.key_size == 4096
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    for bits in (1, 2, 3):  # same decoded bytes, unused low bits set
+        other = token[:-1] + alphabet[last | bits]
+        with pytest.raises(Malformed, match="non-canonical"):
+            verifier.verify(other)
+
+
+def test_an_empty_signature_is_malformed_not_a_bad_signature(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    head, payload, _ = issuer.token().split(".")
+    with pytest.raises(Malformed, match="signature: empty"):
+        verifier.verify(f"{head}.{payload}.")
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ({"alg": 384}, "'alg' is not a string"),
+    ({"alg": "PS384", "kid": 1}, "'kid' is not a string"),
+    ({"alg": "PS384", "typ": ["JWT"]}, "'typ' is not a string"),
+    ({"alg": "PS384", "cty": None}, "'cty' is not a string"),
+    ({"typ": "JWT"}, "no 'alg'"),
+])
+def test_header_member_types(issuer: TokenFactory, verifier: Verifier,
+                             header: dict[str, object], message: str) -> None:
+    with pytest.raises(Malformed, match=message):
+        verifier.verify(issuer.encode(header, issuer.claims()))
+
+
+def test_the_header_cache_is_bounded_and_never_changes_results(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    for index in range(80):
+        token = issuer.token(header={"kid": f"k{index}"})
+        assert verifier.verify(token).header["kid"] == f"k{index}"
+        assert parse_compact(token).kid == f"k{index}"
+    assert len(_HEADERS) == 64
+
+
+# -- JSON and size bounds, with literal numbers -----------------------------------------------
+
+def test_token_length_bound_is_64_kib(issuer: TokenFactory, verifier: Verifier) -> None:
+    with pytest.raises(Malformed, match="longer than 65536"):
+        verifier.verify("a" * 65537)
+    with pytest.raises(Malformed, match="longer than 65536"):
+        parse_compact("a" * 65537)
+    with pytest.raises(Malformed, match="3 dot-separated parts"):
+        verifier.verify("a" * 65536)
+
+
+def test_response_length_bound_is_256_kib(verifier: Verifier) -> None:
+    for source in (b" " * 262145, " " * 262145):
+        with pytest.raises(Malformed, match="262144"):
+            verifier.verify(source)
+    with pytest.raises(Malformed, match="empty"):
+        verifier.verify(b" " * 262144)
+
+
+def test_nan_and_infinity_in_a_signed_payload(issuer: TokenFactory, verifier: Verifier) -> None:
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        payload = json.dumps(issuer.claims()).encode()[:-1] + b',"x":' + constant + b"}"
+        with pytest.raises(Malformed, match="non-standard JSON constant"):
+            verifier.verify(issuer.encode({"alg": "PS384"}, payload))
+
+
+def test_a_license_with_many_entitlements_and_nesting_up_to_the_bound(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    entitlements = [{"name": f"F{i}", "unit": "None", "value": "Enabled"} for i in range(12)]
+    nested: object = "leaf"
+    for _ in range(15):  # the payload object plus 15 levels: depth 16, the bound
+        nested = [nested]
+    claims = issuer.claims(entitlementsAllowed=entitlements, deep=nested)
+    lic = verifier.verify(issuer.response(claims))
+    assert len(lic.claims.entitlements) == 12
+    with pytest.raises(Malformed, match="nested deeper than 16"):
+        verifier.verify(issuer.response(issuer.claims(deep=[nested])))
+
+
+# -- unsigned fields ----------------------------------------------------------------------------
+
+def test_an_unsigned_entitlement_value_edited_in_place(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response()
+    text = json.dumps(response).replace('"Value": "10"', '"Value": "99"')
+    with pytest.raises(ResponseMismatch, match="EntitlementsAllowed"):
+        verifier.verify(text)
+    dropped = json.loads(json.dumps(response))
+    del dropped["EntitlementsAllowed"][0]["Value"]
+    with pytest.raises(ResponseMismatch, match="EntitlementsAllowed"):
+        verifier.verify(dropped)
+
+
+def test_unsigned_entitlements_are_compared_as_a_multiset(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    a = {"name": "A", "unit": "Count", "value": "1"}
+    b = {"name": "B", "unit": "Count", "value": "2"}
+    response = issuer.response(issuer.claims(entitlementsAllowed=[a, a, b]))
+    reordered = [response["EntitlementsAllowed"][i] for i in (2, 0, 1)]
+    assert verifier.verify(response | {"EntitlementsAllowed": reordered}).claims.entitlements[
+        2].name == "B"
+    same_set = [response["EntitlementsAllowed"][i] for i in (0, 2, 2)]
+    with pytest.raises(ResponseMismatch):
+        verifier.verify(response | {"EntitlementsAllowed": same_set})
+
+
+@pytest.mark.parametrize("value", [[{"Name": 1, "Unit": "Count"}], "not a list", [1]])
+def test_unsigned_entitlements_of_the_wrong_shape(
+        issuer: TokenFactory, verifier: Verifier, value: object) -> None:
+    with pytest.raises(Malformed):
+        verifier.verify(issuer.response() | {"EntitlementsAllowed": value})
+
+
+def test_unsigned_times_as_datetimes(issuer: TokenFactory, verifier: Verifier) -> None:
+    """boto3 may hand back datetimes; a naive one is UTC, as the service's strings are."""
+    claims = issuer.claims()
+    issued = datetime.fromisoformat(claims["issuedAt"])
+    response = issuer.response(claims) | {"IssuedAt": issued}
+    assert verifier.verify(response).issued_at == issued.replace(tzinfo=timezone.utc)
+    with pytest.raises(ResponseMismatch, match="IssuedAt"):
+        verifier.verify(response | {"IssuedAt": issued + timedelta(seconds=1)})
+
+
+@pytest.mark.parametrize("source", [["SignedToken"], 42, None, {"SignedToken": 42}, {}])
+def test_a_response_of_the_wrong_type(source: object) -> None:
+    with pytest.raises(Malformed):
+        read_response(source)  # type: ignore[arg-type]
+
+
+# -- policy ---------------------------------------------------------------------------------------
+
+def test_the_default_leeway_is_60_seconds(issuer: TokenFactory) -> None:
+    token = issuer.token(expiration="2026-03-15T12:00:00")
+    default = Verifier(issuer.trust_store())
+    assert default.verify(token, now=NOW + timedelta(seconds=59)).expires_at == NOW
+    with pytest.raises(Expired):
+        default.verify(token, now=NOW + timedelta(seconds=60))
+
+
+@pytest.mark.parametrize("minimum", [Decimal("NaN"), Decimal("Infinity"), -1, Decimal(-1),
+                                     1.5, True, object()])
+def test_requirement_minimums_that_are_not_counts(minimum: object) -> None:
+    with pytest.raises(ConfigurationError, match="at_least"):
+        Requirement("Users", at_least=minimum)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["", 5, None])
+def test_a_requirement_needs_a_name(name: object) -> None:
+    with pytest.raises(ConfigurationError, match="non-empty string"):
+        Requirement(name)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", ["", ":Count", "=5", 5])
+def test_entitlement_specs_without_a_name(spec: object) -> None:
+    with pytest.raises(ConfigurationError):
+        split_entitlement_spec(spec)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        Requirement.parse(spec)  # type: ignore[arg-type]
+
+
+def test_verifier_repr_names_the_policy_not_the_keys(issuer: TokenFactory) -> None:
+    text = repr(Verifier(issuer.trust_store(), require=["Users:Count=5"]))
+    assert text.startswith("Verifier(keys=1, policy=Policy(")
+    assert "Users" in text
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+def test_the_fingerprint_is_sha256_of_the_der_spki(issuer: TokenFactory) -> None:
+    pinned = issuer.trust_store().keys[0]
+    assert pinned.fingerprint == hashlib.sha256(issuer.public_key_der()).hexdigest()
+
+
+@pytest.mark.parametrize("load", [
+    lambda: TrustStore.from_pem(b"no block here"),
+    lambda: TrustStore.from_jwks({"keys": [1]}),
+    lambda: TrustStore.from_jwks({"kty": "RSA"}),
+    lambda: TrustStore.from_jwks("[]"),
+    lambda: TrustStore.from_kms_public_key([("PublicKey", b"")]),  # type: ignore[arg-type]
+    lambda: TrustStore.from_jwk({"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": 7}),
+])
+def test_key_documents_of_the_wrong_shape(load: object) -> None:
+    with pytest.raises(KeyRejected):
+        load()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("der", [
+    b"", b"\x30", b"\x30\x05\x00", b"\x30\x85\x01\x02\x03\x04\x05", b"\x30\x80",
+    b"\x30\x82\x01", b"\x30\x02\x30\x05",
+])
+def test_truncated_der_is_an_unreadable_spki(der: bytes) -> None:
+    with pytest.raises(KeyRejected, match="unreadable SubjectPublicKeyInfo"):
+        _check_pss_parameters(der, "key")
+
+
+def test_der_lengths_short_and_long_form() -> None:
+    assert _tlv(b"\x04\x02ab rest") == (4, b"ab", b" rest")
+    assert _tlv(b"\x04\x81\x02ab") == (4, b"ab", b"")
+    assert _tlv(b"\x04\x82\x00\x01a") == (4, b"a", b"")
