@@ -6,10 +6,12 @@ rule in the code fails here.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +26,7 @@ from license_token import (
     TrustStore,
     Verifier,
 )
-from license_token._jws import _HEADERS, parse_compact
+from license_token._jws import _HEADERS, b64url_decode, parse_compact
 from license_token._keys import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
 from license_token._response import read_response
@@ -32,6 +34,7 @@ from license_token.testing import TokenFactory
 from license_token.testing._factory import b64u
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +73,37 @@ def test_rsa_4096_tokens_and_their_non_canonical_signature_spelling() -> None:
     assert len(signature) % 4 == 3
     verifier = Verifier(big.trust_store(), clock=lambda: NOW)
     assert verifier.verify(token).key.key_size == 4096
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    last = alphabet.index(signature[-1])
+    last = _ALPHABET.index(signature[-1])
     for bits in (1, 2, 3):  # same decoded bytes, unused low bits set
-        other = token[:-1] + alphabet[last | bits]
+        other = token[:-1] + _ALPHABET[last | bits]
         with pytest.raises(Malformed, match="non-canonical"):
             verifier.verify(other)
+
+
+def test_every_unused_bit_pattern_of_a_2048_bit_signature(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    """A 256-byte signature is 342 characters: length % 4 == 2, four unused bits."""
+    token = issuer.token()
+    signature = token.split(".")[2]
+    assert len(signature) % 4 == 2
+    last = _ALPHABET.index(signature[-1])
+    assert last & 15 == 0
+    for bits in range(1, 16):
+        with pytest.raises(Malformed, match="non-canonical"):
+            verifier.verify(token[:-1] + _ALPHABET[last | bits])
+
+
+@pytest.mark.parametrize("char", _ALPHABET)
+def test_canonical_last_characters_exhaustively(char: str) -> None:
+    """With 2 (or 3) characters in the last quantum, 4 (or 2) low bits are unused."""
+    index = _ALPHABET.index(char)
+    for segment, unused in ((f"AA{char}", 3), (f"A{char}", 15), (f"AAAAA{char}", 15)):
+        if index & unused:
+            with pytest.raises(Malformed, match="non-canonical"):
+                b64url_decode(segment.encode(), "segment")
+        else:
+            assert b64url_decode(segment.encode(), "segment") == base64.urlsafe_b64decode(
+                segment + "=" * (-len(segment) % 4))
 
 
 def test_an_empty_signature_is_malformed_not_a_bad_signature(
@@ -266,3 +294,30 @@ def test_der_lengths_short_and_long_form() -> None:
     assert _tlv(b"\x04\x02ab rest") == (4, b"ab", b" rest")
     assert _tlv(b"\x04\x81\x02ab") == (4, b"ab", b"")
     assert _tlv(b"\x04\x82\x00\x01a") == (4, b"a", b"")
+
+
+# -- the bounds, at their edges -------------------------------------------------------------------
+
+def test_leeway_bound_is_366_days(issuer: TokenFactory) -> None:
+    assert Verifier(issuer.trust_store(), leeway=timedelta(days=366)).policy.leeway == (
+        timedelta(days=366))
+    with pytest.raises(ConfigurationError, match="366 days"):
+        Verifier(issuer.trust_store(), leeway=timedelta(days=366, microseconds=1))
+
+
+def test_the_smallest_key_is_2048_bits() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = rsa.generate_private_key(public_exponent=65537, key_size=2047).public_key()
+    with pytest.raises(KeyRejected, match="2047 bits"):
+        TrustStore.from_public_keys(small)
+
+
+def test_key_files_up_to_1_mib(tmp_path: Path, issuer: TokenFactory) -> None:
+    pem = issuer.public_key_pem()
+    path = tmp_path / "key.pem"
+    path.write_bytes(pem + b"\n" * (1024 * 1024 - len(pem)))
+    assert len(TrustStore.from_file(path)) == 1
+    path.write_bytes(pem + b"\n" * (1024 * 1024 + 1 - len(pem)))
+    with pytest.raises(KeyRejected, match="larger than"):
+        TrustStore.from_file(path)

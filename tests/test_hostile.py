@@ -446,7 +446,9 @@ def test_clock_mark_read_is_bounded(tmp_path: Path) -> None:
     path = tmp_path / "clock.json"
     path.write_text(doc)
     assert LicenseStore(tmp_path).high_water_mark() == datetime(2026, 1, 1, tzinfo=timezone.utc)
-    path.write_text(doc + " " * (1 << 20))
+    path.write_text(doc + " " * (4096 - len(doc)))  # the bound: 4 KiB
+    assert LicenseStore(tmp_path).high_water_mark() == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    path.write_text(doc + " " * (4097 - len(doc)))
     assert LicenseStore(tmp_path).high_water_mark() is None
 
 
