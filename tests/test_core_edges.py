@@ -18,6 +18,8 @@ import pytest
 from license_token import (
     BadSignature,
     ConfigurationError,
+    EntitlementInsufficient,
+    EntitlementMissing,
     Expired,
     KeyRejected,
     Malformed,
@@ -321,3 +323,119 @@ def test_key_files_up_to_1_mib(tmp_path: Path, issuer: TokenFactory) -> None:
     path.write_bytes(pem + b"\n" * (1024 * 1024 + 1 - len(pem)))
     with pytest.raises(KeyRejected, match="larger than"):
         TrustStore.from_file(path)
+
+
+# -- key loaders: what each one builds --------------------------------------------------------
+
+KEYS = Path(__file__).resolve().parent.parent / "vectors" / "keys"
+
+
+def test_every_loader_names_its_source_and_pins_the_same_key() -> None:
+    der = (KEYS / "a2048.der").read_bytes()
+    kms = json.loads((KEYS / "a2048.kms.json").read_text())
+    jwk = json.loads((KEYS / "a2048.jwk.json").read_text())
+    stores = {
+        "PEM": TrustStore.from_pem((KEYS / "a2048.pem").read_text()),
+        "DER": TrustStore.from_der(der),
+        "base64 DER": TrustStore.from_base64_der(base64.b64encode(der).decode()),
+        "JWK": TrustStore.from_jwk(json.dumps(jwk)),
+        "JWKS keys[0]": TrustStore.from_jwks({"keys": [jwk]}),
+        "KMS GetPublicKey": TrustStore.from_kms_public_key(kms),
+        "key": TrustStore.from_bytes(der),
+        str(KEYS / "a2048.der"): TrustStore.from_file(KEYS / "a2048.der"),
+    }
+    fingerprint = hashlib.sha256(der).hexdigest()
+    for source, store in stores.items():
+        assert [(k.source, k.fingerprint) for k in store] == [(source, fingerprint)]
+    assert stores["KMS GetPublicKey"].keys[0].kid == kms["KeyId"]
+    assert stores["JWK"].keys[0].kid == jwk.get("kid")
+
+
+def test_jwks_from_text_and_mapping_keep_kids_in_order() -> None:
+    text = (KEYS / "rotation.jwks.json").read_text()
+    for source in (text, json.loads(text)):
+        assert [k.kid for k in TrustStore.from_jwks(source)] == ["old", "current"]
+    single = json.loads((KEYS / "a2048.jwk.json").read_text())
+    with pytest.raises(KeyRejected, match="'keys' list"):
+        TrustStore.from_jwks(single)  # a JWK is not a JWKS
+    with pytest.raises(KeyRejected, match="'keys' list"):
+        TrustStore.from_jwks(json.dumps(single))
+
+
+def test_a_jwk_with_any_private_member_is_refused() -> None:
+    jwk = json.loads((KEYS / "a2048.jwk.json").read_text())
+    for member in ("d", "p"):
+        with pytest.raises(KeyRejected, match="private key material"):
+            TrustStore.from_jwk(jwk | {member: "AQAB"})
+
+
+def test_kms_documents_old_spec_name_and_key_ids() -> None:
+    kms = json.loads((KEYS / "a2048.kms.json").read_text())
+    old = {k: v for k, v in kms.items() if k != "KeySpec"} | {"CustomerMasterKeySpec": "RSA_2048"}
+    assert TrustStore.from_kms_public_key(old).keys[0].kid == kms["KeyId"]
+    assert TrustStore.from_kms_public_key(kms | {"KeyId": 7}).keys[0].kid is None
+    assert TrustStore.from_kms_public_key({k: v for k, v in kms.items() if k != "KeyId"}).keys[
+        0].kid is None
+    with pytest.raises(KeyRejected, match="KeySpec"):
+        TrustStore.from_kms_public_key({k: v for k, v in kms.items() if k != "KeySpec"})
+
+
+# -- requirements and results: exact values -------------------------------------------------------
+
+def test_requirement_text_round_trips() -> None:
+    for spec in ("Users", "Users:Count", "Users:Count=5", "Users=2.5", "urn:x:Users:Count=1"):
+        assert str(Requirement.parse(spec)) == spec
+    assert Requirement.parse("a=b:Count=5") == Requirement("a=b", unit="Count", at_least=5)
+    assert Requirement("Users", at_least=0).at_least == 0
+    assert split_entitlement_spec("Users") == ("Users", None, None)
+    assert split_entitlement_spec("Users:Count") == ("Users", "Count", None)
+
+
+def test_the_first_of_equal_numbers_is_granted(issuer: TokenFactory) -> None:
+    users = Requirement("Users", unit="Count", at_least=10)
+    claims = issuer.claims(entitlementsAllowed=[
+        {"name": "Users", "unit": "Count", "value": "50.0"},
+        {"name": "Users", "unit": "Count", "value": "50"}])
+    lic = Verifier(issuer.trust_store(), require=[users]).verify(issuer.token(claims), now=NOW)
+    assert lic.granted[users].value == "50.0"
+
+
+def test_shortfall_and_missing_messages_name_what_was_granted(issuer: TokenFactory) -> None:
+    claims = issuer.claims(entitlementsAllowed=[
+        {"name": "Users", "unit": "Count", "value": "3"},
+        {"name": "Users", "unit": "Bits", "value": "x"},
+        {"name": "Seats", "unit": "Count", "value": "9"}])
+    token = issuer.token(claims)
+    with pytest.raises(EntitlementInsufficient) as info:
+        Verifier(issuer.trust_store(), require=["Users=5"]).verify(token, now=NOW)
+    assert str(info.value) == "entitlement Users=5 not met: granted '3', 'x'"
+    with pytest.raises(EntitlementMissing) as missing:
+        Verifier(issuer.trust_store(), require=["Users:Seconds"]).verify(token, now=NOW)
+    assert str(missing.value) == "no entitlement Users:Seconds"
+    lic = Verifier(issuer.trust_store()).verify(token, now=NOW)
+    with pytest.raises(EntitlementMissing) as lookup:
+        lic.entitlement("Seats", "Bits")
+    assert str(lookup.value) == "no entitlement Seats:Bits"
+    with pytest.raises(EntitlementMissing) as by_name:
+        lic.entitlement("Nothing")
+    assert str(by_name.value) == "no entitlement Nothing"
+
+
+def test_verified_license_json_summary(issuer: TokenFactory) -> None:
+    lic = Verifier(issuer.trust_store()).verify(issuer.token(), now=NOW)
+    assert lic.to_json() == {
+        "claims": lic.claims.to_json(),
+        "key_fingerprint_sha256": hashlib.sha256(issuer.public_key_der()).hexdigest(),
+        "key_id": None,
+        "verified_at": "2026-03-15T12:00:00Z",
+    }
+
+
+def test_base64_der_keys_with_line_breaks_but_no_stray_characters() -> None:
+    der = (KEYS / "a2048.der").read_bytes()
+    wrapped = base64.encodebytes(der)  # 76-character lines
+    assert b"\n" in wrapped.strip()
+    assert len(TrustStore.from_base64_der(wrapped)) == 1
+    for junk in (b"*", b"!", b"."):
+        with pytest.raises(KeyRejected, match="not PEM, DER or base64 DER"):
+            TrustStore.from_base64_der(base64.b64encode(der) + junk)
