@@ -23,6 +23,8 @@ from license_token import (
     Expired,
     KeyRejected,
     Malformed,
+    NodeMismatch,
+    NotYetValid,
     Requirement,
     ResponseMismatch,
     TrustStore,
@@ -439,3 +441,75 @@ def test_base64_der_keys_with_line_breaks_but_no_stray_characters() -> None:
     for junk in (b"*", b"!", b"."):
         with pytest.raises(KeyRejected, match="not PEM, DER or base64 DER"):
             TrustStore.from_base64_der(base64.b64encode(der) + junk)
+
+
+def test_der_reader_bounds_exactly() -> None:
+    assert _tlv(b"\x05\x00") == (5, b"", b"")
+    assert _tlv(b"\x04\x81\x00") == (4, b"", b"")
+    assert _tlv(b"\x04\x84\x00\x00\x00\x01a") == (4, b"a", b"")
+    for der in (b"\x05", b"\x30\x80", b"\x04\x85\x00\x00\x00\x00\x01a", b"\x04\x82\x00",
+                b"\x04\x05ab", b"\x04\x81"):
+        with pytest.raises(ValueError, match="DER"):
+            _tlv(der)
+
+
+def test_a_pem_label_that_is_not_ascii_is_refused() -> None:
+    with pytest.raises(KeyRejected, match="is not a public key"):
+        TrustStore.from_pem("-----BEGIN PÜBLIC KEY-----\nAAAA\n-----END PÜBLIC KEY-----\n")
+
+
+def test_times_are_printed_in_utc_whatever_the_local_zone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from license_token._claims import format_time
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert format_time(datetime(2026, 3, 15, 12, tzinfo=timezone.utc)) == (
+            "2026-03-15T12:00:00Z")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_claims_json_leaves_out_what_the_token_left_out(issuer: TokenFactory) -> None:
+    claims = issuer.claims(licenseConsumptionToken=None, nodeId=None, entitlementsAllowed=[
+        {"name": "ProFeature", "unit": "None"}])
+    doc = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW).claims.to_json()
+    assert "licenseConsumptionToken" not in doc and "nodeId" not in doc
+    assert doc["entitlementsAllowed"] == [{"name": "ProFeature", "unit": "None"}]
+
+
+def test_node_and_license_mismatch_messages(issuer: TokenFactory) -> None:
+    bound, unbound = issuer.token(nodeId="a"), issuer.token(nodeId=None)
+    keys = issuer.trust_store()
+    with pytest.raises(NodeMismatch) as info:
+        Verifier(keys, node_id="b").verify(bound, now=NOW)
+    assert str(info.value) == "token is bound to 'a', not 'b'"
+    with pytest.raises(NodeMismatch) as none:
+        Verifier(keys, node_id="b").verify(unbound, now=NOW)
+    assert str(none.value) == "token is bound to no node, not 'b'"
+    with pytest.raises(NotYetValid, match="issued at 2026-03-15T11:00:00\\+00:00"):
+        Verifier(keys).verify(bound, now=NOW - timedelta(hours=2))
+
+
+def test_unsigned_times_as_aware_datetimes_in_any_zone(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    claims = issuer.claims()
+    issued = datetime.fromisoformat(claims["issuedAt"]).replace(tzinfo=timezone.utc)
+    plus_two = issued.astimezone(timezone(timedelta(hours=2)))
+    assert verifier.verify(issuer.response(claims) | {"IssuedAt": plus_two}).issued_at == issued
+
+
+def test_the_mismatch_message_names_each_altered_field(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response(issuer.claims(checkoutMetadata={"Mac": "aa"}))
+    with pytest.raises(ResponseMismatch) as info:
+        verifier.verify(response | {"NodeId": "other",
+                                    "CheckoutMetadata": [{"Name": "Mac", "Value": "bb"}]})
+    assert str(info.value) == ("unsigned NodeId, CheckoutMetadata does not match the signed "
+                               "token: the response was altered")
