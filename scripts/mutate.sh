@@ -5,7 +5,8 @@
 #   scripts/mutate.sh results    # list the surviving mutants again
 #
 # A surviving mutant is either killed by a new test or listed, with why it is equivalent,
-# in tests/mutmut-equivalent.md.
+# in tests/mutmut-equivalent.md. Tests written after a run are tried on its survivors with
+# `python scripts/mutmut_recheck.py TEST_FILE...` (no full re-run needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MUTMUT=${MUTMUT:-.venv/bin/mutmut}
