@@ -3,7 +3,8 @@
 Each mutant is applied to a copy of ``src/`` and the core tests run against it (with
 ``PYTHONPATH`` pointing at the copy); every mutant must be killed (a test fails).
 
-Usage: ``python scripts/constant_mutants.py`` (run under ``nice``; about a minute).
+Usage: ``python scripts/constant_mutants.py [TEXT...]`` (run under ``nice``; a few minutes);
+with ``TEXT``, only the mutants whose original text contains one of them.
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ MUTANTS = [
 ]
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
     survivors = []
+    chosen = [m for m in MUTANTS if not only or any(text in m[1] for text in only)]
     with tempfile.TemporaryDirectory(prefix="constant-mutants-") as scratch:
-        for index, (name, original, mutated) in enumerate(MUTANTS):
+        for index, (name, original, mutated) in enumerate(chosen):
             copy = Path(scratch) / f"m{index}"
             shutil.copytree(ROOT / "src", copy, ignore=shutil.ignore_patterns("__pycache__"))
             target = copy / "license_token" / name
@@ -74,9 +76,9 @@ def main() -> int:
                   flush=True)
             if not killed:
                 survivors.append(original)
-    print(f"{len(MUTANTS) - len(survivors)} of {len(MUTANTS)} constant mutants killed")
+    print(f"{len(chosen) - len(survivors)} of {len(chosen)} constant mutants killed")
     return 1 if survivors else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
