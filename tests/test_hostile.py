@@ -410,6 +410,27 @@ def test_a_fifo_in_the_store_does_not_hang(tmp_path: Path, name: str,
     assert child.stdout.split() == expected
 
 
+_LIFECYCLE_IN_CHILD = """
+import resource, sys
+from license_token.store import LicenseStore
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read fails fast
+print(LicenseStore(sys.argv[1]).pending_check_ins())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"),
+                    reason="FIFOs and /dev/zero are POSIX only")
+def test_lifecycle_state_that_is_a_fifo_or_dev_zero_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "lifecycle.json")
+    (tmp_path / "zero").mkdir()
+    (tmp_path / "zero" / "lifecycle.json").symlink_to("/dev/zero")
+    for store in ("fifo", "zero"):
+        child = subprocess.run([sys.executable, "-c", _LIFECYCLE_IN_CHILD, str(tmp_path / store)],
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert (child.returncode, child.stdout) == (0, "[]\n"), child.stderr[-500:]
+
+
 _MARK_IN_CHILD = """
 import resource, sys
 from license_token.store import LicenseStore

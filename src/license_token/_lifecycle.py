@@ -15,11 +15,12 @@ from filelock import FileLock, Timeout
 
 from ._claims import format_time, parse_time
 from ._errors import InvalidLicense, Malformed
-from ._files import write_atomic
+from ._files import read_regular, write_atomic
 from ._jws import loads_strict
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
+_MAX_STATE_FILE = 1024 * 1024
 log = logging.getLogger("license_token.store")
 _LOCK_TIMEOUT = 30.0
 
@@ -159,8 +160,11 @@ class StoreState:
         return self.directory / "lifecycle.json"
 
     def _state(self) -> LifecycleState:
-        try:
-            return LifecycleState.from_bytes(self._state_path.read_bytes())
+        try:  # like every store file: no symlink, no FIFO or device, a bounded read
+            data = read_regular(self._state_path, _MAX_STATE_FILE)
+            if len(data) > _MAX_STATE_FILE:
+                raise OSError(f"larger than {_MAX_STATE_FILE} bytes")
+            return LifecycleState.from_bytes(data)
         except FileNotFoundError:
             return LifecycleState()
         except (OSError, InvalidLicense) as exc:
