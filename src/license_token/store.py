@@ -217,19 +217,15 @@ class LicenseStore(StoreState):
         entry = {"format": _ENTRY_FORMAT, "version": _VERSION, "license_arn": lic.license_arn,
                  "saved_at": format_time(moment), "response": raw}
         evidence = fetched_now and abs(lic.issued_at - moment) <= self.rollback_tolerance
+        data = _entry_bytes(entry)  # what could not be read back is never written
         with self._writing(path):
             if not evidence:
                 self._check_clock(moment)
-            write_atomic(path, json.dumps(entry, indent=2).encode() + b"\n")
+            write_atomic(path, data)
             if evidence:
                 self._write_mark(max(moment, lic.issued_at))
             else:
                 self._advance_clock(max(moment, lic.issued_at))
-        data = _entry_bytes(entry)
-        with self._writing(path):
-            self._check_clock(moment)
-            write_atomic(path, data)
-            self._advance_clock(max(moment, lic.issued_at))
         return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
 
     def import_response(self, response: Source, verifier: Verifier, *,
