@@ -60,15 +60,16 @@ def test_claims_cannot_redraw_or_add_lines(
 
 def test_store_list_escapes_file_names_and_messages(
         tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    store = tmp_path / "store"
+    store = tmp_path / "x\x1b[2J\nVALID forged"
     store.mkdir()
-    (store / "x\x1b[2J\nVALID forged.json").write_text("{}")
+    (store / ("0" * 32 + ".json")).write_text("{}")
     assert main(["store", "list", "--dir", str(store), "--key", str(key)]) == 1
     out, err = capsys.readouterr()
     _clean(out + err)
-    assert [line for line in out.splitlines() if "forged" in line] == [
-        f"  INVALID (store_corrupt)      {store}/x\\x1b[2J\\nVALID forged.json: not a "
-        "license-token checkout file"]
+    shown = f"{tmp_path}/x\\x1b[2J\\nVALID forged"
+    assert out.splitlines()[0] == f"0 valid, 1 invalid in {shown}"
+    assert out.splitlines()[1] == (f"  INVALID (store_corrupt)      {shown}/{'0' * 32}.json: "
+                                   "not a license-token checkout file")
 
 
 def test_store_show_and_remove_of_undecodable_arn(
