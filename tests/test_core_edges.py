@@ -513,3 +513,10 @@ def test_the_mismatch_message_names_each_altered_field(
                                     "CheckoutMetadata": [{"Name": "Mac", "Value": "bb"}]})
     assert str(info.value) == ("unsigned NodeId, CheckoutMetadata does not match the signed "
                                "token: the response was altered")
+
+
+def test_a_token_without_entitlements_grants_none(issuer: TokenFactory) -> None:
+    claims = {k: v for k, v in issuer.claims().items() if k != "entitlementsAllowed"}
+    lic = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW)
+    assert lic.claims.entitlements == ()
+    assert dict(lic.entitlements) == {}
