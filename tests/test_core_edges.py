@@ -520,3 +520,10 @@ def test_a_token_without_entitlements_grants_none(issuer: TokenFactory) -> None:
     lic = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW)
     assert lic.claims.entitlements == ()
     assert dict(lic.entitlements) == {}
+
+
+def test_claims_json_is_the_token_s_claims_with_utc_times(issuer: TokenFactory) -> None:
+    claims = issuer.claims(checkoutMetadata={"Mac": "aa"}, somethingNew=[1])
+    doc = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW).claims.to_json()
+    assert doc == claims | {"issuedAt": claims["issuedAt"] + "Z",
+                            "expiration": claims["expiration"] + "Z"}
