@@ -211,7 +211,9 @@ def test_salt_length_is_exactly_48(verifier: Verifier, factory: TokenFactory) ->
     for salt in (0, 20, 32, 47, 49, 64, 100):
         token = factory.encode({"alg": "PS384"}, factory.claims(), salt_length=salt)
         assert _code(verifier, token) == "bad_signature", salt
-    assert verifier.verify(factory.encode({"alg": "PS384"}, factory.claims(), salt_length=48))
+    claims = factory.claims()
+    lic = verifier.verify(factory.encode({"alg": "PS384"}, claims, salt_length=48))
+    assert lic.consumption_token == claims["licenseConsumptionToken"]
 
 
 def test_truncated_and_extended_signature(verifier: Verifier, factory: TokenFactory) -> None:

@@ -110,13 +110,20 @@ def test_hostile_text_in_a_valid_token_is_printed_safely(tmp_path: Path,
     key = tmp_path / "issuer.pem"
     key.write_bytes(factory.public_key_pem())
     token = tmp_path / "token.txt"
-    token.write_text(factory.token(licenseArn="arn:\ud800\u202e\x1b[31m", nodeId="\udfff"))
+    token.write_text(factory.token(licenseArn="arn:\u202e\x1b[31m", nodeId="n\u00e9\x07"))
     done = subprocess.run([sys.executable, "-m", "license_token", "verify", str(token), "--key",
                            str(key), "--json"], capture_output=True, timeout=60, check=False,
                           env={"PYTHONIOENCODING": "ascii", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["license"]["claims"]["nodeId"] == "\udfff"
+    assert json.loads(done.stdout.splitlines()[-1])["license"]["claims"]["nodeId"] == "n\u00e9\x07"
     assert b"Traceback" not in done.stderr
+    # A lone surrogate is not text (I-JSON): the token is malformed, reported as such.
+    token.write_text(factory.token(nodeId="\udfff"))
+    done = subprocess.run([sys.executable, "-m", "license_token", "verify", str(token), "--key",
+                           str(key), "--json"], capture_output=True, timeout=60, check=False,
+                          env={"PYTHONIOENCODING": "ascii", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["code"] == "malformed"
 
 
 def test_human_result_goes_to_stdout_so_it_can_be_redirected(files: tuple[Path, Path]) -> None:

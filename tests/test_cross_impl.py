@@ -73,13 +73,15 @@ def test_tokens_minted_by_jwcrypto_verify(factory: TokenFactory) -> None:
 def test_jwcrypto_jwk_export_is_accepted_by_trust_store(factory: TokenFactory) -> None:
     key = jwcrypto_jwk.JWK.from_pyca(factory.private_key.public_key())
     store = TrustStore.from_jwk(key.export_public())
-    assert Verifier(store).verify(factory.token())
+    assert Verifier(store).verify(factory.token()).key.fingerprint == (
+        factory.trust_store().keys[0].fingerprint)
 
 
 def test_our_tokens_are_accepted_by_pyjwt_and_ours_reject_what_pyjwt_rejects(
         factory: TokenFactory) -> None:
-    token = factory.token()
-    assert jwt.decode(token, factory.private_key.public_key(), algorithms=["PS384"])
+    claims = factory.claims()
+    token = factory.token(claims)
+    assert jwt.decode(token, factory.private_key.public_key(), algorithms=["PS384"]) == claims
     other = TokenFactory()
     forged = other.token()
     with pytest.raises(jwt.InvalidSignatureError):

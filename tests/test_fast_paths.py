@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from license_token import Entitlement, LicenseClaims, LicenseTokenError, TrustStore, Verifier
-from license_token._claims import parse_time, slot_setters
+from license_token._claims import NUMBER, parse_time, slot_setters
 from license_token._jws import _DECODER, _decode, b64url_decode, verify_ps384
 from license_token._response import _copies_payload, check_consistency, compare_fully
 from license_token.testing import TokenFactory, response_for
@@ -125,7 +126,12 @@ def _time_reference(text: object, what: str) -> datetime:
         moment = datetime.fromisoformat(base.replace("Z", "+00:00"))
     except ValueError as exc:
         raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise Malformed(f"{what}: {text!r} cannot be represented in UTC") from None
 
 
 _MOMENTS = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
@@ -407,3 +413,16 @@ def test_direct_construction_is_refused_for_a_class_it_would_not_build_faithfull
         slot_setters(Two, "first")  # "second" would be left unset
     with pytest.raises(TypeError, match="Two: fast construction needs every field"):
         slot_setters(Two, "second", "first")
+
+
+# --- entitlement numbers: plain ASCII digits vs the NUMBER grammar ------------------------------
+
+
+@SETTINGS
+@given(st.one_of(st.text(alphabet="0123456789 .+-_eE\u0663\uff11\u00b2", max_size=8),
+                 st.text(max_size=4), st.none()))
+def test_number_fast_path_agrees_with_the_grammar(value: str | None) -> None:
+    match = None if value is None else NUMBER.fullmatch(value)
+    reference = None if match is None else Decimal(match[1])
+    number = Entitlement(name="n", unit="Count", value=value).number
+    assert repr(number) == repr(reference)

@@ -51,4 +51,6 @@ def test_pytest_plugin_fixtures_are_registered(license_token_factory: TokenFacto
     assert pytestconfig.pluginmanager.has_plugin("license_token")
     from license_token import Verifier
 
-    assert Verifier(license_token_factory.trust_store()).verify(license_token_factory.token())
+    claims = license_token_factory.claims()
+    lic = Verifier(license_token_factory.trust_store()).verify(license_token_factory.token(claims))
+    assert lic.consumption_token == claims["licenseConsumptionToken"]

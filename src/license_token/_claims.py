@@ -6,7 +6,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +14,9 @@ import attrs
 
 from ._errors import Malformed
 
-__all__ = ["ENTITLEMENT_UNITS", "Entitlement", "LicenseClaims", "parse_metadata", "parse_time"]
+__all__ = [
+    "ENTITLEMENT_UNITS", "NUMBER", "Entitlement", "LicenseClaims", "parse_metadata", "parse_time",
+]
 
 #: The 27 values of License Manager's ``EntitlementUnit``.
 ENTITLEMENT_UNITS = frozenset(
@@ -32,6 +34,11 @@ _TIME = re.compile(
     re.ASCII,
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+#: An entitlement number: ASCII digits with an optional ``.`` fraction, optionally
+#: surrounded by ASCII spaces. No sign, exponent, ``_``, other digits or other spaces.
+NUMBER = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
+
+
 _new = object.__new__
 
 
@@ -91,11 +98,17 @@ def parse_time(text: object, what: str) -> datetime:
         raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
     try:
         if _FROMISOFORMAT_TAKES_ISO_8601:  # no zone (group 3) is UTC: say so in the text
-            return datetime.fromisoformat(text if match.lastindex == 3 else text + "+00:00")
-        moment = _fromisoformat_310(match)
+            moment = datetime.fromisoformat(text if match.lastindex == 3 else text + "+00:00")
+        else:
+            moment = _fromisoformat_310(match)
     except ValueError as exc:
         raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise Malformed(f"{what}: {text!r} cannot be represented in UTC") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -120,14 +133,12 @@ class Entitlement:
 
     @property
     def number(self) -> Decimal | None:
-        """The value as a finite number, or ``None`` when it is not numeric."""
-        if self.value is None:
-            return None
-        try:
-            number = Decimal(self.value.strip())
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
+        """The value as a number, or ``None`` when it is not one (see :data:`NUMBER`)."""
+        value = self.value
+        if value is not None and value.isdigit() and value.isascii():  # the usual "10"
+            return Decimal(value)
+        match = None if value is None else NUMBER.fullmatch(value)
+        return None if match is None else Decimal(match[1])
 
     @classmethod
     def from_claim(cls, obj: object, index: int) -> Entitlement:

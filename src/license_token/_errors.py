@@ -8,6 +8,7 @@ __all__ = [
     "BadSignature",
     "ClockRollback",
     "ConfigurationError",
+    "EntitlementAmbiguous",
     "EntitlementInsufficient",
     "EntitlementMissing",
     "Expired",
@@ -87,6 +88,12 @@ class EntitlementInsufficient(InvalidLicense):
     """The entitlement exists but its value is below the required minimum."""
 
     code = "entitlement_insufficient"
+
+
+class EntitlementAmbiguous(LicenseTokenError, LookupError):
+    """A name (and unit) matches several entitlements and nothing says which one is meant."""
+
+    code = "entitlement_ambiguous"
 
 
 class ResponseMismatch(InvalidLicense):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -111,23 +112,50 @@ def _reject_constant(name: str) -> Any:
     raise Malformed(f"non-standard JSON constant {name}")
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise Malformed(f"JSON number {text[:40]} is out of range")
+    return value
+
+
+_INF = float("inf")
+#: ``\uD800``-``\uDFFF`` escapes: the only way a lone surrogate gets into decoded JSON text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) holds a surrogate not paired into a character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _depth_exceeds(value: dict[str, Any] | list[Any], limit: int) -> bool:
+    """Whether ``value`` (a dict or list) nests dicts and lists deeper than ``limit``."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
         if depth > limit:
             return True
+        children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant,
+                            parse_float=_finite_float)
 #: The decoder's own scanner (C): ``decode`` without the whitespace regexes around the value.
 _scan_value: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
@@ -147,16 +175,29 @@ def _decode(text: str) -> Any:
 
 
 def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
-    """Parse a UTF-8 JSON *object*: no duplicate members, no NaN, bounded depth."""
+    """Parse a UTF-8 JSON *object* (I-JSON, RFC 7493): no duplicate members, no NaN or
+    infinity, no lone surrogate, bounded depth."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        if isinstance(data, bytes):
+            text = data.decode("utf-8")
+        else:
+            text = data
+            text.encode("utf-8")  # a str may hold raw surrogates, which no UTF-8 text can
         value = _decode(text)
     except Malformed as exc:
         raise Malformed(f"{what}: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
-        raise Malformed(f"{what}: not valid UTF-8 JSON") from exc
+    except UnicodeError as exc:
+        raise Malformed(f"{what}: not valid UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"{what}: not valid JSON ({exc.msg})") from exc
+    except ValueError as exc:  # int() of more digits than sys.get_int_max_str_digits()
+        raise Malformed(f"{what}: a JSON number has too many digits") from exc
+    except RecursionError as exc:
+        raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}") from exc
     if not isinstance(value, dict):
         raise Malformed(f"{what}: not a JSON object")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise Malformed(f"{what}: a JSON string holds a lone surrogate")
     # Depth can exceed the bound only if there are more brackets than the bound.
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth_exceeds(
             value, MAX_JSON_DEPTH):

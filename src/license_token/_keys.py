@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
@@ -27,6 +28,25 @@ MIN_KEY_BITS = 2048
 _MAX_KEY_FILE = 1024 * 1024
 _PEM_BEGIN = b"-----BEGIN "
 _KMS_ALGORITHM = "RSASSA_PSS_SHA_384"
+#: Errors the key parsers raise for input they cannot take; each becomes ``KeyRejected``.
+_LOAD_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, RecursionError)
+_OID_RSASSA_PSS = bytes.fromhex("06092a864886f70d01010a")
+
+
+def _short_der(tag: int, body: bytes) -> bytes:
+    return bytes([tag, len(body)]) + body  # every length here is below 128
+
+
+# RSASSA-PSS-params (RFC 4055 §3.1) that restrict a key to exactly PS384: SHA-384,
+# MGF1-SHA-384, salt 48, each hash AlgorithmIdentifier with or without its NULL parameter.
+_PS384_PARAMS = frozenset(
+    _short_der(0x30, _short_der(0xA0, sha384)
+               + _short_der(0xA1, _short_der(0x30, bytes.fromhex("06092a864886f70d010108")
+                                             + sha384))
+               + _short_der(0xA2, b"\x02\x01\x30"))
+    for oid in (bytes.fromhex("0609608648016503040202"),)
+    for sha384 in (_short_der(0x30, oid), _short_der(0x30, oid + b"\x05\x00"))
+)
 
 
 def _spki(key: RSAPublicKey) -> bytes:
@@ -88,6 +108,38 @@ def _require_public(key: object, source: str) -> RSAPublicKey:
     return key
 
 
+def _tlv(data: bytes) -> tuple[int, bytes, bytes]:
+    """One DER tag-length-value: ``(tag, value, rest)``; ``ValueError`` if truncated."""
+    if len(data) < 2:
+        raise ValueError("truncated DER")
+    tag, size, offset = data[0], data[1], 2
+    if size & 0x80:
+        count, size = size & 0x7F, 0
+        if not 0 < count <= 4 or len(data) < 2 + count:
+            raise ValueError("bad DER length")
+        size, offset = int.from_bytes(data[2:2 + count], "big"), 2 + count
+    if len(data) < offset + size:
+        raise ValueError("truncated DER")
+    return tag, data[offset:offset + size], data[offset + size:]
+
+
+def _check_pss_parameters(der: bytes, source: str) -> None:
+    """An ``id-RSASSA-PSS`` key whose parameters restrict it to other than PS384 is refused.
+
+    ``der`` is a SubjectPublicKeyInfo that ``cryptography`` already loaded; it drops the
+    parameters (RFC 4055 §3.1: when present, they restrict what the key may verify).
+    """
+    try:
+        _, spki, _ = _tlv(der)
+        _, algorithm, _ = _tlv(spki)
+        _, oid, params = _tlv(algorithm)
+    except ValueError as exc:
+        raise KeyRejected(f"{source}: unreadable SubjectPublicKeyInfo") from exc
+    if algorithm[:2 + len(oid)] == _OID_RSASSA_PSS and params and params not in _PS384_PARAMS:
+        raise KeyRejected(f"{source}: RSASSA-PSS key restricted to parameters other than "
+                          "PS384's (SHA-384, MGF1-SHA-384, salt 48)")
+
+
 def _pem_keys(data: bytes, source: str) -> list[PinnedKey]:
     keys = []
     for block in data.split(_PEM_BEGIN)[1:]:
@@ -99,7 +151,10 @@ def _pem_keys(data: bytes, source: str) -> list[PinnedKey]:
         pem = _PEM_BEGIN + block
         try:
             key = serialization.load_pem_public_key(pem)
-        except (ValueError, TypeError) as exc:
+            if label == "PUBLIC KEY":
+                body = block.split(b"-----", 2)[1]
+                _check_pss_parameters(base64.b64decode(b"".join(body.split())), source)
+        except _LOAD_ERRORS as exc:
             raise KeyRejected(f"{source}: unreadable PEM public key ({exc})") from exc
         keys.append(PinnedKey(public_key=_require_public(key, source), source=source))
     if not keys:
@@ -110,16 +165,17 @@ def _pem_keys(data: bytes, source: str) -> list[PinnedKey]:
 def _der_key(der: bytes, source: str) -> PinnedKey:
     try:
         key: object = serialization.load_der_public_key(der)
-    except (ValueError, TypeError) as exc:
+    except _LOAD_ERRORS as exc:
         raise KeyRejected(f"{source}: not a DER SubjectPublicKeyInfo public key") from exc
+    _check_pss_parameters(der, source)
     return PinnedKey(public_key=_require_public(key, source), source=source)
 
 
 def _b64_der_key(text: bytes | str, source: str) -> PinnedKey:
-    compact = b"".join((text.encode() if isinstance(text, str) else text).split())
     try:
+        compact = b"".join((text.encode() if isinstance(text, str) else text).split())
         der = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise KeyRejected(f"{source}: not PEM, DER or base64 DER") from exc
     return _der_key(der, source)
 
@@ -135,6 +191,9 @@ def _jwk_key(jwk: object, source: str) -> PinnedKey:
         raise KeyRejected(f"{source}: JWK is declared for {jwk['alg']!r}, not PS384")
     if jwk.get("use", "sig") != "sig":
         raise KeyRejected(f"{source}: JWK 'use' is {jwk['use']!r}, not 'sig'")
+    ops = jwk.get("key_ops", ["verify"])
+    if not isinstance(ops, list) or "verify" not in ops:
+        raise KeyRejected(f"{source}: JWK 'key_ops' {ops!r} does not allow 'verify'")
     kid = jwk.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise KeyRejected(f"{source}: JWK 'kid' is not a string")
@@ -144,7 +203,7 @@ def _jwk_key(jwk: object, source: str) -> PinnedKey:
     try:
         key = JWK(**{k: v for k, v in jwk.items() if k in ("kty", "n", "e", "kid")})
         public = key.get_op_key("verify")
-    except (JWException, ValueError, TypeError) as exc:
+    except (JWException, *_LOAD_ERRORS) as exc:
         raise KeyRejected(f"{source}: invalid RSA JWK ({exc})") from exc
     return PinnedKey(public_key=_require_public(public, source), kid=kid, source=source)
 
@@ -194,7 +253,7 @@ def _sniff(data: bytes, source: str) -> list[PinnedKey]:
     if stripped[:1] == b"{":
         try:
             doc = json.loads(stripped)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise KeyRejected(f"{source}: invalid JSON key material") from exc
         return _json_keys(doc, source)
     return [_b64_der_key(stripped, source)]
@@ -283,7 +342,10 @@ class TrustStore:
         Raises:
             KeyRejected: no PEM block, a private key, or a key that is not acceptable.
         """
-        raw = data.encode() if isinstance(data, str) else data
+        try:
+            raw = data.encode() if isinstance(data, str) else data
+        except UnicodeEncodeError as exc:
+            raise KeyRejected("PEM: not ASCII text") from exc
         return cls(_pem_keys(raw, "PEM"))
 
     @classmethod
@@ -416,6 +478,6 @@ def _load_json(value: Mapping[str, Any] | str, what: str) -> object:
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise KeyRejected(f"{what}: invalid JSON") from exc
     return value

@@ -16,12 +16,13 @@ from filelock import FileLock, Timeout
 from ._claims import format_time, parse_time
 from ._clock import aware
 from ._errors import InvalidLicense, Malformed
-from ._files import write_atomic
+from ._files import read_regular, write_atomic
 from ._jws import loads_strict
 from ._store_errors import StoreCorrupt, StoreUnavailable
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
+_MAX_STATE_FILE = 1024 * 1024
 log = logging.getLogger("license_token.store")
 #: Seconds a store write (or a waiting renewal) waits for the store's lock.
 LOCK_TIMEOUT = 30.0
@@ -187,12 +188,15 @@ class StoreState:
             StoreCorrupt: the file is garbled or of another version (left as it is).
             StoreUnavailable: the file cannot be read.
         """
-        try:
-            return LifecycleState.from_bytes(self._state_path.read_bytes())
+        try:  # like every store file: no symlink, no FIFO or device, a bounded read
+            data = read_regular(self._state_path, _MAX_STATE_FILE)
+            if len(data) > _MAX_STATE_FILE:
+                raise OSError(f"larger than {_MAX_STATE_FILE} bytes")
+            return LifecycleState.from_bytes(data)
         except FileNotFoundError:
             return LifecycleState()
         except OSError as exc:
-            raise StoreUnavailable(f"unreadable: {exc.strerror}", self._state_path) from exc
+            raise StoreUnavailable(f"unreadable: {exc.strerror or exc}", self._state_path) from exc
         except InvalidLicense as exc:
             raise StoreCorrupt(
                 f"{exc}; the pending check-ins and held seats it records are unknown, so "

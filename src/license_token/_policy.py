@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from types import MappingProxyType
 
 import attrs
 
-from ._claims import ENTITLEMENT_UNITS, LicenseClaims
+from ._claims import ENTITLEMENT_UNITS, NUMBER, Entitlement, LicenseClaims
 from ._errors import (
     ConfigurationError,
     EntitlementInsufficient,
     EntitlementMissing,
     Expired,
     LicenseMismatch,
+    Malformed,
     NodeMismatch,
     NotYetValid,
 )
 
-__all__ = ["DEFAULT_LEEWAY", "Policy", "Requirement", "split_entitlement_spec"]
+__all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "Policy", "Requirement", "split_entitlement_spec"]
 
 DEFAULT_LEEWAY = timedelta(seconds=60)
+#: Largest leeway accepted: clock skew, not a way to keep an expired token alive for years.
+MAX_LEEWAY = timedelta(days=366)
 
 
 def _to_minimum(value: Decimal | int | str | None) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, (float, bool)):
+    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
         raise ConfigurationError("at_least must be an int, a Decimal or a numeric string")
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"at_least {value!r} is not a number") from exc
-    if not number.is_finite():
-        raise ConfigurationError(f"at_least {value!r} is not a finite number")
+    if isinstance(value, str):
+        match = NUMBER.fullmatch(value)
+        if match is None:
+            raise ConfigurationError(f"at_least {value!r} is not a number: ASCII digits with "
+                                     "an optional '.' fraction")
+        return Decimal(match[1])
+    number = Decimal(value)
+    if not number.is_finite() or number < 0:
+        raise ConfigurationError(f"at_least {value!r} is not a finite number of at least 0")
     return number
 
 
@@ -122,26 +129,46 @@ class Requirement:
         unit = f":{self.unit}" if self.unit else ""
         return f"{self.name}{unit}" + (f"={self.at_least}" if self.at_least is not None else "")
 
-    def check(self, claims: LicenseClaims) -> None:
-        """Check that ``claims`` grant this requirement.
+    def matches(self, entitlement: Entitlement) -> bool:
+        """Whether ``entitlement`` has this name (and this unit, when one is required).
+
+        Args:
+            entitlement: a signed entitlement.
+
+        Returns:
+            ``True`` when name and unit match.
+        """
+        return entitlement.name == self.name and (self.unit is None
+                                                  or entitlement.unit == self.unit)
+
+    def check(self, claims: LicenseClaims) -> Entitlement:
+        """The entitlement that meets this requirement.
+
+        The first match when no minimum is asked, else the match with the largest number
+        at least ``at_least``.
 
         Args:
             claims: verified claims.
 
+        Returns:
+            The entitlement that was checked.
+
         Raises:
-            EntitlementMissing: no entitlement with this name (and unit).
-            EntitlementInsufficient: one exists, but no value reaches ``at_least``.
+            EntitlementMissing: no entitlement has this name (and unit).
+            EntitlementInsufficient: none of those is a number at least ``at_least``.
         """
-        found = False
+        found, best, best_number = False, None, None
         for entitlement in claims.entitlements:
-            if entitlement.name == self.name and (self.unit is None
-                                                  or entitlement.unit == self.unit):
+            if self.matches(entitlement):
                 if self.at_least is None:
-                    return
+                    return entitlement
                 number = entitlement.number
-                if number is not None and number >= self.at_least:
-                    return
+                if number is not None and number >= self.at_least and (
+                        best_number is None or number > best_number):
+                    best, best_number = entitlement, number
                 found = True
+        if best is not None:
+            return best
         if not found:
             raise EntitlementMissing(f"no entitlement {self}")
         granted = ", ".join(repr(e.value) for e in claims.entitlements if e.name == self.name)
@@ -157,6 +184,8 @@ def _to_leeway(value: timedelta | float) -> timedelta:
         raise ConfigurationError(f"leeway {value!r} is out of range") from exc
     if leeway < timedelta(0):
         raise ConfigurationError("leeway must not be negative")
+    if leeway > MAX_LEEWAY:
+        raise ConfigurationError(f"leeway {leeway} is more than {MAX_LEEWAY.days} days")
     return leeway
 
 
@@ -186,14 +215,21 @@ class Policy:
     requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirement_tuple)
     leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
 
-    def check(self, claims: LicenseClaims, now: datetime) -> None:
+    def check(self, claims: LicenseClaims, now: datetime) -> Mapping[Requirement, Entitlement]:
         """Check the validity window, then the pins, then each requirement.
+
+        An ``issuedAt`` or ``expiration`` that a ``datetime`` cannot hold once the leeway is
+        applied (``9999-12-31T23:59:59`` with any leeway) is ``Malformed``.
 
         Args:
             claims: claims whose signature has been verified.
             now: the instant to judge expiry at (aware).
 
+        Returns:
+            The entitlement each requirement chose.
+
         Raises:
+            Malformed: the validity window cannot be represented.
             NotYetValid: ``now`` is before ``issuedAt − leeway``.
             Expired: ``now`` is at or after ``expiration + leeway``.
             LicenseMismatch: the token is for another license.
@@ -201,14 +237,24 @@ class Policy:
             EntitlementMissing: a required entitlement is absent.
             EntitlementInsufficient: a required entitlement's value is below the minimum.
         """
-        if now < claims.issued_at - self.leeway:
+        try:
+            not_before, not_after = claims.issued_at - self.leeway, claims.expiration + self.leeway
+        except OverflowError:
+            raise Malformed(f"claims: a validity window {self.leeway} wider than issuedAt "
+                            f"{claims.issued_at.isoformat()} .. expiration "
+                            f"{claims.expiration.isoformat()} cannot be represented") from None
+        if now < not_before:
             raise NotYetValid(f"issued at {claims.issued_at.isoformat()}, now is {now.isoformat()}")
-        if now >= claims.expiration + self.leeway:
+        if now >= not_after:
             raise Expired(f"expired at {claims.expiration.isoformat()}, now is {now.isoformat()}")
         if self.license_arn is not None and claims.license_arn != self.license_arn:
             raise LicenseMismatch(f"token is for {claims.license_arn!r}, not {self.license_arn!r}")
         if self.node_id is not None and claims.node_id != self.node_id:
             bound = "no node" if claims.node_id is None else repr(claims.node_id)
             raise NodeMismatch(f"token is bound to {bound}, not {self.node_id!r}")
-        for requirement in self.requirements:
-            requirement.check(claims)
+        if not self.requirements:
+            return _NONE_GRANTED
+        return MappingProxyType({r: r.check(claims) for r in self.requirements})
+
+
+_NONE_GRANTED: Mapping[Requirement, Entitlement] = MappingProxyType({})

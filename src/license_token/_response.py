@@ -20,6 +20,9 @@ MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
 
 Source = Mapping[str, Any] | str | bytes
 _new_tuple = tuple.__new__
+#: JSON's whitespace (RFC 8259 §2); ``str.strip()`` would also drop ``\x1c``, NBSP, ….
+_JSON_SPACE = " \t\n\r"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class CheckoutResponse(NamedTuple):
@@ -39,14 +42,11 @@ def read_response(source: Source) -> CheckoutResponse:
         source = bytes(source)
         if len(source) > MAX_RESPONSE_LENGTH:
             raise Malformed(f"input larger than {MAX_RESPONSE_LENGTH} bytes")
-        try:
-            source = source.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Malformed("input is not UTF-8 text") from None
+        source = _decode(source)
     if isinstance(source, str):
         if len(source) > MAX_RESPONSE_LENGTH:
             raise Malformed(f"input longer than {MAX_RESPONSE_LENGTH} characters")
-        text = source.strip()
+        text = source.strip(_JSON_SPACE)
         if not text:
             raise Malformed("input is empty")
         if not text.startswith("{"):
@@ -60,6 +60,16 @@ def read_response(source: Source) -> CheckoutResponse:
     if not isinstance(token, str):
         raise Malformed("response 'SignedToken' is not a string")
     return CheckoutResponse(token=token, unsigned=source)
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 text, or UTF-8 / UTF-16 text behind a byte order mark (as Windows tools write)."""
+    try:
+        if data[:2] in _UTF16_BOMS:
+            return data.decode("utf-16")  # the BOM picks the byte order and is dropped
+        return data.decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8")
+    except UnicodeDecodeError:
+        raise Malformed("input is not UTF-8 or UTF-16 (with BOM) text") from None
 
 
 def _as_instant(value: object, what: str) -> datetime:

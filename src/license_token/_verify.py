@@ -11,7 +11,7 @@ import attrs
 
 from ._claims import Entitlement, LicenseClaims, format_time, slot_setters
 from ._clock import Clock, current_time, utc_now
-from ._errors import BadSignature, ConfigurationError
+from ._errors import BadSignature, ConfigurationError, EntitlementAmbiguous, EntitlementMissing
 from ._jws import loads_strict, parse_compact, signature_length, verify_ps384
 from ._keys import PinnedKey, TrustStore
 from ._policy import DEFAULT_LEEWAY, Policy, Requirement
@@ -37,13 +37,55 @@ class VerifiedLicense:
     header: Mapping[str, Any]
     token: str = attrs.field(repr=False)
     verified_at: datetime
+    #: The entitlement that met each of the policy's requirements: read these values.
+    granted: Mapping[Requirement, Entitlement] = attrs.field(factory=lambda: MappingProxyType({}))
+
+    def entitlement(self, name: str, unit: str | None = None) -> Entitlement:
+        """The entitlement ``name`` (with ``unit``, if given) the app should read.
+
+        The one the policy's requirements chose for that name (and unit), if they chose
+        exactly one; otherwise the only entitlement that matches.
+
+        Args:
+            name: the entitlement's name, e.g. ``"Users"``.
+            unit: its unit, e.g. ``"Count"``; any unit when ``None``.
+
+        Returns:
+            The entitlement.
+
+        Raises:
+            EntitlementMissing: no entitlement matches.
+            EntitlementAmbiguous: several differ and no requirement chose one of them.
+        """
+        def fits(entitlement: Entitlement) -> bool:
+            return entitlement.name == name and (unit is None or entitlement.unit == unit)
+
+        chosen = list(dict.fromkeys(e for e in self.granted.values() if fits(e)))
+        if len(chosen) == 1:
+            return chosen[0]
+        matches = list(dict.fromkeys(e for e in self.claims.entitlements if fits(e)))
+        if len(matches) == 1:
+            return matches[0]
+        wanted = name if unit is None else f"{name}:{unit}"
+        if not matches:
+            raise EntitlementMissing(f"no entitlement {wanted}")
+        raise EntitlementAmbiguous(
+            f"the token grants {len(matches)} entitlements {wanted}: require one "
+            "(Requirement with a unit or a minimum) or read claims.entitlements")
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
-        """Entitlements by name (the first of a name, when a token repeats one)."""
+        """Entitlements by name, as :meth:`entitlement` resolves a name alone.
+
+        A name the token repeats is left out unless a requirement chose one of them: the
+        map never guesses which of several is meant.
+        """
         by_name: dict[str, Entitlement] = {}
-        for entitlement in self.claims.entitlements:
-            by_name.setdefault(entitlement.name, entitlement)
+        for name in dict.fromkeys(e.name for e in self.claims.entitlements):
+            try:
+                by_name[name] = self.entitlement(name)
+            except EntitlementAmbiguous:
+                continue
         return MappingProxyType(by_name)
 
     @property
@@ -86,8 +128,8 @@ class VerifiedLicense:
 
 
 _new = object.__new__
-_set_claims, _set_key, _set_header, _set_token, _set_verified_at = slot_setters(
-    VerifiedLicense, "claims", "key", "header", "token", "verified_at")
+_set_claims, _set_key, _set_header, _set_token, _set_verified_at, _set_granted = slot_setters(
+    VerifiedLicense, "claims", "key", "header", "token", "verified_at", "granted")
 
 
 class Verifier:
@@ -176,13 +218,14 @@ class Verifier:
         payload = loads_strict(jws.payload, "payload")
         claims = LicenseClaims.from_payload(payload)
         check_consistency(response.unsigned, claims, payload)
-        self.policy.check(claims, moment)
+        granted = self.policy.check(claims, moment)
         verified = _new(VerifiedLicense)  # every field checked above: see slot_setters
         _set_claims(verified, claims)
         _set_key(verified, key)
         _set_header(verified, jws.header)
         _set_token(verified, response.token)
         _set_verified_at(verified, moment)
+        _set_granted(verified, granted)
         return verified
 
     def _verifying_key(self, kid: str | None, signing_input: bytes, signature: bytes) -> PinnedKey:

@@ -37,7 +37,7 @@ from ._errors import (
     LicenseTokenError,
     Malformed,
 )
-from ._files import fsync_directory, read_bounded, write_atomic
+from ._files import NotRegularFile, fsync_directory, read_regular, write_atomic
 from ._jws import loads_strict
 from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
 from ._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
+_MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
+_MAX_CLOCK = 4096
+_MARK_STEP = timedelta(seconds=60)  # the mark is rewritten only when it moves this much
 
 
 @attrs.frozen(kw_only=True)
@@ -95,7 +98,23 @@ class LoadFailure:
 
 
 def _entry_name(license_arn: str) -> str:
-    return hashlib.sha256(license_arn.encode()).hexdigest()[:32] + ".json"
+    # surrogatepass: an ARN typed on a command line may hold undecodable bytes.
+    return hashlib.sha256(license_arn.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ".json"
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """A stored file, if it is a regular file (no symlink) of at most ``limit`` bytes."""
+    try:
+        data = read_regular(path, limit)
+    except NotRegularFile:
+        raise StoreCorrupt("not a regular file", path) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StoreCorrupt(f"unreadable: {exc.strerror or exc}", path) from exc
+    if len(data) > limit:
+        raise StoreCorrupt(f"larger than {limit} bytes", path)
+    return data
 
 
 class LicenseStore(StoreState):
@@ -190,10 +209,11 @@ class LicenseStore(StoreState):
         entry = {"format": _ENTRY_FORMAT, "version": _VERSION, "license_arn": lic.license_arn,
                  "saved_at": format_time(moment), "response": raw}
         evidence = fetched_now and abs(lic.issued_at - moment) <= self.rollback_tolerance
+        data = _entry_bytes(entry)  # what could not be read back is never written
         with self._writing(path):
             if not evidence:
                 self._check_clock(moment)
-            write_atomic(path, json.dumps(entry, indent=2).encode() + b"\n")
+            write_atomic(path, data)
             if evidence:
                 self._write_mark(max(moment, lic.issued_at))
             else:
@@ -364,9 +384,9 @@ class LicenseStore(StoreState):
 
     def _read_entry(self, path: Path) -> tuple[str, datetime, dict[str, Any]]:
         try:
-            data = read_bounded(path, 2 * MAX_RESPONSE_LENGTH)
-        except OSError as exc:
-            raise StoreCorrupt(f"unreadable: {exc.strerror}", path) from exc
+            data = _read(path, _MAX_ENTRY)
+        except FileNotFoundError as exc:
+            raise StoreCorrupt("unreadable: no such file", path) from exc
         try:
             entry = loads_strict(data, "stored checkout")
             if entry.get("format") != _ENTRY_FORMAT:
@@ -388,15 +408,18 @@ class LicenseStore(StoreState):
     def high_water_mark(self) -> datetime | None:
         """The latest trusted time seen, or ``None`` before the first save."""
         try:
-            doc = loads_strict(self._clock_path.read_bytes(), "clock mark")
+            doc = loads_strict(_read(self._clock_path, _MAX_CLOCK), "clock mark")
             if doc.get("format") != _CLOCK_FORMAT:
                 raise Malformed("not a clock mark")
-            return parse_time(doc.get("high_water"), "clock mark")
+            mark = parse_time(doc.get("high_water"), "clock mark")
+            # The mark is compared with tolerances either side: it must leave room for them.
+            _ = (mark - self.rollback_tolerance, mark + _MARK_STEP)
         except FileNotFoundError:
             return None
-        except (OSError, InvalidLicense) as exc:
+        except (OSError, InvalidLicense, StoreCorrupt, OverflowError) as exc:
             log.warning("ignoring unreadable clock mark %s: %s", self._clock_path, exc)
             return None
+        return mark
 
     def reset_clock_mark(self) -> None:
         """Forget the clock mark: support's recovery for an offline machine whose mark is wrong.
@@ -423,7 +446,7 @@ class LicenseStore(StoreState):
 
     def _advance_clock(self, moment: datetime) -> None:
         mark = self.high_water_mark()
-        if mark is None or moment > mark + timedelta(seconds=60):
+        if mark is None or moment > mark + _MARK_STEP:
             self._write_mark(moment)
 
     def _write_mark(self, moment: datetime) -> None:
@@ -449,6 +472,21 @@ class LicenseStore(StoreState):
         if now is not None:
             raise ConfigurationError("give either now (a clock reading) or as_of (a what-if)")
         return aware(as_of, "as_of")
+
+
+def _entry_bytes(entry: dict[str, Any]) -> bytes:
+    """The stored form of ``entry``; what the store could not read back is never written."""
+    try:
+        data = json.dumps(entry, indent=2, default=str, allow_nan=False).encode() + b"\n"
+    except (ValueError, RecursionError) as exc:  # NaN or infinity, a cycle, deep nesting
+        raise Malformed(f"the response cannot be stored: {exc}") from None
+    if len(data) > _MAX_ENTRY:
+        raise Malformed(f"the response cannot be stored: larger than {_MAX_ENTRY} bytes")
+    try:
+        loads_strict(data, "stored checkout")
+    except Malformed as exc:
+        raise Malformed(f"the response cannot be stored: {exc}") from None
+    return data
 
 
 def _as_document(response: Source) -> dict[str, Any]:

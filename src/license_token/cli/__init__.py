@@ -14,13 +14,21 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from .._errors import InvalidLicense, LicenseTokenError
 from . import _node, _online, _store, _verify
-from ._common import EXIT_REJECTED, EXIT_USAGE, UsageError, dump_json, write
+from ._common import (
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    ArgumentParser,
+    UsageError,
+    dump_json,
+    escape,
+    write,
+)
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="license-token",
         description="Verify AWS License Manager checkout tokens offline.",
         epilog="exit codes: 0 verified or done, 1 rejected (the code says why), 2 usage "
@@ -55,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file the command could not read or write
         message = f"{exc.filename or 'I/O'}: {exc.strerror or exc}"
     except LicenseTokenError as exc:
-        write(f"license-token: {exc.code}: {exc}")
+        write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED if isinstance(exc, InvalidLicense) else EXIT_USAGE
     if getattr(args, "json", False):
         dump_json({"code": "usage", "license": None, "message": message, "valid": False})
-    write(f"license-token: error: {message}")
+    write(f"license-token: error: {escape(message)}")
     return EXIT_USAGE

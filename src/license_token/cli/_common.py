@@ -12,14 +12,14 @@ import json
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from .. import _claims
 from .._claims import Entitlement, format_time
 from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError, Malformed
 from .._files import read_bounded
 from .._keys import TrustStore
-from .._policy import DEFAULT_LEEWAY, Policy, Requirement
+from .._policy import DEFAULT_LEEWAY, MAX_LEEWAY, Policy, Requirement
 from .._response import MAX_RESPONSE_LENGTH
 from .._verify import VerifiedLicense, Verifier
 
@@ -34,12 +34,31 @@ class UsageError(Exception):
     """A command-line mistake, an unreadable input, an unwritable output: exit 2."""
 
 
-def _printable(line: str) -> str:
-    """Escape characters a terminal would act on (control, bidi, lone surrogates)."""
+def escape(text: object) -> str:
+    """``text`` as one line that shows as it is: the one escaping helper of the CLI.
+
+    Every character that is not printable becomes a backslash escape: C0 and C1 controls
+    (newline, carriage return, ESC, CSI), bidi overrides and other format characters, lone
+    surrogates. Claims, file names and AWS messages pass through it before any terminal.
+    """
+    line = str(text)
     if line.isprintable():
         return line
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in line)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` whose messages (which quote the arguments given) are escaped too."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            write(message.rstrip("\n"), file)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        write(f"{self.prog}: error: {escape(message)}")
+        self.exit(EXIT_USAGE)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
@@ -51,7 +70,7 @@ def write(text: str, stream: TextIO | None = None) -> None:
     """
     stream = sys.stderr if stream is None else stream
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    safe = "\n".join(_printable(line) for line in text.split("\n"))
+    safe = "\n".join(escape(line) for line in text.split("\n"))
     stream.write(safe.encode(encoding, "backslashreplace").decode(encoding, "replace") + "\n")
 
 
@@ -109,8 +128,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value < 10**9:
-        raise argparse.ArgumentTypeError("leeway must be between 0 and 10^9 seconds")
+    if not 0 <= value <= MAX_LEEWAY.total_seconds():
+        raise argparse.ArgumentTypeError(
+            f"leeway must be between 0 and {MAX_LEEWAY.total_seconds():g} seconds "
+            f"({MAX_LEEWAY.days} days)")
     return value
 
 
@@ -194,13 +215,6 @@ def grant(entitlement: Entitlement) -> str:
     return value if entitlement.unit == "None" else f"{value} {entitlement.unit}"
 
 
-def _meets(entitlement: Entitlement, requirement: Requirement) -> bool:
-    if entitlement.name != requirement.name or requirement.unit not in (None, entitlement.unit):
-        return False
-    number = entitlement.number
-    return requirement.at_least is None or (number is not None and number >= requirement.at_least)
-
-
 def check_rows(lic: VerifiedLicense, policy: Policy, now: datetime) -> list[tuple[str, str, str]]:
     """One row per check, ``(check, result, detail)``; a check not made says NOT CHECKED."""
     left = int((lic.expires_at - now).total_seconds()) // 60
@@ -223,15 +237,16 @@ def check_rows(lic: VerifiedLicense, policy: Policy, now: datetime) -> list[tupl
         rows.append(("node", "ok", bound))
     if not policy.requirements:
         rows.append(("entitlements", "NOT CHECKED", "no entitlement required"))
-    for requirement in policy.requirements:
-        granted = [grant(e) for e in lic.claims.entitlements if _meets(e, requirement)]
-        rows.append((f"entitlement {requirement}", "ok", f"granted {', '.join(granted)}"))
+    for requirement in policy.requirements:  # the entitlement the policy checked
+        rows.append((f"entitlement {requirement}", "ok",
+                     f"granted {grant(lic.granted[requirement])}"))
     rows += [("grants", "", f"{e.name}: {grant(e)}") for e in lic.claims.entitlements]
     return rows
 
 
 def table(rows: list[tuple[str, str, str]]) -> str:
     """Rows as aligned columns, indented by two spaces."""
+    rows = [(escape(a), escape(b), escape(c)) for a, b, c in rows]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}".rstrip() for a, b, c in rows)
 
@@ -245,12 +260,12 @@ def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenErro
     """
     if isinstance(outcome, LicenseTokenError):
         doc = {"valid": False, "code": outcome.code, "message": str(outcome), "license": None}
-        emit(doc, args.json, f"INVALID ({outcome.code}): {outcome}")
+        emit(doc, args.json, f"INVALID ({outcome.code}): {escape(outcome)}")
         return EXIT_REJECTED
     policy = verifier.policy
     license_doc = outcome.to_json() | {"checks": checks(policy)}
     doc = {"valid": True, "code": None, "message": "verified", "license": license_doc}
-    human = f"VALID  {outcome.license_arn}\n" + table(
+    human = f"VALID  {escape(outcome.license_arn)}\n" + table(
         check_rows(outcome, policy, outcome.verified_at))
     emit(doc, args.json, human)
     return EXIT_OK

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import node
 from .._errors import ConfigurationError, LicenseTokenError
-from ._common import EXIT_OK, EXIT_REJECTED, UsageError, add_json_option, write
+from ._common import EXIT_OK, EXIT_REJECTED, UsageError, add_json_option, escape, write
 
 #: The salt used without ``--salt``; an app that passes its own salt gets other IDs.
 DEFAULT_SALT = "license-token"
@@ -61,7 +61,7 @@ def cmd_node_id(args: argparse.Namespace) -> int:
         if args.json:
             write(json.dumps({"code": exc.code, "message": str(exc), "node_id": None},
                              sort_keys=True), sys.stdout)
-        write(f"license-token: {exc.code}: {exc}")
+        write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED
     write(f"node ID from the {source}, salt {args.salt!r}")
     if args.json:

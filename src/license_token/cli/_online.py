@@ -33,6 +33,7 @@ from ._common import (
     UsageError,
     add_key_option,
     check_rows,
+    escape,
     load_keys,
     show,
     table,
@@ -146,10 +147,11 @@ def _keep_unreturned(out: Path, response: Mapping[str, Any], token: str) -> int:
             write_atomic(target, data)
         except OSError:
             continue
-        write(f"license-token: the seat (consumption {token}) is still held; the response is "
-              f"kept in {target}: check it in later, or it is freed when it expires")
+        write(f"license-token: the seat (consumption {escape(token)}) is still held; the "
+              f"response is kept in {escape(target)}: check it in later, or it is freed when "
+              "it expires")
         return EXIT_REJECTED
-    write(f"license-token: the seat (consumption {token}) is still held and the response "
+    write(f"license-token: the seat (consumption {escape(token)}) is still held and the response "
           "could not be saved anywhere; here it is:")
     write(data.decode())
     return EXIT_REJECTED
@@ -170,25 +172,25 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
         checkout = manager.checkout_borrow(args.license_arn, args.entitlement,
                                            node_id=args.node_id)
     except aws.SeatNotReturned as exc:
-        write(f"license-token: {exc.reason.code}: {exc.reason}")
+        write(f"license-token: {exc.reason.code}: {escape(exc.reason)}")
         return _keep_unreturned(args.out, exc.response, exc.consumption_token)
     except aws.AwsError as exc:
         retry = " (retrying later may help)" if exc.retryable else ""
-        write(f"license-token: {exc.code}: {exc}{retry}")
+        write(f"license-token: {exc.code}: {escape(exc)}{retry}")
         return EXIT_REJECTED
     except InvalidLicense as exc:  # the answer was refused, and no seat of it is held
-        write(f"license-token: {exc.code}: {exc} (no seat is held: it was checked back in)")
+        write(f"license-token: {exc.code}: {escape(exc)} (no seat is held: it was checked back in)")
         return EXIT_REJECTED
     except LicenseTokenError as exc:
-        write(f"license-token: {exc.code}: {exc}")
+        write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED
     token = str(checkout.license.consumption_token if checkout.license else "")
     try:
         write_atomic(args.out, _response_bytes(checkout.response))
         lic = verifier.verify(args.out.read_bytes())  # what was saved, as it will be offline
     except (OSError, LicenseTokenError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else f"{exc.code}: {exc}"
-        write(f"license-token: cannot save {args.out}: {reason or exc}")
+        reason = exc.strerror if isinstance(exc, OSError) else f"{exc.code}: {escape(exc)}"
+        write(f"license-token: cannot save {escape(args.out)}: {reason or escape(exc)}")
         try:
             manager.check_in(token)
         except aws.AwsError as check_in_error:
@@ -196,7 +198,7 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
             return _keep_unreturned(args.out, checkout.response, token)
         write("license-token: the seat was checked back in")
         return EXIT_REJECTED
-    show(f"verified and saved to {args.out}; expires {format_time(lic.expires_at)}")
+    show(f"verified and saved to {escape(args.out)}; expires {format_time(lic.expires_at)}")
     return EXIT_OK
 
 
@@ -207,10 +209,10 @@ def cmd_public_key(args: argparse.Namespace) -> int:
     try:
         key = aws.fetch_public_key(args.kms_key_id, **_client_options(args))
     except aws.AwsError as exc:
-        write(f"license-token: {exc.code}: {exc}")
+        write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED
     write_private(args.out, key.pem)
-    show(f"{key.pinned.key_size}-bit RSA key {key.key_id} written to {args.out}; "
+    show(f"{key.pinned.key_size}-bit RSA key {escape(key.key_id)} written to {escape(args.out)}; "
          f"sha256 {key.pinned.fingerprint}")
     return EXIT_OK
 
@@ -285,7 +287,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         verified = offline.verify(saved.read_bytes(), now=now)
     except LicenseTokenError as exc:
-        show(f"  REJECTED ({exc.code}): {exc}")
+        show(f"  REJECTED ({exc.code}): {escape(exc)}")
         return EXIT_REJECTED
     show(table([("check", "result", "detail"), *check_rows(verified, offline.policy, now)]))
     tampered = json.loads(saved.read_text()) | {"NodeId": "someone-elses-node"}

@@ -19,6 +19,7 @@ from ._common import (
     check_rows,
     checks,
     emit,
+    escape,
     read_input,
     report,
     table,
@@ -76,11 +77,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         for s in loaded
     ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error)}
          for f in failed]
-    lines = [f"{len(loaded)} valid, {len(failed)} invalid in {args.dir}"]
+    lines = [f"{len(loaded)} valid, {len(failed)} invalid in {escape(args.dir)}"]
     for row in rows:
         status = "valid" if row["valid"] else f"INVALID ({row['code']})"
         detail = row.get("license_arn", row.get("message"))
-        lines.append(f"  {status:<28} {detail}")
+        lines.append(f"  {status:<28} {escape(detail)}")
     doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
            "message": lines[0], "license": None, "entries": rows}
     emit(doc, args.json, "\n".join(lines))
@@ -114,16 +115,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
         LicenseStore(args.dir).remove(args.arn)
     except LicenseTokenError as exc:
         doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
-        emit(doc, args.json, f"license-token: {exc.code}: {exc}")
+        emit(doc, args.json, f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED
     emit({"valid": True, "code": None, "message": f"removed {args.arn}", "license": None},
-         args.json, f"removed {args.arn}")
+         args.json, f"removed {escape(args.arn)}")
     return EXIT_OK
 
 
 def _refused(args: argparse.Namespace, exc: LicenseTokenError) -> int:
     doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
-    emit(doc, args.json, f"REFUSED ({exc.code}): {exc}; nothing was written")
+    emit(doc, args.json, f"REFUSED ({exc.code}): {escape(exc)}; nothing was written")
     return EXIT_REJECTED
 
 
@@ -161,7 +162,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     lic, policy = stored.license, verifier.policy
     doc = {"valid": True, "code": None, "message": f"imported into {stored.path}",
            "license": lic.to_json() | {"checks": checks(policy)}, "file": str(stored.path)}
-    human = (f"IMPORTED into {stored.path}\n" + table(check_rows(lic, policy, lic.verified_at))
+    human = (f"IMPORTED into {escape(stored.path)}\n"
+             + table(check_rows(lic, policy, lic.verified_at))
              + f"\n  borrow again before {format_time(lic.expires_at)}")
     emit(doc, args.json, human)
     return EXIT_OK

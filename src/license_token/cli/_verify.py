@@ -15,6 +15,7 @@ from ._common import (
     EXIT_OK,
     EXIT_REJECTED,
     add_policy_options,
+    escape,
     read_input,
     report,
     verifier_from_args,
@@ -49,7 +50,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         jws = parse_compact(read_response(read_input(args.file)).token)
         payload: Any = loads_strict(jws.payload, "payload")
     except InvalidLicense as exc:
-        write(f"license-token: cannot decode: {exc}")
+        write(f"license-token: cannot decode: {escape(exc)}")
         return EXIT_REJECTED
     doc = {
         "verified": False,

@@ -1,0 +1,529 @@
+"""Edges of the core that mutation testing found untested (issue 11, "Surviving mutants").
+
+Each test pins a rule with literal values (not the module's constants), so that changing the
+rule in the code fails here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from license_token import (
+    BadSignature,
+    ConfigurationError,
+    EntitlementInsufficient,
+    EntitlementMissing,
+    Expired,
+    KeyRejected,
+    Malformed,
+    NodeMismatch,
+    NotYetValid,
+    Requirement,
+    ResponseMismatch,
+    TrustStore,
+    Verifier,
+)
+from license_token._jws import _HEADERS, b64url_decode, parse_compact
+from license_token._keys import _check_pss_parameters, _tlv
+from license_token._policy import split_entitlement_spec
+from license_token._response import read_response
+from license_token.testing import TokenFactory
+from license_token.testing._factory import b64u
+
+NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TokenFactory:
+    return TokenFactory(now=NOW)
+
+
+@pytest.fixture
+def verifier(issuer: TokenFactory) -> Verifier:
+    return Verifier(issuer.trust_store(), clock=lambda: NOW)
+
+
+# -- signatures and base64url -----------------------------------------------------------------
+
+def test_a_signature_without_its_leading_zero_byte_is_not_a_second_spelling(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    """OpenSSL accepts a 255-byte signature whose 256-byte form starts with 0x00."""
+    for _ in range(5000):  # about 1 signature in 256 starts with a zero byte
+        head, payload, _ = issuer.token().split(".")
+        raw = issuer.sign(f"{head}.{payload}".encode())
+        if raw[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 5000 tries")
+    assert verifier.verify(f"{head}.{payload}.{b64u(raw)}").license_arn == issuer.claims()[
+        "licenseArn"]
+    with pytest.raises(BadSignature):
+        verifier.verify(f"{head}.{payload}.{b64u(raw[1:])}")
+
+
+def test_rsa_4096_tokens_and_their_non_canonical_signature_spelling() -> None:
+    """A 512-byte signature is 683 characters: length % 4 == 3, two unused bits."""
+    big = TokenFactory.with_key_size(4096, now=NOW)
+    token = big.token()
+    signature = token.split(".")[2]
+    assert len(signature) % 4 == 3
+    verifier = Verifier(big.trust_store(), clock=lambda: NOW)
+    assert verifier.verify(token).key.key_size == 4096
+    last = _ALPHABET.index(signature[-1])
+    for bits in (1, 2, 3):  # same decoded bytes, unused low bits set
+        other = token[:-1] + _ALPHABET[last | bits]
+        with pytest.raises(Malformed, match="non-canonical"):
+            verifier.verify(other)
+
+
+def test_every_unused_bit_pattern_of_a_2048_bit_signature(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    """A 256-byte signature is 342 characters: length % 4 == 2, four unused bits."""
+    token = issuer.token()
+    signature = token.split(".")[2]
+    assert len(signature) % 4 == 2
+    last = _ALPHABET.index(signature[-1])
+    assert last & 15 == 0
+    for bits in range(1, 16):
+        with pytest.raises(Malformed, match="non-canonical"):
+            verifier.verify(token[:-1] + _ALPHABET[last | bits])
+
+
+@pytest.mark.parametrize("char", _ALPHABET)
+def test_canonical_last_characters_exhaustively(char: str) -> None:
+    """With 2 (or 3) characters in the last quantum, 4 (or 2) low bits are unused."""
+    index = _ALPHABET.index(char)
+    for segment, unused in ((f"AA{char}", 3), (f"A{char}", 15), (f"AAAAA{char}", 15)):
+        if index & unused:
+            with pytest.raises(Malformed, match="non-canonical"):
+                b64url_decode(segment.encode(), "segment")
+        else:
+            assert b64url_decode(segment.encode(), "segment") == base64.urlsafe_b64decode(
+                segment + "=" * (-len(segment) % 4))
+
+
+def test_an_empty_signature_is_malformed_not_a_bad_signature(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    head, payload, _ = issuer.token().split(".")
+    with pytest.raises(Malformed, match="signature: empty"):
+        verifier.verify(f"{head}.{payload}.")
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ({"alg": 384}, "'alg' is not a string"),
+    ({"alg": "PS384", "kid": 1}, "'kid' is not a string"),
+    ({"alg": "PS384", "typ": ["JWT"]}, "'typ' is not a string"),
+    ({"alg": "PS384", "cty": None}, "'cty' is not a string"),
+    ({"typ": "JWT"}, "no 'alg'"),
+])
+def test_header_member_types(issuer: TokenFactory, verifier: Verifier,
+                             header: dict[str, object], message: str) -> None:
+    with pytest.raises(Malformed, match=message):
+        verifier.verify(issuer.encode(header, issuer.claims()))
+
+
+def test_the_header_cache_is_bounded_and_never_changes_results(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    for index in range(80):
+        token = issuer.token(header={"kid": f"k{index}"})
+        assert verifier.verify(token).header["kid"] == f"k{index}"
+        assert parse_compact(token).kid == f"k{index}"
+    assert len(_HEADERS) == 64
+
+
+# -- JSON and size bounds, with literal numbers -----------------------------------------------
+
+def test_token_length_bound_is_64_kib(issuer: TokenFactory, verifier: Verifier) -> None:
+    with pytest.raises(Malformed, match="longer than 65536"):
+        verifier.verify("a" * 65537)
+    with pytest.raises(Malformed, match="longer than 65536"):
+        parse_compact("a" * 65537)
+    with pytest.raises(Malformed, match="3 dot-separated parts"):
+        verifier.verify("a" * 65536)
+
+
+def test_response_length_bound_is_256_kib(verifier: Verifier) -> None:
+    for source in (b" " * 262145, " " * 262145):
+        with pytest.raises(Malformed, match="262144"):
+            verifier.verify(source)
+    with pytest.raises(Malformed, match="empty"):
+        verifier.verify(b" " * 262144)
+
+
+def test_nan_and_infinity_in_a_signed_payload(issuer: TokenFactory, verifier: Verifier) -> None:
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        payload = json.dumps(issuer.claims()).encode()[:-1] + b',"x":' + constant + b"}"
+        with pytest.raises(Malformed, match="non-standard JSON constant"):
+            verifier.verify(issuer.encode({"alg": "PS384"}, payload))
+
+
+def test_a_license_with_many_entitlements_and_nesting_up_to_the_bound(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    entitlements = [{"name": f"F{i}", "unit": "None", "value": "Enabled"} for i in range(12)]
+    nested: object = "leaf"
+    for _ in range(15):  # the payload object plus 15 levels: depth 16, the bound
+        nested = [nested]
+    claims = issuer.claims(entitlementsAllowed=entitlements, deep=nested)
+    lic = verifier.verify(issuer.response(claims))
+    assert len(lic.claims.entitlements) == 12
+    with pytest.raises(Malformed, match="nested deeper than 16"):
+        verifier.verify(issuer.response(issuer.claims(deep=[nested])))
+
+
+# -- unsigned fields ----------------------------------------------------------------------------
+
+def test_an_unsigned_entitlement_value_edited_in_place(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response()
+    text = json.dumps(response).replace('"Value": "10"', '"Value": "99"')
+    with pytest.raises(ResponseMismatch, match="EntitlementsAllowed"):
+        verifier.verify(text)
+    dropped = json.loads(json.dumps(response))
+    del dropped["EntitlementsAllowed"][0]["Value"]
+    with pytest.raises(ResponseMismatch, match="EntitlementsAllowed"):
+        verifier.verify(dropped)
+
+
+def test_unsigned_entitlements_are_compared_as_a_multiset(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    a = {"name": "A", "unit": "Count", "value": "1"}
+    b = {"name": "B", "unit": "Count", "value": "2"}
+    response = issuer.response(issuer.claims(entitlementsAllowed=[a, a, b]))
+    reordered = [response["EntitlementsAllowed"][i] for i in (2, 0, 1)]
+    assert verifier.verify(response | {"EntitlementsAllowed": reordered}).claims.entitlements[
+        2].name == "B"
+    same_set = [response["EntitlementsAllowed"][i] for i in (0, 2, 2)]
+    with pytest.raises(ResponseMismatch):
+        verifier.verify(response | {"EntitlementsAllowed": same_set})
+
+
+@pytest.mark.parametrize("value", [[{"Name": 1, "Unit": "Count"}], "not a list", [1]])
+def test_unsigned_entitlements_of_the_wrong_shape(
+        issuer: TokenFactory, verifier: Verifier, value: object) -> None:
+    with pytest.raises(Malformed):
+        verifier.verify(issuer.response() | {"EntitlementsAllowed": value})
+
+
+def test_unsigned_times_as_datetimes(issuer: TokenFactory, verifier: Verifier) -> None:
+    """boto3 may hand back datetimes; a naive one is UTC, as the service's strings are."""
+    claims = issuer.claims()
+    issued = datetime.fromisoformat(claims["issuedAt"])
+    response = issuer.response(claims) | {"IssuedAt": issued}
+    assert verifier.verify(response).issued_at == issued.replace(tzinfo=timezone.utc)
+    with pytest.raises(ResponseMismatch, match="IssuedAt"):
+        verifier.verify(response | {"IssuedAt": issued + timedelta(seconds=1)})
+
+
+@pytest.mark.parametrize("source", [["SignedToken"], 42, None, {"SignedToken": 42}, {}])
+def test_a_response_of_the_wrong_type(source: object) -> None:
+    with pytest.raises(Malformed):
+        read_response(source)  # type: ignore[arg-type]
+
+
+# -- policy ---------------------------------------------------------------------------------------
+
+def test_the_default_leeway_is_60_seconds(issuer: TokenFactory) -> None:
+    token = issuer.token(expiration="2026-03-15T12:00:00")
+    default = Verifier(issuer.trust_store())
+    assert default.verify(token, now=NOW + timedelta(seconds=59)).expires_at == NOW
+    with pytest.raises(Expired):
+        default.verify(token, now=NOW + timedelta(seconds=60))
+
+
+@pytest.mark.parametrize("minimum", [Decimal("NaN"), Decimal("Infinity"), -1, Decimal(-1),
+                                     1.5, True, object()])
+def test_requirement_minimums_that_are_not_counts(minimum: object) -> None:
+    with pytest.raises(ConfigurationError, match="at_least"):
+        Requirement("Users", at_least=minimum)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["", 5, None])
+def test_a_requirement_needs_a_name(name: object) -> None:
+    with pytest.raises(ConfigurationError, match="non-empty string"):
+        Requirement(name)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", ["", ":Count", "=5", 5])
+def test_entitlement_specs_without_a_name(spec: object) -> None:
+    with pytest.raises(ConfigurationError):
+        split_entitlement_spec(spec)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        Requirement.parse(spec)  # type: ignore[arg-type]
+
+
+def test_verifier_repr_names_the_policy_not_the_keys(issuer: TokenFactory) -> None:
+    text = repr(Verifier(issuer.trust_store(), require=["Users:Count=5"]))
+    assert text.startswith("Verifier(keys=1, policy=Policy(")
+    assert "Users" in text
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+def test_the_fingerprint_is_sha256_of_the_der_spki(issuer: TokenFactory) -> None:
+    pinned = issuer.trust_store().keys[0]
+    assert pinned.fingerprint == hashlib.sha256(issuer.public_key_der()).hexdigest()
+
+
+@pytest.mark.parametrize("load", [
+    lambda: TrustStore.from_pem(b"no block here"),
+    lambda: TrustStore.from_jwks({"keys": [1]}),
+    lambda: TrustStore.from_jwks({"kty": "RSA"}),
+    lambda: TrustStore.from_jwks("[]"),
+    lambda: TrustStore.from_kms_public_key([("PublicKey", b"")]),  # type: ignore[arg-type]
+    lambda: TrustStore.from_jwk({"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": 7}),
+])
+def test_key_documents_of_the_wrong_shape(load: object) -> None:
+    with pytest.raises(KeyRejected):
+        load()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("der", [
+    b"", b"\x30", b"\x30\x05\x00", b"\x30\x85\x01\x02\x03\x04\x05", b"\x30\x80",
+    b"\x30\x82\x01", b"\x30\x02\x30\x05",
+])
+def test_truncated_der_is_an_unreadable_spki(der: bytes) -> None:
+    with pytest.raises(KeyRejected, match="unreadable SubjectPublicKeyInfo"):
+        _check_pss_parameters(der, "key")
+
+
+def test_der_lengths_short_and_long_form() -> None:
+    assert _tlv(b"\x04\x02ab rest") == (4, b"ab", b" rest")
+    assert _tlv(b"\x04\x81\x02ab") == (4, b"ab", b"")
+    assert _tlv(b"\x04\x82\x00\x01a") == (4, b"a", b"")
+
+
+# -- the bounds, at their edges -------------------------------------------------------------------
+
+def test_leeway_bound_is_366_days(issuer: TokenFactory) -> None:
+    assert Verifier(issuer.trust_store(), leeway=timedelta(days=366)).policy.leeway == (
+        timedelta(days=366))
+    with pytest.raises(ConfigurationError, match="366 days"):
+        Verifier(issuer.trust_store(), leeway=timedelta(days=366, microseconds=1))
+
+
+def test_the_smallest_key_is_2048_bits() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = rsa.generate_private_key(public_exponent=65537, key_size=2047).public_key()
+    with pytest.raises(KeyRejected, match="2047 bits"):
+        TrustStore.from_public_keys(small)
+
+
+def test_key_files_up_to_1_mib(tmp_path: Path, issuer: TokenFactory) -> None:
+    pem = issuer.public_key_pem()
+    path = tmp_path / "key.pem"
+    path.write_bytes(pem + b"\n" * (1024 * 1024 - len(pem)))
+    assert len(TrustStore.from_file(path)) == 1
+    path.write_bytes(pem + b"\n" * (1024 * 1024 + 1 - len(pem)))
+    with pytest.raises(KeyRejected, match="larger than"):
+        TrustStore.from_file(path)
+
+
+# -- key loaders: what each one builds --------------------------------------------------------
+
+KEYS = Path(__file__).resolve().parent.parent / "vectors" / "keys"
+
+
+def test_every_loader_names_its_source_and_pins_the_same_key() -> None:
+    der = (KEYS / "a2048.der").read_bytes()
+    kms = json.loads((KEYS / "a2048.kms.json").read_text())
+    jwk = json.loads((KEYS / "a2048.jwk.json").read_text())
+    stores = {
+        "PEM": TrustStore.from_pem((KEYS / "a2048.pem").read_text()),
+        "DER": TrustStore.from_der(der),
+        "base64 DER": TrustStore.from_base64_der(base64.b64encode(der).decode()),
+        "JWK": TrustStore.from_jwk(json.dumps(jwk)),
+        "JWKS keys[0]": TrustStore.from_jwks({"keys": [jwk]}),
+        "KMS GetPublicKey": TrustStore.from_kms_public_key(kms),
+        "key": TrustStore.from_bytes(der),
+        str(KEYS / "a2048.der"): TrustStore.from_file(KEYS / "a2048.der"),
+    }
+    fingerprint = hashlib.sha256(der).hexdigest()
+    for source, store in stores.items():
+        assert [(k.source, k.fingerprint) for k in store] == [(source, fingerprint)]
+    assert stores["KMS GetPublicKey"].keys[0].kid == kms["KeyId"]
+    assert stores["JWK"].keys[0].kid == jwk.get("kid")
+
+
+def test_jwks_from_text_and_mapping_keep_kids_in_order() -> None:
+    text = (KEYS / "rotation.jwks.json").read_text()
+    for source in (text, json.loads(text)):
+        assert [k.kid for k in TrustStore.from_jwks(source)] == ["old", "current"]
+    single = json.loads((KEYS / "a2048.jwk.json").read_text())
+    with pytest.raises(KeyRejected, match="'keys' list"):
+        TrustStore.from_jwks(single)  # a JWK is not a JWKS
+    with pytest.raises(KeyRejected, match="'keys' list"):
+        TrustStore.from_jwks(json.dumps(single))
+
+
+def test_a_jwk_with_any_private_member_is_refused() -> None:
+    jwk = json.loads((KEYS / "a2048.jwk.json").read_text())
+    for member in ("d", "p"):
+        with pytest.raises(KeyRejected, match="private key material"):
+            TrustStore.from_jwk(jwk | {member: "AQAB"})
+
+
+def test_kms_documents_old_spec_name_and_key_ids() -> None:
+    kms = json.loads((KEYS / "a2048.kms.json").read_text())
+    old = {k: v for k, v in kms.items() if k != "KeySpec"} | {"CustomerMasterKeySpec": "RSA_2048"}
+    assert TrustStore.from_kms_public_key(old).keys[0].kid == kms["KeyId"]
+    assert TrustStore.from_kms_public_key(kms | {"KeyId": 7}).keys[0].kid is None
+    assert TrustStore.from_kms_public_key({k: v for k, v in kms.items() if k != "KeyId"}).keys[
+        0].kid is None
+    with pytest.raises(KeyRejected, match="KeySpec"):
+        TrustStore.from_kms_public_key({k: v for k, v in kms.items() if k != "KeySpec"})
+
+
+# -- requirements and results: exact values -------------------------------------------------------
+
+def test_requirement_text_round_trips() -> None:
+    for spec in ("Users", "Users:Count", "Users:Count=5", "Users=2.5", "urn:x:Users:Count=1"):
+        assert str(Requirement.parse(spec)) == spec
+    assert Requirement.parse("a=b:Count=5") == Requirement("a=b", unit="Count", at_least=5)
+    assert Requirement("Users", at_least=0).at_least == 0
+    assert split_entitlement_spec("Users") == ("Users", None, None)
+    assert split_entitlement_spec("Users:Count") == ("Users", "Count", None)
+
+
+def test_the_first_of_equal_numbers_is_granted(issuer: TokenFactory) -> None:
+    users = Requirement("Users", unit="Count", at_least=10)
+    claims = issuer.claims(entitlementsAllowed=[
+        {"name": "Users", "unit": "Count", "value": "50.0"},
+        {"name": "Users", "unit": "Count", "value": "50"}])
+    lic = Verifier(issuer.trust_store(), require=[users]).verify(issuer.token(claims), now=NOW)
+    assert lic.granted[users].value == "50.0"
+
+
+def test_shortfall_and_missing_messages_name_what_was_granted(issuer: TokenFactory) -> None:
+    claims = issuer.claims(entitlementsAllowed=[
+        {"name": "Users", "unit": "Count", "value": "3"},
+        {"name": "Users", "unit": "Bits", "value": "x"},
+        {"name": "Seats", "unit": "Count", "value": "9"}])
+    token = issuer.token(claims)
+    with pytest.raises(EntitlementInsufficient) as info:
+        Verifier(issuer.trust_store(), require=["Users=5"]).verify(token, now=NOW)
+    assert str(info.value) == "entitlement Users=5 not met: granted '3', 'x'"
+    with pytest.raises(EntitlementMissing) as missing:
+        Verifier(issuer.trust_store(), require=["Users:Seconds"]).verify(token, now=NOW)
+    assert str(missing.value) == "no entitlement Users:Seconds"
+    lic = Verifier(issuer.trust_store()).verify(token, now=NOW)
+    with pytest.raises(EntitlementMissing) as lookup:
+        lic.entitlement("Seats", "Bits")
+    assert str(lookup.value) == "no entitlement Seats:Bits"
+    with pytest.raises(EntitlementMissing) as by_name:
+        lic.entitlement("Nothing")
+    assert str(by_name.value) == "no entitlement Nothing"
+
+
+def test_verified_license_json_summary(issuer: TokenFactory) -> None:
+    lic = Verifier(issuer.trust_store()).verify(issuer.token(), now=NOW)
+    assert lic.to_json() == {
+        "claims": lic.claims.to_json(),
+        "key_fingerprint_sha256": hashlib.sha256(issuer.public_key_der()).hexdigest(),
+        "key_id": None,
+        "verified_at": "2026-03-15T12:00:00Z",
+    }
+
+
+def test_base64_der_keys_with_line_breaks_but_no_stray_characters() -> None:
+    der = (KEYS / "a2048.der").read_bytes()
+    wrapped = base64.encodebytes(der)  # 76-character lines
+    assert b"\n" in wrapped.strip()
+    assert len(TrustStore.from_base64_der(wrapped)) == 1
+    for junk in (b"*", b"!", b"."):
+        with pytest.raises(KeyRejected, match="not PEM, DER or base64 DER"):
+            TrustStore.from_base64_der(base64.b64encode(der) + junk)
+
+
+def test_der_reader_bounds_exactly() -> None:
+    assert _tlv(b"\x05\x00") == (5, b"", b"")
+    assert _tlv(b"\x04\x81\x00") == (4, b"", b"")
+    assert _tlv(b"\x04\x84\x00\x00\x00\x01a") == (4, b"a", b"")
+    for der in (b"\x05", b"\x30\x80", b"\x04\x85\x00\x00\x00\x00\x01a", b"\x04\x82\x00",
+                b"\x04\x05ab", b"\x04\x81"):
+        with pytest.raises(ValueError, match="DER"):
+            _tlv(der)
+
+
+def test_a_pem_label_that_is_not_ascii_is_refused() -> None:
+    with pytest.raises(KeyRejected, match="is not a public key"):
+        TrustStore.from_pem("-----BEGIN PÜBLIC KEY-----\nAAAA\n-----END PÜBLIC KEY-----\n")
+
+
+def test_times_are_printed_in_utc_whatever_the_local_zone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from license_token._claims import format_time
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert format_time(datetime(2026, 3, 15, 12, tzinfo=timezone.utc)) == (
+            "2026-03-15T12:00:00Z")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_claims_json_leaves_out_what_the_token_left_out(issuer: TokenFactory) -> None:
+    claims = issuer.claims(licenseConsumptionToken=None, nodeId=None, entitlementsAllowed=[
+        {"name": "ProFeature", "unit": "None"}])
+    doc = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW).claims.to_json()
+    assert "licenseConsumptionToken" not in doc and "nodeId" not in doc
+    assert doc["entitlementsAllowed"] == [{"name": "ProFeature", "unit": "None"}]
+
+
+def test_node_and_license_mismatch_messages(issuer: TokenFactory) -> None:
+    bound, unbound = issuer.token(nodeId="a"), issuer.token(nodeId=None)
+    keys = issuer.trust_store()
+    with pytest.raises(NodeMismatch) as info:
+        Verifier(keys, node_id="b").verify(bound, now=NOW)
+    assert str(info.value) == "token is bound to 'a', not 'b'"
+    with pytest.raises(NodeMismatch) as none:
+        Verifier(keys, node_id="b").verify(unbound, now=NOW)
+    assert str(none.value) == "token is bound to no node, not 'b'"
+    with pytest.raises(NotYetValid, match="issued at 2026-03-15T11:00:00\\+00:00"):
+        Verifier(keys).verify(bound, now=NOW - timedelta(hours=2))
+
+
+def test_unsigned_times_as_aware_datetimes_in_any_zone(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    claims = issuer.claims()
+    issued = datetime.fromisoformat(claims["issuedAt"]).replace(tzinfo=timezone.utc)
+    plus_two = issued.astimezone(timezone(timedelta(hours=2)))
+    assert verifier.verify(issuer.response(claims) | {"IssuedAt": plus_two}).issued_at == issued
+
+
+def test_the_mismatch_message_names_each_altered_field(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response(issuer.claims(checkoutMetadata={"Mac": "aa"}))
+    with pytest.raises(ResponseMismatch) as info:
+        verifier.verify(response | {"NodeId": "other",
+                                    "CheckoutMetadata": [{"Name": "Mac", "Value": "bb"}]})
+    assert str(info.value) == ("unsigned NodeId, CheckoutMetadata does not match the signed "
+                               "token: the response was altered")
+
+
+def test_a_token_without_entitlements_grants_none(issuer: TokenFactory) -> None:
+    claims = {k: v for k, v in issuer.claims().items() if k != "entitlementsAllowed"}
+    lic = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW)
+    assert lic.claims.entitlements == ()
+    assert dict(lic.entitlements) == {}
+
+
+def test_claims_json_is_the_token_s_claims_with_utc_times(issuer: TokenFactory) -> None:
+    claims = issuer.claims(checkoutMetadata={"Mac": "aa"}, somethingNew=[1])
+    doc = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW).claims.to_json()
+    assert doc == claims | {"issuedAt": claims["issuedAt"] + "Z",
+                            "expiration": claims["expiration"] + "Z"}

@@ -1,0 +1,486 @@
+"""Hostile edges: every input ends in the library's typed error (issue 11, "Found so far")."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT
+
+from license_token import (
+    ConfigurationError,
+    Entitlement,
+    EntitlementAmbiguous,
+    EntitlementInsufficient,
+    EntitlementMissing,
+    KeyRejected,
+    Malformed,
+    Requirement,
+    TrustStore,
+    Verifier,
+)
+from license_token.store import LicenseStore, NotInStore, StoreCorrupt
+from license_token.testing import DEFAULT_ARN, TokenFactory
+
+NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TokenFactory:
+    return TokenFactory(now=NOW)
+
+
+@pytest.fixture
+def verifier(issuer: TokenFactory) -> Verifier:
+    return Verifier(issuer.trust_store(), clock=lambda: NOW)
+
+
+def _signed(issuer: TokenFactory, payload: bytes) -> str:
+    """A validly signed token over exactly these payload bytes."""
+    return issuer.encode({"alg": "PS384"}, payload)
+
+
+# -- dates ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claims", [
+    {"expiration": "9999-12-31T23:59:59"},
+    {"expiration": "9999-12-31T23:59:59Z"},
+    {"expiration": "9999-12-31T23:59:59-01:00"},
+    {"expiration": "9999-12-31T23:00:00-05:00"},
+    {"issuedAt": "0001-01-01T00:00:00"},
+    {"issuedAt": "0001-01-01T00:30:00+01:00"},
+])
+def test_instants_beyond_datetime_with_leeway_are_malformed(
+        issuer: TokenFactory, verifier: Verifier, claims: dict[str, str]) -> None:
+    with pytest.raises(Malformed, match="cannot be represented"):
+        verifier.verify(issuer.response(issuer.claims(**claims)))
+
+
+def test_perpetual_expiration_without_leeway_verifies_and_prints(issuer: TokenFactory) -> None:
+    lic = Verifier(issuer.trust_store(), leeway=0).verify(
+        issuer.response(expiration="9999-12-31T23:59:59"), now=NOW)
+    assert lic.to_json()["claims"]["expiration"] == "9999-12-31T23:59:59Z"
+
+
+def test_verify_cli_prints_json_for_a_perpetual_token(
+        issuer: TokenFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from license_token.cli import main
+
+    key, token = tmp_path / "key.pem", tmp_path / "token.json"
+    key.write_bytes(issuer.public_key_pem())
+    token.write_text(json.dumps(issuer.response(expiration="9999-12-31T23:59:59Z")))
+    assert main(["verify", str(token), "--key", str(key), "--json",
+                 "--at", "2026-03-15T12:00:00Z"]) == 1
+    doc = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert doc["code"] == "malformed"
+
+
+@pytest.mark.parametrize("mark", ["0001-01-01T00:00:00", "9999-12-31T23:59:59"])
+def test_clock_mark_at_the_ends_of_time_is_ignored(
+        issuer: TokenFactory, verifier: Verifier, tmp_path: Path, mark: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = LicenseStore(tmp_path)
+    store.save(issuer.response(), verifier)
+    (tmp_path / "clock.json").write_text(
+        json.dumps({"format": "license-token/clock", "version": 1, "high_water": mark}))
+    with caplog.at_level(logging.WARNING, logger="license_token.store"):
+        loaded, failed = store.load_all(verifier)
+    assert (len(loaded), failed) == (1, [])
+    assert "clock mark" in caplog.text
+
+
+def test_absurd_leeway_is_a_configuration_error(issuer: TokenFactory) -> None:
+    with pytest.raises(ConfigurationError, match="leeway"):
+        Verifier(issuer.trust_store(), leeway=timedelta(days=800_000))
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [
+    "٥٠", "５０", "૧૦", "1_000", "1e3", "1E+999999999", "10\u00a0", "\u200710", "NaN",
+    "Infinity", "-50", "+50", "0x50", "50.", ".5", "5 0", "", "\t50\n",
+])
+def test_only_ascii_decimal_numbers_meet_a_numeric_requirement(
+        issuer: TokenFactory, verifier: Verifier, value: str) -> None:
+    claims = issuer.claims(entitlementsAllowed=[{"name": "Users", "unit": "Count",
+                                                 "value": value}])
+    assert Entitlement(name="Users", unit="Count", value=value).number is None
+    strict = Verifier(issuer.trust_store(), require=["Users:Count=5"])
+    with pytest.raises(EntitlementInsufficient):
+        strict.verify(issuer.response(claims), now=NOW)
+    assert verifier.verify(issuer.response(claims)).claims.entitlements[0].value == value
+
+
+@pytest.mark.parametrize(("value", "number"), [
+    ("50", Decimal(50)), (" 7 ", Decimal(7)), ("0.5", Decimal("0.5")), ("007", Decimal(7)),
+    ("1" + "0" * 5000, Decimal(10) ** 5000),
+])
+def test_ascii_decimal_numbers(value: str, number: Decimal) -> None:
+    assert Entitlement(name="Users", unit="Count", value=value).number == number
+
+
+def test_requirement_minimum_follows_the_same_grammar() -> None:
+    assert Requirement.parse("Users:Count=2.5").at_least == Decimal("2.5")
+    for spec in ("Users=٥", "Users=1e3", "Users=1_0", "Users=-1"):
+        with pytest.raises(ConfigurationError):
+            Requirement.parse(spec)
+
+
+def test_huge_exponent_value_gets_a_json_result_from_the_cli(
+        issuer: TokenFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from license_token.cli import main
+
+    claims = issuer.claims(entitlementsAllowed=[{"name": "Users", "unit": "Count",
+                                                 "value": "1E+999999999"}])
+    key, token = tmp_path / "key.pem", tmp_path / "token.json"
+    key.write_bytes(issuer.public_key_pem())
+    token.write_text(json.dumps(issuer.response(claims)))
+    assert main(["verify", str(token), "--key", str(key), "--json", "--require",
+                 "Users:Count=5", "--at", "2026-03-15T12:00:00Z"]) == 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["code"] == (
+        "entitlement_insufficient")
+
+
+def test_json_number_overflowing_to_infinity_is_malformed(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    payload = json.dumps(issuer.claims()).encode()[:-1] + b',"seats":1e400}'
+    with pytest.raises(Malformed, match="out of range"):
+        verifier.verify(_signed(issuer, payload))
+    response = json.dumps(issuer.response()).encode()[:-1] + b',"Extra":-1e400}'
+    with pytest.raises(Malformed, match="out of range"):
+        verifier.verify(response)
+
+
+def test_store_refuses_a_response_it_could_not_read_back(
+        issuer: TokenFactory, verifier: Verifier, tmp_path: Path) -> None:
+    response = issuer.response() | {"Extra": float("inf")}
+    with pytest.raises(Malformed, match="cannot be stored"):
+        LicenseStore(tmp_path).save(response, verifier)
+    assert list(tmp_path.glob("*.json")) == []
+
+
+def test_too_many_digits_is_named_in_the_message(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    payload = json.dumps(issuer.claims()).encode()[:-1] + b',"n":' + b"9" * 5000 + b"}"
+    with pytest.raises(Malformed, match="digits"):
+        verifier.verify(_signed(issuer, payload))
+
+
+# -- text -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("escape", [r"\ud800", r"\udfff", r"\ud800\u0041", r"\udc00\ud800"])
+def test_lone_surrogate_in_a_signed_claim_is_malformed(
+        issuer: TokenFactory, verifier: Verifier, escape: str, tmp_path: Path) -> None:
+    claims = issuer.claims(licenseArn="ARN")
+    payload = json.dumps(claims).replace('"ARN"', f'"{escape}"').encode()
+    with pytest.raises(Malformed, match="surrogate"):
+        verifier.verify(_signed(issuer, payload))
+    with pytest.raises(Malformed, match="surrogate"):
+        LicenseStore(tmp_path).save(_signed(issuer, payload), verifier)
+
+
+def test_paired_surrogate_escapes_are_text(issuer: TokenFactory, verifier: Verifier) -> None:
+    claims = issuer.claims(licenseArn="ARN")
+    payload = json.dumps(claims).replace('"ARN"', r'"arn-\ud83d\ude00"').encode()
+    assert verifier.verify(_signed(issuer, payload)).license_arn == "arn-\U0001f600"
+
+
+def test_store_lookup_of_an_undecodable_arn_is_not_in_store(
+        verifier: Verifier, tmp_path: Path) -> None:
+    arn = b"\xff".decode("utf-8", "surrogateescape")  # what argv gives for $'\xff'
+    store = LicenseStore(tmp_path)
+    with pytest.raises(NotInStore):
+        store.load(arn, verifier)
+    with pytest.raises(NotInStore):
+        store.remove(arn)
+
+
+# -- entitlements -----------------------------------------------------------------------------
+
+def _with(issuer: TokenFactory, *entitlements: tuple[str, str, str]) -> dict[str, Any]:
+    return issuer.response(issuer.claims(entitlementsAllowed=[
+        {"name": n, "unit": u, "value": v} for n, u, v in entitlements]))
+
+
+def test_granted_is_the_entitlement_the_requirement_checked(issuer: TokenFactory) -> None:
+    users = Requirement("Users", unit="Count", at_least=5)
+    lic = Verifier(issuer.trust_store(), require=[users]).verify(
+        _with(issuer, ("Users", "Bits", "1000000"), ("Users", "Count", "5")), now=NOW)
+    assert lic.granted[users] == Entitlement(name="Users", unit="Count", value="5")
+    assert lic.entitlement("Users", "Count").value == "5"
+    assert lic.entitlement("Users").unit == "Count"  # the requirement chose it
+    assert "Users" in lic.entitlements
+    assert lic.entitlements["Users"].unit == "Count"
+
+
+def test_granted_is_the_largest_that_meets_the_minimum(issuer: TokenFactory) -> None:
+    users = Requirement("Users", unit="Count", at_least=10)
+    lic = Verifier(issuer.trust_store(), require=[users]).verify(
+        _with(issuer, ("Users", "Count", "1"), ("Users", "Count", "50"),
+              ("Users", "Count", "20")), now=NOW)
+    assert lic.granted[users].value == "50"
+    assert lic.entitlement("Users", "Count").value == "50"
+
+
+def test_a_repeated_name_no_requirement_chose_is_ambiguous(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    lic = verifier.verify(_with(issuer, ("Users", "Count", "1"), ("Users", "Count", "50"),
+                                ("Seats", "Count", "3")))
+    assert dict(lic.granted) == {}
+    with pytest.raises(EntitlementAmbiguous, match="2 entitlements"):
+        lic.entitlement("Users")
+    assert "Users" not in lic.entitlements
+    assert lic.entitlements.get("Users") is None
+    assert lic.entitlements["Seats"].value == "3"
+    with pytest.raises(EntitlementMissing):
+        lic.entitlement("Seats", "Bits")
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    length = bytes([size]) if size < 128 else (
+        bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7)
+                                                                         // 8, "big"))
+    return bytes([tag]) + length + body
+
+
+_SHA256, _SHA384 = "0609608648016503040201", "0609608648016503040202"
+
+
+def _pss_spki(factory: TokenFactory, hash_oid: str | None, salt: int = 48) -> bytes:
+    """The factory's key as ``id-RSASSA-PSS``, restricted to ``hash_oid`` (None: no params)."""
+    def algorithm(oid: str) -> bytes:
+        return _der(0x30, bytes.fromhex(oid) + b"\x05\x00")
+
+    params = b""
+    if hash_oid is not None:
+        mgf = _der(0x30, bytes.fromhex("06092a864886f70d010108") + algorithm(hash_oid))
+        params = _der(0x30, _der(0xA0, algorithm(hash_oid)) + _der(0xA1, mgf)
+                      + _der(0xA2, _der(0x02, bytes([salt]))))
+    bit_string = factory.public_key_der()[4 + 15:]
+    oid = bytes.fromhex("06092a864886f70d01010a")
+    return _der(0x30, _der(0x30, oid + params) + bit_string)
+
+
+def _pem(der: bytes) -> bytes:
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = b"\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return b"-----BEGIN PUBLIC KEY-----\n" + lines + b"\n-----END PUBLIC KEY-----\n"
+
+
+@pytest.mark.parametrize(("hash_oid", "salt"), [(_SHA256, 32), (_SHA384, 32), (_SHA256, 48)])
+def test_pss_key_restricted_to_other_parameters_is_rejected(
+        factory: TokenFactory, hash_oid: str, salt: int) -> None:
+    der = _pss_spki(factory, hash_oid, salt)
+    for load in (TrustStore.from_der, TrustStore.from_bytes,
+                 lambda d: TrustStore.from_pem(_pem(d)),
+                 lambda d: TrustStore.from_base64_der(base64.b64encode(d))):
+        with pytest.raises(KeyRejected, match="RSASSA-PSS"):
+            load(der)
+
+
+@pytest.mark.parametrize("hash_oid", [None, _SHA384])
+def test_pss_key_unrestricted_or_for_ps384_is_accepted(
+        factory: TokenFactory, hash_oid: str | None) -> None:
+    der = _pss_spki(factory, hash_oid)
+    for store in (TrustStore.from_der(der), TrustStore.from_pem(_pem(der))):
+        assert Verifier(store).verify(factory.token()).key.key_size == 2048
+
+
+def test_jwk_key_ops_must_allow_verify(factory: TokenFactory) -> None:
+    jwk = json.loads((ROOT / "vectors" / "keys" / "a2048.jwk.json").read_text())
+    for ops in (["encrypt"], [], "verify", [1]):
+        with pytest.raises(KeyRejected, match="key_ops"):
+            TrustStore.from_jwk(jwk | {"key_ops": ops})
+    assert len(TrustStore.from_jwk(jwk | {"key_ops": ["verify"]})) == 1
+
+
+_UNKNOWN_OID_KEY = bytes.fromhex("300b300606042a030405030100")
+
+
+@pytest.mark.parametrize("load", [
+    lambda: TrustStore.from_der(_UNKNOWN_OID_KEY),
+    lambda: TrustStore.from_bytes(_UNKNOWN_OID_KEY),
+    lambda: TrustStore.from_pem(_pem(_UNKNOWN_OID_KEY)),
+    lambda: TrustStore.from_base64_der(base64.b64encode(_UNKNOWN_OID_KEY)),
+    lambda: TrustStore.from_kms_public_key({"PublicKey": _UNKNOWN_OID_KEY, "KeySpec": "RSA_2048",
+                                            "SigningAlgorithms": ["RSASSA_PSS_SHA_384"]}),
+    lambda: TrustStore.from_pem("\ud800"),
+    lambda: TrustStore.from_base64_der("\ud800"),
+    lambda: TrustStore.from_kms_public_key({"PublicKey": "\ud800", "KeySpec": "RSA_2048",
+                                            "SigningAlgorithms": ["RSASSA_PSS_SHA_384"]}),
+    lambda: TrustStore.from_jwk("[" * 100_000),
+    lambda: TrustStore.from_jwks("{\"keys\": " + "[" * 100_000),
+    lambda: TrustStore.from_bytes(b"{" + b'"a":[' * 50_000),
+    lambda: TrustStore.from_bytes(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    lambda: TrustStore.from_jwk({"kty": "RSA", "n": "\ud800", "e": "AQAB"}),
+])
+def test_key_loaders_raise_only_key_rejected(load: Any) -> None:
+    with pytest.raises(KeyRejected):
+        load()
+
+
+def test_key_file_with_an_unknown_algorithm_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "key.der"
+    path.write_bytes(_UNKNOWN_OID_KEY)
+    with pytest.raises(KeyRejected, match="DER"):
+        TrustStore.from_file(path)
+    nested = tmp_path / "nested.json"
+    nested.write_bytes(b'{"kty":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with pytest.raises(KeyRejected, match="JSON"):
+        TrustStore.from_file(nested)
+
+
+# -- input encodings --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encode", [
+    lambda text: b"\xef\xbb\xbf" + text.encode(),
+    lambda text: text.encode("utf-16"),  # with its BOM, in the machine's byte order
+    lambda text: b"\xff\xfe" + text.encode("utf-16-le"),
+    lambda text: b"\xfe\xff" + text.encode("utf-16-be"),
+    lambda text: b"\xef\xbb\xbf" + text.encode() + b"\r\n",
+])
+def test_response_files_with_a_byte_order_mark(
+        issuer: TokenFactory, verifier: Verifier, encode: Any) -> None:
+    response = issuer.response()
+    for text in (json.dumps(response), response["SignedToken"]):
+        assert verifier.verify(encode(text)).license_arn == DEFAULT_ARN
+
+
+@pytest.mark.parametrize("data", [
+    "\ufeff{}".encode("utf-16-le"),  # UTF-16 without a BOM
+    b"\xff\xfe" + b"{\x00\x00\xd8}\x00",  # a lone surrogate in UTF-16
+    b"\xef\xbb\xbf\xef\xbb\xbf{}",
+])
+def test_bad_encodings_are_malformed(verifier: Verifier, data: bytes) -> None:
+    with pytest.raises(Malformed):
+        verifier.verify(data)
+
+
+@pytest.mark.parametrize("space", ["\x1c", "\x1f", "\x85", "\xa0", "\u3000", "\x0b", "\x0c"])
+def test_only_json_whitespace_surrounds_a_token_or_a_response(
+        issuer: TokenFactory, verifier: Verifier, space: str) -> None:
+    response = issuer.response()
+    for text in (space + response["SignedToken"], response["SignedToken"] + space,
+                 space + json.dumps(response)):
+        with pytest.raises(Malformed):
+            verifier.verify(text)
+        with pytest.raises(Malformed):
+            verifier.verify(text.encode())
+    assert verifier.verify(" \t\r\n" + response["SignedToken"] + "\r\n").license_arn == (
+        DEFAULT_ARN)
+
+
+# -- store file handling ----------------------------------------------------------------------
+
+_LOAD_IN_CHILD = """
+import sys
+from license_token import Verifier
+from license_token.store import LicenseStore
+from license_token.testing import TokenFactory
+store = LicenseStore(sys.argv[1])
+loaded, failed = store.load_all(Verifier(TokenFactory().trust_store()))
+print(store.high_water_mark(), len(store.license_arns()), len(loaded),
+      *[failure.error.code for failure in failed])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX only")
+@pytest.mark.parametrize(("name", "expected"), [
+    ("clock.json", ["None", "0", "0"]),
+    ("0" * 32 + ".json", ["None", "0", "0", "store_corrupt"]),
+])
+def test_a_fifo_in_the_store_does_not_hang(tmp_path: Path, name: str,
+                                           expected: list[str]) -> None:
+    os.mkfifo(tmp_path / name)
+    child = subprocess.run([sys.executable, "-c", _LOAD_IN_CHILD, str(tmp_path)],
+                           capture_output=True, text=True, timeout=30, check=True)
+    assert child.stdout.split() == expected
+
+
+_LIFECYCLE_IN_CHILD = """
+import resource, sys
+from license_token.store import LicenseStore, StoreUnavailable
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read fails fast
+try:
+    print(LicenseStore(sys.argv[1]).pending_check_ins())
+except StoreUnavailable as exc:  # never guessed empty: unknown pending seats could be lost
+    print(exc.code)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"),
+                    reason="FIFOs and /dev/zero are POSIX only")
+def test_lifecycle_state_that_is_a_fifo_or_dev_zero_is_refused_without_hanging(
+        tmp_path: Path) -> None:
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "lifecycle.json")
+    (tmp_path / "zero").mkdir()
+    (tmp_path / "zero" / "lifecycle.json").symlink_to("/dev/zero")
+    for store in ("fifo", "zero"):
+        child = subprocess.run([sys.executable, "-c", _LIFECYCLE_IN_CHILD, str(tmp_path / store)],
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert (child.returncode, child.stdout) == (0, "store_unavailable\n"), child.stderr[-500:]
+
+
+_MARK_IN_CHILD = """
+import resource, sys
+from license_token.store import LicenseStore
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read fails fast
+print(LicenseStore(sys.argv[1]).high_water_mark())
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero (POSIX)")
+def test_clock_mark_symlink_to_dev_zero_or_a_huge_file_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "zero").mkdir()
+    (tmp_path / "zero" / "clock.json").symlink_to("/dev/zero")
+    (tmp_path / "sparse").mkdir()
+    with (tmp_path / "sparse" / "clock.json").open("wb") as fh:
+        fh.truncate(1 << 30)  # sparse: 1 GiB that must never be read
+    for store in ("zero", "sparse"):
+        child = subprocess.run([sys.executable, "-c", _MARK_IN_CHILD, str(tmp_path / store)],
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert (child.returncode, child.stdout) == (0, "None\n"), child.stderr[-500:]
+
+
+def test_store_entry_symlink_is_not_followed(
+        issuer: TokenFactory, verifier: Verifier, tmp_path: Path) -> None:
+    saved = LicenseStore(tmp_path / "a").save(issuer.response(), verifier)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / saved.path.name).symlink_to(saved.path)
+    loaded, failed = LicenseStore(tmp_path / "b").load_all(verifier)
+    assert (loaded, [type(f.error) for f in failed]) == ([], [StoreCorrupt])
+
+
+def test_clock_mark_read_is_bounded(tmp_path: Path) -> None:
+    doc = json.dumps({"format": "license-token/clock", "version": 1,
+                      "high_water": "2026-01-01T00:00:00Z"})
+    path = tmp_path / "clock.json"
+    path.write_text(doc)
+    assert LicenseStore(tmp_path).high_water_mark() == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    path.write_text(doc + " " * (4096 - len(doc)))  # the bound: 4 KiB
+    assert LicenseStore(tmp_path).high_water_mark() == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    path.write_text(doc + " " * (4097 - len(doc)))
+    assert LicenseStore(tmp_path).high_water_mark() is None
+
+
+# -- dependencies -----------------------------------------------------------------------------
+
+def test_filelock_floor_is_past_the_symlink_cves() -> None:
+    floors = re.findall(r'"filelock>=([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    # CVE-2025-68146 (lock-file symlink truncation) is fixed in 3.20.1, CVE-2026-22701 in 3.20.3.
+    assert [tuple(int(part) for part in floor.split(".")) >= (3, 20, 3) for floor in floors] == [
+        True]
