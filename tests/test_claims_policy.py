@@ -17,6 +17,7 @@ from license_token import (
     Malformed,
     Requirement,
     Verifier,
+    _claims,
 )
 from license_token._claims import _TIME, _fromisoformat_310, parse_time
 from license_token.testing import TokenFactory
@@ -37,6 +38,30 @@ def test_times(text: str, expected: datetime) -> None:
     assert match is not None
     moment = _fromisoformat_310(match)  # the Python 3.10 path gives the same instant
     assert (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2021-04-13T05:35:47.123456789", datetime(2021, 4, 13, 5, 35, 47, 123456, tzinfo=UTC)),
+    ("2021-04-13T07:35:47+02:00", datetime(2021, 4, 13, 5, 35, 47, tzinfo=UTC)),
+    ("9999-12-31T23:00:00-05:00", None),  # past datetime's range once in UTC
+])
+def test_parse_time_takes_the_python_310_path_to_the_same_result(
+        monkeypatch: pytest.MonkeyPatch, text: str, expected: datetime | None) -> None:
+    """parse_time itself on the path Python 3.10 takes (its fromisoformat is narrower)."""
+    monkeypatch.setattr(_claims, "_FROMISOFORMAT_TAKES_ISO_8601", False)
+    if expected is None:
+        with pytest.raises(Malformed, match="cannot be represented in UTC"):
+            parse_time(text, "t")
+    else:
+        assert parse_time(text, "t") == expected
+
+
+def test_an_entitlement_from_a_claim_equals_one_built_by_attrs() -> None:
+    """from_claim's fast construction gives the same frozen value as the attrs __init__."""
+    built = Entitlement.from_claim({"name": "Users", "unit": "Count", "value": "5"}, 0)
+    assert built == Entitlement(name="Users", unit="Count", value="5")
+    assert Entitlement.from_claim({"name": "Pro", "unit": "None"}, 1) == Entitlement(
+        name="Pro", unit="None", value=None)
 
 
 @pytest.mark.parametrize("text", [
