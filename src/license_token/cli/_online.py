@@ -138,6 +138,13 @@ def _writable_target(out: Path, force: bool) -> None:
         raise UsageError(f"--out {out} exists; pass --force to replace it")
 
 
+def _refuse_configuration(aws: ModuleType, exc: LicenseTokenError) -> None:
+    """An ``InvalidRequest`` no service answered (e.g. ``--endpoint-url notaurl``) is a
+    usage error; other AWS errors are left to the caller."""
+    if isinstance(exc, aws.InvalidRequest) and exc.status is None:
+        raise UsageError(f"{exc.code}: {exc}") from exc
+
+
 def _keep_unreturned(out: Path, response: Mapping[str, Any], token: str) -> int:
     """The seat could not be checked back in: keep the response so nothing is lost."""
     data = _response_bytes(response)
@@ -175,6 +182,7 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
         write(f"license-token: {exc.reason.code}: {escape(exc.reason)}")
         return _keep_unreturned(args.out, exc.response, exc.consumption_token)
     except aws.AwsError as exc:
+        _refuse_configuration(aws, exc)
         retry = " (retrying later may help)" if exc.retryable else ""
         write(f"license-token: {exc.code}: {escape(exc)}{retry}")
         return EXIT_REJECTED
@@ -209,6 +217,7 @@ def cmd_public_key(args: argparse.Namespace) -> int:
     try:
         key = aws.fetch_public_key(args.kms_key_id, **_client_options(args))
     except aws.AwsError as exc:
+        _refuse_configuration(aws, exc)
         write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED
     write_private(args.out, key.pem)

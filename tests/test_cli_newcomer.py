@@ -1,0 +1,70 @@
+"""Regression tests for the CLI problems a newcomer's first trial found."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from license_token.cli import main
+from license_token.testing import LocalLicenseManager, TokenFactory
+
+EXIT_USAGE = 2
+ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, factory: TokenFactory) -> Path:
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(factory.public_key_pem())
+    return key
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize("url", ["notaurl", "http://[::1"])
+@pytest.mark.parametrize("command", [
+    "checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} "
+    "--out {dir}/r.json --region us-east-1 --endpoint-url {url}",
+    "public-key --kms-key-id k --out {dir}/k.pem --region us-east-1 --endpoint-url {url}",
+])
+def test_a_bad_endpoint_url_is_a_usage_error(command: str, url: str, key_file: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    argv = shlex.split(command.format(key=key_file, dir=key_file.parent, url=shlex.quote(url)))
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "aws_invalid_request" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_bad_sts_endpoint_url_is_a_usage_error(
+        key_file: Path, license_manager: LocalLicenseManager,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    lic = license_manager.add_license(entitlements={"Users": ("Count", 3)})
+    token = key_file.parent / "token.txt"
+    token.write_text(license_manager.create_token(lic.arn, role_arns=[ROLE]).token)
+    argv = ["checkout-borrow", "--license-arn", lic.arn, "--entitlement", "Users:Count=1",
+            "--key", str(key_file), "--out", str(key_file.parent / "r.json"),
+            "--region", "us-east-1", "--endpoint-url", license_manager.endpoint_url,
+            "--license-token-file", str(token), "--role-arn", ROLE,
+            "--sts-endpoint-url", "notaurl"]
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "aws_invalid_request: sts: " in err
+
+
+def test_make_client_turns_a_bad_endpoint_into_invalid_request() -> None:
+    from license_token.aws import InvalidRequest, make_client
+
+    with pytest.raises(InvalidRequest, match="notaurl"):
+        make_client("kms", region_name="us-east-1", endpoint_url="notaurl")
