@@ -68,3 +68,34 @@ def test_make_client_turns_a_bad_endpoint_into_invalid_request() -> None:
 
     with pytest.raises(InvalidRequest, match="notaurl"):
         make_client("kms", region_name="us-east-1", endpoint_url="notaurl")
+
+
+@pytest.mark.parametrize("command", [
+    "verify {response} --key {key} --json --at notadate",
+    "verify {response} --key {key} --json --bogus",
+    "verify {response} --json",
+    "store list --dir {key} --key {key} --json",
+    "node-id --json --bogus",
+    "store list --dir {dir} --key {key} --js --at x",
+])
+def test_argparse_usage_errors_under_json_print_the_usage_document(
+        command: str, key_file: Path, factory: TokenFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    response = key_file.parent / "response.json"
+    response.write_text(json.dumps(factory.response()))
+    argv = shlex.split(command.format(key=key_file, dir=key_file.parent, response=response))
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc == {"code": "usage", "license": None, "message": doc["message"],
+                   "valid": False}
+    assert doc["message"] in err
+    assert "usage: license-token" in err
+
+
+def test_argparse_usage_errors_without_json_print_nothing_on_stdout(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["node-id", "--bogus"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "error: unrecognized arguments: --bogus" in err

@@ -48,6 +48,15 @@ def escape(text: object) -> str:
                    for c in line)
 
 
+class ArgumentRefused(SystemExit):
+    """argparse refused the command line (already reported on stderr): exit 2, with the
+    message for the ``--json`` line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.message = message
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse`` whose messages (which quote the arguments given) are escaped too."""
 
@@ -58,7 +67,7 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         write(f"{self.prog}: error: {escape(message)}")
-        self.exit(EXIT_USAGE)
+        raise ArgumentRefused(message)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
