@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
+from license_token import node
 from license_token.cli import main
 from license_token.testing import LocalLicenseManager, TokenFactory
 
@@ -99,3 +101,20 @@ def test_argparse_usage_errors_without_json_print_nothing_on_stdout(
     out, err = capsys.readouterr()
     assert out == ""
     assert "error: unrecognized arguments: --bogus" in err
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="the container check is Linux's")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_node_id_in_a_container_names_the_cli_options(
+        as_json: bool, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(node, "detect_container", lambda **_: "/.dockerenv exists")
+    assert main(["node-id", *(["--json"] if as_json else [])]) == 1
+    out, err = capsys.readouterr()
+    assert "license-token: node_id_container: " in err
+    assert "--installation-file PATH" in err
+    assert "--allow-container" in err
+    if as_json:
+        assert json.loads(out)["code"] == "node_id_container"
+    else:
+        assert out == ""
