@@ -118,3 +118,23 @@ def test_node_id_in_a_container_names_the_cli_options(
         assert json.loads(out)["code"] == "node_id_container"
     else:
         assert out == ""
+
+
+@pytest.mark.parametrize("command", [
+    "node-id --salt ''",
+    "store import {response} --dir {dir}/store --key {key} --salt ''",
+    "store import {response} --dir {dir}/store --key {key} --salt '' --json",
+])
+def test_an_empty_salt_is_a_usage_error(command: str, key_file: Path, factory: TokenFactory,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    response = key_file.parent / "response.json"
+    response.write_text(json.dumps(factory.response()))
+    argv = shlex.split(command.format(key=key_file, dir=key_file.parent, response=response))
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert "license-token: error: app_salt must not be empty" in err
+    if "--json" in argv:
+        assert json.loads(out)["code"] == "usage"
+    else:
+        assert out == ""
+    assert not (key_file.parent / "store").exists()

@@ -145,7 +145,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"give --node-id or {sources[0]}, not both")
     if args.node_id is None and not args.no_node_check:
         try:
-            args.node_id = this_node(args.salt or DEFAULT_SALT,
+            args.node_id = this_node(DEFAULT_SALT if args.salt is None else args.salt,
                                      installation_file=args.installation_file,
                                      allow_container=args.allow_container)[0]
         except LicenseTokenError as exc:
