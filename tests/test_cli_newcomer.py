@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from license_token import node
+from license_token import Verifier, node
 from license_token.cli import main
+from license_token.store import LicenseStore
 from license_token.testing import LocalLicenseManager, TokenFactory
 
 EXIT_USAGE = 2
@@ -138,3 +139,28 @@ def test_an_empty_salt_is_a_usage_error(command: str, key_file: Path, factory: T
     else:
         assert out == ""
     assert not (key_file.parent / "store").exists()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_store_list_names_the_license_of_a_failed_entry(
+        as_json: bool, key_file: Path, factory: TokenFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store = key_file.parent / "store"
+    saved = LicenseStore(store).save(factory.response(), Verifier(factory.trust_store()))
+    garbled = store / ("0" * 32 + ".json")
+    garbled.write_text("{not json")
+    argv = ["store", "list", "--dir", str(store), "--key", str(key_file), "--at", "2999-01-01"]
+    assert main([*argv, *(["--json"] if as_json else [])]) == 1
+    out = capsys.readouterr().out
+    arn = saved.license.license_arn
+    if as_json:
+        entries = {e["file"]: e for e in json.loads(out)["entries"]}
+        assert entries[str(saved.path)]["license_arn"] == arn
+        assert entries[str(saved.path)]["code"] == "expired"
+        assert entries[str(garbled)]["license_arn"] is None
+        assert entries[str(garbled)]["code"] == "store_corrupt"
+    else:
+        rows = {line.split(None, 2)[1]: line.split(None, 2)[2] for line in out.splitlines()[1:]}
+        assert rows["(expired)"].startswith(f"{arn}: ")
+        assert rows["(store_corrupt)"].startswith(f"{garbled}: truncated or garbled")
+        assert rows["(store_corrupt)"].count(str(garbled)) == 1

@@ -75,17 +75,24 @@ def cmd_list(args: argparse.Namespace) -> int:
         {"file": str(s.path), "valid": True, "code": None,
          "license_arn": s.license.license_arn, "expires": format_time(s.license.expires_at)}
         for s in loaded
-    ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error)}
-         for f in failed]
+    ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error),
+          "license_arn": f.license_arn} for f in failed]
     lines = [f"{len(loaded)} valid, {len(failed)} invalid in {escape(args.dir)}"]
     for row in rows:
         status = "valid" if row["valid"] else f"INVALID ({row['code']})"
-        detail = row.get("license_arn", row.get("message"))
-        lines.append(f"  {status:<28} {escape(detail)}")
+        lines.append(f"  {status:<28} {escape(_entry_detail(row))}")
     doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
            "message": lines[0], "license": None, "entries": rows}
     emit(doc, args.json, "\n".join(lines))
     return EXIT_OK if not failed else EXIT_REJECTED
+
+
+def _entry_detail(row: dict[str, Any]) -> str:
+    """A ``store list`` row's detail: the license (else the file), and why it failed."""
+    if row["valid"]:
+        return str(row["license_arn"])
+    message, named = str(row["message"]), row["license_arn"] or row["file"]
+    return message if message.startswith(f"{named}:") else f"{named}: {message}"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
