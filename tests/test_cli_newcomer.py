@@ -164,3 +164,16 @@ def test_store_list_names_the_license_of_a_failed_entry(
         assert rows["(expired)"].startswith(f"{arn}: ")
         assert rows["(store_corrupt)"].startswith(f"{garbled}: truncated or garbled")
         assert rows["(store_corrupt)"].count(str(garbled)) == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_store_remove_failure_goes_to_stderr(as_json: bool, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["store", "remove", "arn:aws:license-manager::1:license/l-x", "--dir", str(tmp_path)]
+    assert main([*argv, *(["--json"] if as_json else [])]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("license-token: not_in_store: ")
+    if as_json:
+        assert json.loads(out)["code"] == "not_in_store"
+    else:
+        assert out == ""

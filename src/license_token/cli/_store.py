@@ -18,6 +18,7 @@ from ._common import (
     add_policy_options,
     check_rows,
     checks,
+    dump_json,
     emit,
     escape,
     read_input,
@@ -121,8 +122,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     try:
         LicenseStore(args.dir).remove(args.arn)
     except LicenseTokenError as exc:
-        doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
-        emit(doc, args.json, f"license-token: {exc.code}: {escape(exc)}")
+        if args.json:
+            dump_json({"valid": False, "code": exc.code, "message": str(exc), "license": None})
+        write(f"license-token: {exc.code}: {escape(exc)}")  # a diagnostic: stderr, always
         return EXIT_REJECTED
     emit({"valid": True, "code": None, "message": f"removed {args.arn}", "license": None},
          args.json, f"removed {escape(args.arn)}")
