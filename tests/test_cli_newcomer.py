@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -177,3 +178,26 @@ def test_store_remove_failure_goes_to_stderr(as_json: bool, tmp_path: Path,
         assert json.loads(out)["code"] == "not_in_store"
     else:
         assert out == ""
+
+
+@pytest.mark.parametrize("command", [
+    "checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} --out {out}",
+    "public-key --kms-key-id k --out {out}",
+])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("force", [False, True])
+def test_out_must_be_a_regular_file_even_with_force(
+        command: str, kind: str, force: bool, key_file: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    if kind == "fifo":
+        out = key_file.parent / "pipe"
+        os.mkfifo(out)
+    else:
+        out = Path(os.devnull)
+        assert out.is_char_device()
+    argv = shlex.split(command.format(key=key_file, out=out)) + (["--force"] if force else [])
+    assert main(argv) == EXIT_USAGE
+    stdout, err = capsys.readouterr()
+    assert f"--out {out} is not a regular file" in err
+    assert stdout == ""
+    assert out.exists() and not out.is_file()

@@ -124,12 +124,15 @@ def _response_bytes(response: Mapping[str, Any]) -> bytes:
 
 
 def _writable_target(out: Path, force: bool) -> None:
-    """``out`` can be written: its directory exists and is writable, it is no directory,
-    and it does not exist yet (unless ``force``). Checked before any network call (so
-    before any seat is taken), by every command that writes an ``--out``."""
+    """``out`` can be written: its directory exists and is writable, it is no directory
+    nor any other non-regular file, and it does not exist yet (unless ``force``). Checked
+    before any network call (so before any seat is taken), by every command that writes an
+    ``--out``."""
     directory = out.parent
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory, not a file")
+    if out.exists() and not out.is_file():  # a device node, a FIFO, a socket: never replaced
+        raise UsageError(f"--out {out} is not a regular file; --force replaces only those")
     if not directory.is_dir():
         raise UsageError(f"cannot write {directory}: no such directory (--out)")
     if not os.access(directory, os.W_OK | os.X_OK):
