@@ -6,11 +6,12 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from license_token import Verifier, node
+from license_token import ConfigurationError, Requirement, Verifier, node
 from license_token.cli import main
 from license_token.store import LicenseStore
 from license_token.testing import LocalLicenseManager, TokenFactory
@@ -201,3 +202,40 @@ def test_out_must_be_a_regular_file_even_with_force(
     assert f"--out {out} is not a regular file" in err
     assert stdout == ""
     assert out.exists() and not out.is_file()
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Requirement("Users", unit="Count", at_least=-1),
+    lambda: Requirement("Users", at_least="-0.5"),
+    lambda: Requirement.parse("Users:Count=-1"),
+])
+def test_a_negative_minimum_is_a_configuration_error(build: Callable[[], Requirement]) -> None:
+    with pytest.raises(ConfigurationError, match=r"at_least .?-"):
+        build()
+
+
+def test_a_zero_minimum_is_accepted() -> None:
+    assert Requirement.parse("Users:Count=0").at_least == 0
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    ("verify {response} --key {key} --require Users:Count=-1", "at_least '-1' is not a number"),
+    ("verify {response} --key {key} --license-arn ''", "--license-arn: must not be empty"),
+    ("verify {response} --key {key} --node-id ''", "--node-id: must not be empty"),
+    ("store verify --dir {dir} --key {key} --license-arn ''", "--license-arn: must not be"),
+    ("store import {response} --dir {dir}/s --key {key} --node-id ''", "--node-id: must not"),
+    ("checkout-borrow --license-arn '' --entitlement Users:Count=1 --key {key} "
+     "--out {dir}/r.json", "--license-arn: must not be empty"),
+    ("checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} "
+     "--node-id '' --out {dir}/r.json", "--node-id: must not be empty"),
+])
+def test_empty_pins_and_negative_minimums_are_usage_errors(
+        command: str, message: str, key_file: Path, factory: TokenFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    response = key_file.parent / "response.json"
+    response.write_text(json.dumps(factory.response()))
+    argv = shlex.split(command.format(key=key_file, dir=key_file.parent, response=response))
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert message in err
+    assert out == ""

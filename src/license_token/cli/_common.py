@@ -132,6 +132,13 @@ def _requirement(text: str) -> Requirement:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
+def non_empty(text: str) -> str:
+    """An option value that must not be empty (``--license-arn ""`` pins no license)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -157,9 +164,9 @@ def add_policy_options(parser: argparse.ArgumentParser, *, what_if: bool = True)
     ``what_if=False`` leaves out ``--at``, for commands that must use the real clock.
     """
     add_key_option(parser)
-    parser.add_argument("--license-arn", metavar="ARN",
+    parser.add_argument("--license-arn", metavar="ARN", type=non_empty,
                         help="the license the token must be for (else NOT CHECKED)")
-    parser.add_argument("--node-id", metavar="ID",
+    parser.add_argument("--node-id", metavar="ID", type=non_empty,
                         help="the node the token must be bound to (else NOT CHECKED)")
     parser.add_argument("--require", action="append", default=[], type=_requirement,
                         metavar="NAME[:UNIT][=MIN]",

@@ -35,6 +35,7 @@ from ._common import (
     check_rows,
     escape,
     load_keys,
+    non_empty,
     show,
     table,
     write,
@@ -53,11 +54,11 @@ def register(sub: Any) -> None:
     demo.set_defaults(handler=cmd_demo)
 
     borrow = sub.add_parser("checkout-borrow", help="CheckoutBorrowLicense (online, boto3)")
-    borrow.add_argument("--license-arn", required=True, metavar="ARN")
+    borrow.add_argument("--license-arn", required=True, metavar="ARN", type=non_empty)
     borrow.add_argument("--entitlement", action="append", required=True, type=_entitlement,
                         metavar="NAME:UNIT[=VALUE]", help="entitlement to borrow; repeatable")
     add_key_option(borrow)
-    borrow.add_argument("--node-id", metavar="ID")
+    borrow.add_argument("--node-id", metavar="ID", type=non_empty)
     borrow.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="where to write the verified response (JSON)")
     borrow.add_argument("--force", action="store_true", help="replace an existing --out")
