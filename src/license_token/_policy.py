@@ -100,7 +100,7 @@ class Requirement:
 
     Raises:
         ConfigurationError: an empty name, an unknown unit, or a minimum that is not a finite
-            number (floats are refused: write ``"1.5"`` or ``Decimal("1.5")``).
+            number ≥ 0 (floats are refused: write ``"1.5"`` or ``Decimal("1.5")``).
     """
 
     name: str = attrs.field(validator=_check_name)

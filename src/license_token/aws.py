@@ -116,7 +116,8 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
 
     Raises:
         NoCredentials: The profile does not exist.
-        InvalidRequest: The configuration is incomplete (no Region).
+        InvalidRequest: The configuration is incomplete (no Region) or wrong (an
+            ``endpoint_url`` that is no URL).
     """
     if client is not None:
         return client
@@ -124,8 +125,11 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
     with _translated():
         session = session or boto3.session.Session(profile_name=profile_name,
                                                    region_name=region_name)
-        return session.client(service, region_name=region_name, endpoint_url=endpoint_url,
-                              config=config)
+        try:
+            return session.client(service, region_name=region_name,
+                                  endpoint_url=endpoint_url, config=config)
+        except ValueError as exc:  # botocore's plain ValueError for an unusable endpoint URL
+            raise InvalidRequest(f"{service}: {exc}") from exc
 
 
 @attrs.frozen(kw_only=True)

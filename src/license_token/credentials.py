@@ -52,7 +52,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
 from ._aws_retry import install_retries
 from ._errors import ConfigurationError
 from ._files import read_bounded
-from .aws import AwsError, translate
+from .aws import AwsError, InvalidRequest, translate
 
 __all__ = [
     "LicenseToken",
@@ -262,16 +262,21 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
         return (f"LicenseTokenCredentialProvider(token={self.token!r}, "
                 f"role_arn={self.role_arn!r}, region_name={self.region_name!r})")
 
+    def _create_client(self, service: str, endpoint_url: str | None, config: Config) -> Any:
+        try:
+            return self._plain.create_client(service, region_name=self.region_name,
+                                             endpoint_url=endpoint_url, config=config)
+        except ValueError as exc:  # botocore's plain ValueError for an unusable endpoint URL
+            raise InvalidRequest(f"{service}: {exc}") from exc
+
     def _sts_client(self, service: str, config: Config | None = None) -> Any:
-        return self._plain.create_client(
-            service, region_name=self.region_name, endpoint_url=self._sts_endpoint_url,
-            config=_RETRIES.merge(config) if config else _RETRIES)
+        return self._create_client(service, self._sts_endpoint_url,
+                                   _RETRIES.merge(config) if config else _RETRIES)
 
     def _access_token(self) -> str:
         """License Manager ``GetAccessToken`` (unsigned): a fresh access token."""
-        client = self._plain.create_client(
-            "license-manager", region_name=self.region_name, endpoint_url=self._endpoint_url,
-            config=_RETRIES.merge(Config(signature_version=UNSIGNED)))
+        client = self._create_client("license-manager", self._endpoint_url,
+                                     _RETRIES.merge(Config(signature_version=UNSIGNED)))
         install_retries(client)  # License Manager's own RateLimitExceededException too
         token = self.token.read()
         _REDACTOR.remember(token)

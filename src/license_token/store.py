@@ -91,10 +91,13 @@ class LoadFailure:
     Attributes:
         path: the file.
         error: why it did not load (``store_corrupt``, ``expired``, ``bad_signature``, …).
+        license_arn: the license the file names, UNVERIFIED (to tell the user which
+            license failed, never to decide anything); ``None`` if it names none.
     """
 
     path: Path
     error: LicenseTokenError
+    license_arn: str | None = None
 
 
 def _entry_name(license_arn: str) -> str:
@@ -362,8 +365,16 @@ class LicenseStore(StoreState):
             except LicenseTokenError as exc:
                 if isinstance(exc, ConfigurationError):
                     raise
-                failed.append(LoadFailure(path=path, error=exc))
+                failed.append(LoadFailure(path=path, error=exc,
+                                          license_arn=self._named_license(path)))
         return loaded, failed
+
+    def _named_license(self, path: Path) -> str | None:
+        """The license ARN a stored file names, unverified; ``None`` if unreadable."""
+        try:
+            return self._read_entry(path)[0]
+        except StoreError:
+            return None
 
     def read_unverified(self, license_arn: str) -> Mapping[str, Any] | None:
         """The stored response for ``license_arn`` as written, UNVERIFIED.

@@ -9,6 +9,7 @@ import it only when they run.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
@@ -18,6 +19,7 @@ from ._common import (
     EXIT_REJECTED,
     EXIT_USAGE,
     ArgumentParser,
+    ArgumentRefused,
     UsageError,
     dump_json,
     escape,
@@ -25,6 +27,15 @@ from ._common import (
 )
 
 __all__ = ["main"]
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """``--json`` (or an abbreviation argparse would accept) is among the arguments."""
+    return any(len(arg) >= 3 and "--json".startswith(arg) for arg in argv)
+
+
+def _usage_json(message: str) -> None:
+    dump_json({"code": "usage", "license": None, "message": message, "valid": False})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,10 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 verified (or done), 1 rejected, 2 usage error or unusable key.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse reports usage errors by exiting
+    except ArgumentRefused as exc:  # reported on stderr; under --json the JSON line too
+        if _wants_json(argv):
+            _usage_json(exc.message)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
@@ -66,6 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED if isinstance(exc, InvalidLicense) else EXIT_USAGE
     if getattr(args, "json", False):
-        dump_json({"code": "usage", "license": None, "message": message, "valid": False})
+        _usage_json(message)
     write(f"license-token: error: {escape(message)}")
     return EXIT_USAGE

@@ -48,6 +48,15 @@ def escape(text: object) -> str:
                    for c in line)
 
 
+class ArgumentRefused(SystemExit):
+    """argparse refused the command line (already reported on stderr): exit 2, with the
+    message for the ``--json`` line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.message = message
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse`` whose messages (which quote the arguments given) are escaped too."""
 
@@ -58,7 +67,7 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         write(f"{self.prog}: error: {escape(message)}")
-        self.exit(EXIT_USAGE)
+        raise ArgumentRefused(message)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
@@ -123,6 +132,13 @@ def _requirement(text: str) -> Requirement:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
+def non_empty(text: str) -> str:
+    """An option value that must not be empty (``--license-arn ""`` pins no license)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -148,9 +164,9 @@ def add_policy_options(parser: argparse.ArgumentParser, *, what_if: bool = True)
     ``what_if=False`` leaves out ``--at``, for commands that must use the real clock.
     """
     add_key_option(parser)
-    parser.add_argument("--license-arn", metavar="ARN",
+    parser.add_argument("--license-arn", metavar="ARN", type=non_empty,
                         help="the license the token must be for (else NOT CHECKED)")
-    parser.add_argument("--node-id", metavar="ID",
+    parser.add_argument("--node-id", metavar="ID", type=non_empty,
                         help="the node the token must be bound to (else NOT CHECKED)")
     parser.add_argument("--require", action="append", default=[], type=_requirement,
                         metavar="NAME[:UNIT][=MIN]",

@@ -62,6 +62,10 @@ def cmd_node_id(args: argparse.Namespace) -> int:
             write(json.dumps({"code": exc.code, "message": str(exc), "node_id": None},
                              sort_keys=True), sys.stdout)
         write(f"license-token: {exc.code}: {escape(exc)}")
+        if isinstance(exc, node.ContainerNodeId):
+            write("license-token: from the shell: pass --installation-file PATH (a file on "
+                  "the container's volume) or --allow-container (this container's machine "
+                  "ID is its own)")
         return EXIT_REJECTED
     write(f"node ID from the {source}, salt {args.salt!r}")
     if args.json:

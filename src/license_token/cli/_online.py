@@ -35,6 +35,7 @@ from ._common import (
     check_rows,
     escape,
     load_keys,
+    non_empty,
     show,
     table,
     write,
@@ -53,11 +54,11 @@ def register(sub: Any) -> None:
     demo.set_defaults(handler=cmd_demo)
 
     borrow = sub.add_parser("checkout-borrow", help="CheckoutBorrowLicense (online, boto3)")
-    borrow.add_argument("--license-arn", required=True, metavar="ARN")
+    borrow.add_argument("--license-arn", required=True, metavar="ARN", type=non_empty)
     borrow.add_argument("--entitlement", action="append", required=True, type=_entitlement,
                         metavar="NAME:UNIT[=VALUE]", help="entitlement to borrow; repeatable")
     add_key_option(borrow)
-    borrow.add_argument("--node-id", metavar="ID")
+    borrow.add_argument("--node-id", metavar="ID", type=non_empty)
     borrow.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="where to write the verified response (JSON)")
     borrow.add_argument("--force", action="store_true", help="replace an existing --out")
@@ -124,18 +125,28 @@ def _response_bytes(response: Mapping[str, Any]) -> bytes:
 
 
 def _writable_target(out: Path, force: bool) -> None:
-    """``out`` can be written: its directory exists and is writable, it is no directory,
-    and it does not exist yet (unless ``force``). Checked before any network call (so
-    before any seat is taken), by every command that writes an ``--out``."""
+    """``out`` can be written: its directory exists and is writable, it is no directory
+    nor any other non-regular file, and it does not exist yet (unless ``force``). Checked
+    before any network call (so before any seat is taken), by every command that writes an
+    ``--out``."""
     directory = out.parent
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory, not a file")
+    if out.exists() and not out.is_file():  # a device node, a FIFO, a socket: never replaced
+        raise UsageError(f"--out {out} is not a regular file; --force replaces only those")
     if not directory.is_dir():
         raise UsageError(f"cannot write {directory}: no such directory (--out)")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {directory}: permission denied (--out)")
     if out.exists() and not force:
         raise UsageError(f"--out {out} exists; pass --force to replace it")
+
+
+def _refuse_configuration(aws: ModuleType, exc: LicenseTokenError) -> None:
+    """An ``InvalidRequest`` no service answered (e.g. ``--endpoint-url notaurl``) is a
+    usage error; other AWS errors are left to the caller."""
+    if isinstance(exc, aws.InvalidRequest) and exc.status is None:
+        raise UsageError(f"{exc.code}: {exc}") from exc
 
 
 def _keep_unreturned(out: Path, response: Mapping[str, Any], token: str) -> int:
@@ -175,6 +186,7 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
         write(f"license-token: {exc.reason.code}: {escape(exc.reason)}")
         return _keep_unreturned(args.out, exc.response, exc.consumption_token)
     except aws.AwsError as exc:
+        _refuse_configuration(aws, exc)
         retry = " (retrying later may help)" if exc.retryable else ""
         write(f"license-token: {exc.code}: {escape(exc)}{retry}")
         return EXIT_REJECTED
@@ -209,6 +221,7 @@ def cmd_public_key(args: argparse.Namespace) -> int:
     try:
         key = aws.fetch_public_key(args.kms_key_id, **_client_options(args))
     except aws.AwsError as exc:
+        _refuse_configuration(aws, exc)
         write(f"license-token: {exc.code}: {escape(exc)}")
         return EXIT_REJECTED
     write_private(args.out, key.pem)

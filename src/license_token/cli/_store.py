@@ -18,6 +18,7 @@ from ._common import (
     add_policy_options,
     check_rows,
     checks,
+    dump_json,
     emit,
     escape,
     read_input,
@@ -75,17 +76,24 @@ def cmd_list(args: argparse.Namespace) -> int:
         {"file": str(s.path), "valid": True, "code": None,
          "license_arn": s.license.license_arn, "expires": format_time(s.license.expires_at)}
         for s in loaded
-    ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error)}
-         for f in failed]
+    ] + [{"file": str(f.path), "valid": False, "code": f.error.code, "message": str(f.error),
+          "license_arn": f.license_arn} for f in failed]
     lines = [f"{len(loaded)} valid, {len(failed)} invalid in {escape(args.dir)}"]
     for row in rows:
         status = "valid" if row["valid"] else f"INVALID ({row['code']})"
-        detail = row.get("license_arn", row.get("message"))
-        lines.append(f"  {status:<28} {escape(detail)}")
+        lines.append(f"  {status:<28} {escape(_entry_detail(row))}")
     doc = {"valid": not failed, "code": failed[0].error.code if failed else None,
            "message": lines[0], "license": None, "entries": rows}
     emit(doc, args.json, "\n".join(lines))
     return EXIT_OK if not failed else EXIT_REJECTED
+
+
+def _entry_detail(row: dict[str, Any]) -> str:
+    """A ``store list`` row's detail: the license (else the file), and why it failed."""
+    if row["valid"]:
+        return str(row["license_arn"])
+    message, named = str(row["message"]), row["license_arn"] or row["file"]
+    return message if message.startswith(f"{named}:") else f"{named}: {message}"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -114,8 +122,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     try:
         LicenseStore(args.dir).remove(args.arn)
     except LicenseTokenError as exc:
-        doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
-        emit(doc, args.json, f"license-token: {exc.code}: {escape(exc)}")
+        if args.json:
+            dump_json({"valid": False, "code": exc.code, "message": str(exc), "license": None})
+        write(f"license-token: {exc.code}: {escape(exc)}")  # a diagnostic: stderr, always
         return EXIT_REJECTED
     emit({"valid": True, "code": None, "message": f"removed {args.arn}", "license": None},
          args.json, f"removed {escape(args.arn)}")
@@ -145,7 +154,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"give --node-id or {sources[0]}, not both")
     if args.node_id is None and not args.no_node_check:
         try:
-            args.node_id = this_node(args.salt or DEFAULT_SALT,
+            args.node_id = this_node(DEFAULT_SALT if args.salt is None else args.salt,
                                      installation_file=args.installation_file,
                                      allow_container=args.allow_container)[0]
         except LicenseTokenError as exc:
