@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from license_token import Verifier
 from license_token.testing import TokenFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
 EXTERNAL_VECTORS = VECTORS / "external"
+#: The instant the store, edge and trusted-time tests run at.
+NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
 
 
 def load_vectors(name: str) -> list[dict[str, Any]]:
@@ -22,3 +26,15 @@ def load_vectors(name: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def factory() -> TokenFactory:
     return TokenFactory()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TokenFactory:
+    """An issuer whose tokens are valid at ``NOW``."""
+    return TokenFactory(now=NOW)
+
+
+@pytest.fixture
+def verifier(issuer: TokenFactory) -> Verifier:
+    """A verifier of ``issuer``'s tokens whose clock reads ``NOW``."""
+    return Verifier(issuer.trust_store(), clock=lambda: NOW)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import NOW
 
 from license_token import (
     BadSignature,
@@ -37,18 +38,7 @@ from license_token._response import read_response
 from license_token.testing import TokenFactory
 from license_token.testing._factory import b64u
 
-NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TokenFactory:
-    return TokenFactory(now=NOW)
-
-
-@pytest.fixture
-def verifier(issuer: TokenFactory) -> Verifier:
-    return Verifier(issuer.trust_store(), clock=lambda: NOW)
 
 
 # -- signatures and base64url -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import NOW, ROOT
 
 from license_token import (
     ConfigurationError,
@@ -31,18 +31,6 @@ from license_token import (
 )
 from license_token.store import LicenseStore, NotInStore, StoreCorrupt
 from license_token.testing import DEFAULT_ARN, TokenFactory
-
-NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TokenFactory:
-    return TokenFactory(now=NOW)
-
-
-@pytest.fixture
-def verifier(issuer: TokenFactory) -> Verifier:
-    return Verifier(issuer.trust_store(), clock=lambda: NOW)
 
 
 def _signed(issuer: TokenFactory, payload: bytes) -> str:

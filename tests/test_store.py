@@ -11,11 +11,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NOW
 
 from license_token import ClockRollback, ConfigurationError, Expired, LicenseTokenError, Verifier
 from license_token.cli import main
@@ -26,18 +27,6 @@ from license_token.store import (
     StoreUnavailable,
 )
 from license_token.testing import DEFAULT_ARN, TokenFactory
-
-NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TokenFactory:
-    return TokenFactory(now=NOW)
-
-
-@pytest.fixture
-def verifier(issuer: TokenFactory) -> Verifier:
-    return Verifier(issuer.trust_store(), clock=lambda: NOW)
 
 
 def _response(issuer: TokenFactory, arn: str = DEFAULT_ARN, *,

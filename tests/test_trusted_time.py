@@ -9,24 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NOW
 
 from license_token import ClockRollback, ConfigurationError, Expired, Verifier
 from license_token.cli import main
 from license_token.store import LicenseStore, PendingCheckIn, RenewalState, StoreCorrupt
 from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
 
-NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
 YEAR = {"issuedAt": aws_time(NOW), "expiration": aws_time(NOW + timedelta(days=365))}
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TokenFactory:
-    return TokenFactory(now=NOW)
-
-
-@pytest.fixture
-def verifier(issuer: TokenFactory) -> Verifier:
-    return Verifier(issuer.trust_store(), clock=lambda: NOW)
 
 
 def _year(issuer: TokenFactory, at: datetime = NOW) -> dict[str, Any]:
