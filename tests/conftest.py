@@ -38,3 +38,20 @@ def issuer() -> TokenFactory:
 def verifier(issuer: TokenFactory) -> Verifier:
     """A verifier of ``issuer``'s tokens whose clock reads ``NOW``."""
     return Verifier(issuer.trust_store(), clock=lambda: NOW)
+
+
+class ManualClock:
+    """A clock the test moves by hand (``clock.now += …``), shared by the emulator and the
+    code under test so that time travels without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A fresh :class:`ManualClock` at the current second."""
+    return ManualClock()

@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import ManualClock as Clock
 
 from license_token import TrustStore, Verifier
 from license_token.aws import InvalidRequest, LicenseManager, NoEntitlementsAllowed
 from license_token.testing import EmulatedLicense, LocalLicenseManager
-
-START = datetime.now(timezone.utc).replace(microsecond=0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -187,7 +173,7 @@ def test_a_license_not_available_or_out_of_validity_grants_nothing(
         lm: LocalLicenseManager, raw: Any, clock: Clock) -> None:
     """Model LicenseStatus and DatetimeRange: only an AVAILABLE license in its window."""
     lic = lm.add_license(entitlements={"Users": ("Count", 5)},
-                         valid_until=START + timedelta(days=1))
+                         valid_until=clock.now + timedelta(days=1))
     users = [_e("Users", "Count", "1")]
     lm.update_license(lic.arn, status="SUSPENDED")
     assert _code(lambda: _borrow(raw, lic, users)) == "NoEntitlementsAllowedException"

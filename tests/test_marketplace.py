@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from conftest import ManualClock as Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,19 +45,6 @@ from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceE
 
 ASK_EVERY_TIER = [{"Name": n, "Unit": "None"} for n in ("Enterprise", "Premium", "Basic")]
 VENDOR = "aws:123456789012:Vendor:issuer-fingerprint"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

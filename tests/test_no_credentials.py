@@ -14,7 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
+from conftest import ManualClock as Clock
 
 from license_token import ConfigurationError, TrustStore, Verifier
 from license_token.aws import AwsError, LicenseManager
@@ -37,21 +38,6 @@ from license_token.testing import EmulatedLicense, LocalLicenseManager
 
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
 USERS = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
-
-
-class Clock:
-    """One clock for the emulator and botocore's refresh decisions."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
