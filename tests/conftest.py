@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +55,16 @@ class ManualClock:
 def clock() -> ManualClock:
     """A fresh :class:`ManualClock` at the current second."""
     return ManualClock()
+
+
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset: a naive datetime in disguise."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None

@@ -117,10 +117,7 @@ def test_node_id_in_a_container_names_the_cli_options(
     assert "license-token: node_id_container: " in err
     assert "--installation-file PATH" in err
     assert "--allow-container" in err
-    if as_json:
-        assert json.loads(out)["code"] == "node_id_container"
-    else:
-        assert out == ""
+    _assert_refusal_on_stdout(out, "node_id_container", as_json)
 
 
 @pytest.mark.parametrize("command", [
@@ -175,10 +172,7 @@ def test_store_remove_failure_goes_to_stderr(as_json: bool, tmp_path: Path,
     assert main([*argv, *(["--json"] if as_json else [])]) == 1
     out, err = capsys.readouterr()
     assert err.startswith("license-token: not_in_store: ")
-    if as_json:
-        assert json.loads(out)["code"] == "not_in_store"
-    else:
-        assert out == ""
+    _assert_refusal_on_stdout(out, "not_in_store", as_json)
 
 
 @pytest.mark.parametrize("command", [
@@ -239,3 +233,11 @@ def test_empty_pins_and_negative_minimums_are_usage_errors(
     out, err = capsys.readouterr()
     assert message in err
     assert out == ""
+
+
+def _assert_refusal_on_stdout(out: str, code: str, as_json: bool) -> None:
+    """Under ``--json`` stdout is the one result line with ``code``; else it is empty."""
+    if as_json:
+        assert json.loads(out)["code"] == code
+    else:
+        assert out == ""

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS
+from conftest import VECTORS, NoOffset
 
 from license_token import ConfigurationError, KeyRejected, Requirement, TrustStore, Verifier
 from license_token._policy import DEFAULT_LEEWAY, split_entitlement_spec
@@ -125,23 +125,11 @@ def test_online_results_read_the_clock_through_the_same_helper(factory: TokenFac
 
 
 def test_one_zone_check_for_every_time_the_library_is_given(factory: TokenFactory) -> None:
-    from datetime import tzinfo
 
     import license_token._lifecycle
     import license_token.store
     from license_token._clock import aware
 
-    class NoOffset(tzinfo):
-        """A zone object that knows no offset: such a time is naive in all but name."""
-
-        def utcoffset(self, dt: datetime | None) -> timedelta | None:
-            return None
-
-        def dst(self, dt: datetime | None) -> timedelta | None:
-            return None
-
-        def tzname(self, dt: datetime | None) -> str | None:
-            return None
 
     assert vars(license_token.store)["aware"] is aware
     assert vars(license_token._lifecycle)["aware"] is aware

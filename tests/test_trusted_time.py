@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NOW
+from conftest import NOW, NoOffset
 
 from license_token import ClockRollback, ConfigurationError, Expired, Verifier
 from license_token.cli import main
@@ -156,26 +156,13 @@ def test_pending_check_ins_and_renewal_state_survive_a_restart(tmp_path: Path) -
     assert (tmp_path / "lifecycle.json").read_bytes() == b"\x00garbage"
 
 
-class _NoOffset(tzinfo):
-    """A time zone that does not know its offset: a naive datetime in disguise."""
-
-    def utcoffset(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def dst(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def tzname(self, dt: datetime | None) -> str | None:
-        return None
-
-
 def test_a_datetime_without_an_offset_is_naive_everywhere(tmp_path: Path) -> None:
     factory = TokenFactory()  # tokens issued at the real time
     now = datetime.now(timezone.utc)
     verifier = Verifier(factory.trust_store(), clock=lambda: now)
     store = LicenseStore(tmp_path)
     store.save(factory.response(), verifier, now=now)
-    disguised = now.replace(tzinfo=_NoOffset())
+    disguised = now.replace(tzinfo=NoOffset())
     from license_token.startup import check_license
 
     calls: list[Callable[[], object]] = [lambda: store.load(DEFAULT_ARN, verifier, now=disguised),
