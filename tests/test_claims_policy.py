@@ -178,3 +178,13 @@ def test_verified_license_view(factory: TokenFactory) -> None:
     assert lic.key.fingerprint == factory.trust_store().keys[0].fingerprint
     with pytest.raises(AttributeError):
         lic.claims = lic.claims  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("pin", "value"), [
+    ("node_id", ""), ("license_arn", ""), ("node_id", 5), ("license_arn", b"arn"),
+])
+def test_an_empty_or_non_string_pin_is_a_configuration_error(
+        factory: TokenFactory, pin: str, value: object) -> None:
+    """``node_id=""`` would reject every token with a misleading node_mismatch at verify time."""
+    with pytest.raises(ConfigurationError, match=f"{pin} must be a non-empty string or None"):
+        Verifier(factory.trust_store(), **{pin: value})  # type: ignore[arg-type]

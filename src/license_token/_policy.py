@@ -189,6 +189,13 @@ def _to_leeway(value: timedelta | float) -> timedelta:
     return leeway
 
 
+def _check_pin(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    """A pin is ``None`` (not checked) or a non-empty string: ``""`` would match nothing."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigurationError(f"{attribute.name} must be a non-empty string or None, "
+                                 f"not {value!r}")
+
+
 def _requirement_tuple(requirements: Iterable[Requirement]) -> tuple[Requirement, ...]:
     return tuple(requirements)
 
@@ -210,8 +217,8 @@ class Policy:
         ConfigurationError: a leeway that is negative, out of range or not a number.
     """
 
-    license_arn: str | None = None
-    node_id: str | None = None
+    license_arn: str | None = attrs.field(default=None, validator=_check_pin)
+    node_id: str | None = attrs.field(default=None, validator=_check_pin)
     requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirement_tuple)
     leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
 
