@@ -81,7 +81,7 @@ def split_entitlement_spec(spec: str) -> tuple[str, str | None, str | None]:
     return name, unit if has_unit else None, value if has_value else None
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # a key of VerifiedLicense.granted, hashed at every verify
 class Requirement:
     """An entitlement the app needs: present by ``name``, optionally with a ``unit`` and a minimum.
 
@@ -157,13 +157,14 @@ class Requirement:
             EntitlementMissing: no entitlement has this name (and unit).
             EntitlementInsufficient: none of those is a number at least ``at_least``.
         """
+        name, unit, at_least = self.name, self.unit, self.at_least
         found, best, best_number = False, None, None
-        for entitlement in claims.entitlements:
-            if self.matches(entitlement):
-                if self.at_least is None:
+        for entitlement in claims.entitlements:  # self.matches(entitlement), inline
+            if entitlement.name == name and (unit is None or entitlement.unit == unit):
+                if at_least is None:
                     return entitlement
                 number = entitlement.number
-                if number is not None and number >= self.at_least and (
+                if number is not None and number >= at_least and (
                         best_number is None or number > best_number):
                     best, best_number = entitlement, number
                 found = True
@@ -259,9 +260,12 @@ class Policy:
         if self.node_id is not None and claims.node_id != self.node_id:
             bound = "no node" if claims.node_id is None else repr(claims.node_id)
             raise NodeMismatch(f"token is bound to {bound}, not {self.node_id!r}")
-        if not self.requirements:
+        requirements = self.requirements
+        if not requirements:
             return _NONE_GRANTED
-        return MappingProxyType({r: r.check(claims) for r in self.requirements})
+        if len(requirements) == 1:  # the usual case, without a comprehension's frame
+            return MappingProxyType({requirements[0]: requirements[0].check(claims)})
+        return MappingProxyType({r: r.check(claims) for r in requirements})
 
 
 _NONE_GRANTED: Mapping[Requirement, Entitlement] = MappingProxyType({})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -128,6 +128,7 @@ class VerifiedLicense:
 
 
 _new = object.__new__
+_now, _UTC = datetime.now, timezone.utc
 _set_claims, _set_key, _set_header, _set_token, _set_verified_at, _set_granted = slot_setters(
     VerifiedLicense, "claims", "key", "header", "token", "verified_at", "granted")
 
@@ -211,10 +212,12 @@ class Verifier:
                 (``malformed``, ``bad_signature``, ``expired``, ``node_mismatch``, …).
             ConfigurationError: ``now`` (or the clock's reading) is not timezone-aware.
         """
-        moment = current_time(self.clock, now)
+        clock = self.clock  # the default clock needs no check of its reading: it is UTC
+        moment = _now(_UTC) if now is None and clock is utc_now else current_time(clock, now)
         response = read_response(source)
         jws = parse_compact(response.token)
-        key = self._verifying_key(jws.kid, jws.signing_input, jws.signature)
+        kid = jws.header.get("kid")  # a str or absent: parse_compact checked the header
+        key = self._verifying_key(kid, jws.signing_input, jws.signature)
         payload = loads_strict(jws.payload, "payload")
         claims = LicenseClaims.from_payload(payload)
         check_consistency(response.unsigned, claims, payload)
