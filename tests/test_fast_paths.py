@@ -7,6 +7,7 @@ is the straightforward check the fast path stands in for.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -19,9 +20,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from license_token import Entitlement, LicenseClaims, LicenseTokenError, TrustStore, Verifier
+from license_token import (
+    Entitlement,
+    LicenseClaims,
+    LicenseTokenError,
+    Malformed,
+    TrustStore,
+    Verifier,
+)
 from license_token._claims import NUMBER, parse_time, slot_setters
-from license_token._jws import _DECODER, _decode, b64url_decode, verify_ps384
+from license_token._jws import (
+    _DECODER,
+    MAX_JSON_DEPTH,
+    _decode,
+    _depth_exceeds,
+    _has_lone_surrogate,
+    b64url_decode,
+    loads_strict,
+    verify_ps384,
+)
 from license_token._response import _copies_payload, check_consistency, compare_fully
 from license_token.testing import TokenFactory, response_for
 
@@ -108,6 +125,39 @@ def test_scanning_directly_agrees_with_decode(text: str) -> None:
     fast, full = _json_outcome(_decode, text), _json_outcome(_DECODER.decode, text)
     assert fast == full or (fast[0] == full[0] == "ok" and json.dumps(fast[1]) == json.dumps(
         full[1]))  # NaN-free floats compare equal; -0.0/0.0 and such via their spelling
+
+
+# --- JSON: one translate keeps the bytes the surrogate and depth checks need -----------------
+
+_ESCAPABLE = st.text(alphabet=st.sampled_from(["a", "\ud800", "\udfff", "\U0001f600", "\"", "\\",
+                                               "{", "[", "\n", "\u00e9"]), max_size=4)
+_DEEP = st.tuples(st.integers(12, 18), st.booleans()).map(  # around MAX_JSON_DEPTH
+    lambda t: functools.reduce(lambda inner, _: [inner] if t[1] else {"k": inner}, range(t[0]), 0))
+_NESTED = st.recursive(
+    st.none() | st.integers() | _ESCAPABLE | _DEEP,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_ESCAPABLE, inner, max_size=2),
+    max_leaves=24,
+)
+
+
+@SETTINGS
+@given(st.dictionaries(_ESCAPABLE, _NESTED, max_size=3), st.booleans(), st.booleans())
+def test_the_one_pass_prefilter_agrees_with_the_full_checks(
+        value: dict[str, Any], ascii_only: bool, as_bytes: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    data = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    decoded = _DECODER.decode(text)  # escaped surrogates next to each other form a pair
+    if not ascii_only and _has_lone_surrogate(value):  # written raw: no UTF-8 text holds it
+        expected = "not valid UTF-8"
+    elif _has_lone_surrogate(decoded):
+        expected = "a JSON string holds a lone surrogate"
+    elif _depth_exceeds(decoded, MAX_JSON_DEPTH):
+        expected = f"JSON nested deeper than {MAX_JSON_DEPTH}"
+    else:
+        assert loads_strict(data, "x") == decoded
+        return
+    with pytest.raises(Malformed, match=re.escape(expected)):
+        loads_strict(data, "x")
 
 
 # --- times: "+00:00" appended before fromisoformat vs .replace(tzinfo=utc) after --------------

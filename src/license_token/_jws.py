@@ -47,6 +47,7 @@ _STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 #: base64url to the standard alphabet; every other byte (``+``, ``/``, ``=`` too) to ``!``.
 _TO_STANDARD = bytes.maketrans(_B64URL + bytes(sorted(set(range(256)) - set(_B64URL))),
                                _STANDARD + b"!" * (256 - len(_B64URL)))
+_MARK = ord("!")
 # The last character of a segment whose length % 4 is 2 or 3 may only carry zero low bits.
 _ZERO_TAIL_2 = frozenset(b"AQgw")  # 4 low bits zero
 _ZERO_TAIL_3 = frozenset(b"AEIMQUYcgkosw048")  # 2 low bits zero
@@ -80,7 +81,7 @@ def b64url_decode(segment: bytes, what: str) -> bytes:
     ):
         raise Malformed(f"{what}: non-canonical base64url (unused bits set)")
     standard = segment.translate(_TO_STANDARD)  # base64url to standard, any other byte to "!"
-    if b"!" in standard:
+    if _MARK in standard:  # an int: a memchr (``b"!" in`` first fails an int conversion)
         raise Malformed(f"{what}: characters outside unpadded base64url")
     # Only alphabet characters and the padding added here: nothing that a non-strict
     # decode would skip or that strict mode would refuse (and non-strict is faster).
@@ -109,6 +110,9 @@ def _finite_float(text: str) -> float:
 _INF = float("inf")
 #: ``\uD800``-``\uDFFF`` escapes: the only way a lone surrogate gets into decoded JSON text.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: ``bytes.translate`` deletes these: what is left is the ``{``, ``[`` and ``\\`` bytes.
+_NOT_MARKS = bytes(sorted(set(range(256)) - set(b"{[\\")))
+_BACKSLASH = ord("\\")  # an int: ``in`` is then a memchr
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -166,10 +170,9 @@ def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
     infinity, no lone surrogate, bounded depth."""
     try:
         if isinstance(data, bytes):
-            text = data.decode("utf-8")
-        else:
-            text = data
-            text.encode("utf-8")  # a str may hold raw surrogates, which no UTF-8 text can
+            raw, text = data, data.decode("utf-8")
+        else:  # a str may hold raw surrogates, which no UTF-8 text can: encode refuses them
+            raw, text = data.encode("utf-8"), data
         value = _decode(text)
     except Malformed as exc:
         raise Malformed(f"{what}: {exc}") from None
@@ -183,11 +186,13 @@ def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
         raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}") from exc
     if not isinstance(value, dict):
         raise Malformed(f"{what}: not a JSON object")
-    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+    # One pass keeps the bytes the two checks below need (UTF-8 never hides ASCII bytes
+    # inside another character): every escape starts with a backslash, and the depth can
+    # exceed the bound only if there are more brackets than the bound.
+    marks = raw.translate(None, _NOT_MARKS)
+    if _BACKSLASH in marks and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise Malformed(f"{what}: a JSON string holds a lone surrogate")
-    # Depth can exceed the bound only if there are more brackets than the bound.
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth_exceeds(
-            value, MAX_JSON_DEPTH):
+    if len(marks) > MAX_JSON_DEPTH and _depth_exceeds(value, MAX_JSON_DEPTH):
         raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}")
     return value
 
