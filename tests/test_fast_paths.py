@@ -7,7 +7,6 @@ is the straightforward check the fast path stands in for.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -131,8 +130,16 @@ def test_scanning_directly_agrees_with_decode(text: str) -> None:
 
 _ESCAPABLE = st.text(alphabet=st.sampled_from(["a", "\ud800", "\udfff", "\U0001f600", "\"", "\\",
                                                "{", "[", "\n", "\u00e9"]), max_size=4)
-_DEEP = st.tuples(st.integers(12, 18), st.booleans()).map(  # around MAX_JSON_DEPTH
-    lambda t: functools.reduce(lambda inner, _: [inner] if t[1] else {"k": inner}, range(t[0]), 0))
+
+
+def _nest(depth: int, in_lists: bool) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value] if in_lists else {"k": value}
+    return value
+
+
+_DEEP = st.builds(_nest, st.integers(12, 18), st.booleans())  # around MAX_JSON_DEPTH
 _NESTED = st.recursive(
     st.none() | st.integers() | _ESCAPABLE | _DEEP,
     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_ESCAPABLE, inner, max_size=2),
