@@ -110,9 +110,7 @@ def _finite_float(text: str) -> float:
 _INF = float("inf")
 #: ``\uD800``-``\uDFFF`` escapes: the only way a lone surrogate gets into decoded JSON text.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-#: ``bytes.translate`` deletes these: what is left is the ``{``, ``[`` and ``\\`` bytes.
-_NOT_MARKS = bytes(sorted(set(range(256)) - set(b"{[\\")))
-_BACKSLASH = ord("\\")  # an int: ``in`` is then a memchr
+_BACKSLASH = ord("\\")
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -186,13 +184,13 @@ def loads_strict(data: bytes | str, what: str) -> dict[str, Any]:
         raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}") from exc
     if not isinstance(value, dict):
         raise Malformed(f"{what}: not a JSON object")
-    # One pass keeps the bytes the two checks below need (UTF-8 never hides ASCII bytes
-    # inside another character): every escape starts with a backslash, and the depth can
-    # exceed the bound only if there are more brackets than the bound.
-    marks = raw.translate(None, _NOT_MARKS)
-    if _BACKSLASH in marks and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+    # Prefilters on the UTF-8 bytes (no other character hides an ASCII byte): every escape
+    # starts with a backslash (an int, so ``in`` is one memchr), and the depth can exceed
+    # the bound only if there are more brackets than the bound.
+    if _BACKSLASH in raw and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise Malformed(f"{what}: a JSON string holds a lone surrogate")
-    if len(marks) > MAX_JSON_DEPTH and _depth_exceeds(value, MAX_JSON_DEPTH):
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _depth_exceeds(
+            value, MAX_JSON_DEPTH):
         raise Malformed(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH}")
     return value
 
