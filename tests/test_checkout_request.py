@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from license_token import TrustStore, Verifier
+from license_token._response import wire_form
 from license_token.aws import LicenseManager, RequestMismatch, SeatNotReturned
 from license_token.cli import main
 from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError
@@ -203,3 +205,66 @@ def test_checkout_borrow_keeps_the_response_when_the_seat_cannot_be_returned(
     assert "checked back in" not in captured.err
     assert not out.exists()
     assert lying.seats_in_use(lic.arn)["Users"] == 1
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_checkout_borrow_force_checks_the_replaced_checkout_in_first(
+        lying: Any, tmp_path: Path) -> None:
+    """Replacing a saved checkout that still holds a seat must not leave two seats held:
+    the file is the only record of the old consumption."""
+    lic, _ = _two_licenses(lying)
+    key, out = tmp_path / "key.pem", tmp_path / "out.json"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+    assert _borrow(lying, lic, key, out) == 0
+    first = json.loads(out.read_text())["LicenseConsumptionToken"]
+    assert _borrow(lying, lic, key, out, "--force") == 0
+    assert json.loads(out.read_text())["LicenseConsumptionToken"] != first
+    assert lying.calls("CheckInLicense") == 1
+    assert lying.seats_by_node(lic.arn) == {"n1": 1}
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_checkout_borrow_force_keeps_a_checkout_it_cannot_check_in(
+        lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lic, _ = _two_licenses(lying)
+    key, out = tmp_path / "key.pem", tmp_path / "out.json"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+    assert _borrow(lying, lic, key, out) == 0
+    saved = out.read_bytes()
+    lying.refuse_check_in, lying.check_in_error = True, "ConflictException"
+    assert _borrow(lying, lic, key, out, "--force") == 1
+    err = capsys.readouterr().err
+    assert "still holds a seat" in err and "aws_conflict" in err and "nothing was borrowed" in err
+    assert out.read_bytes() == saved
+    assert lying.calls("CheckoutBorrowLicense") == 1
+    assert lying.seats_by_node(lic.arn) == {"n1": 1}
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(("old", "attempts"), [
+    ("expired", 0), ("other license", 0), ("not a checkout", 0),
+    ("checked in", 1),  # verifies, so it is tried; the service no longer knows it
+])
+def test_checkout_borrow_force_replaces_a_file_that_holds_no_seat_of_this_license(
+        lying: Any, tmp_path: Path, old: str, attempts: int) -> None:
+    lic, other = _two_licenses(lying)
+    key, out = tmp_path / "key.pem", tmp_path / "out.json"
+    key.write_bytes(lying.public_key_pem(lic.key_id))
+    if old == "expired":  # borrowed 30 days ago: expired by now, here and at the service
+        real_clock = lying.clock
+        lying.clock = lambda: real_clock() - timedelta(days=30)
+        out.write_text(json.dumps(wire_form(lying.client().checkout_borrow_license(
+            LicenseArn=lic.arn, Entitlements=USERS_1, NodeId="n1",
+            DigitalSignatureMethod="JWT_PS384", ClientToken="old"))))
+        lying.clock = real_clock
+    elif old == "not a checkout":
+        out.write_text("{}")
+    else:
+        assert _borrow(lying, other if old == "other license" else lic, key, out) == 0
+    if old == "checked in":
+        _manager(lying, lic).check_in(json.loads(out.read_text())["LicenseConsumptionToken"])
+    check_ins = lying.calls("CheckInLicense")
+    assert _borrow(lying, lic, key, out, "--force") == 0
+    assert json.loads(out.read_text())["LicenseArn"] == lic.arn
+    assert lying.calls("CheckInLicense") == check_ins + attempts
+    assert lying.seats_by_node(lic.arn) == {"n1": 1}

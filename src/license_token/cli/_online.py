@@ -22,10 +22,10 @@ from typing import Any
 from .._claims import ENTITLEMENT_UNITS, Entitlement, format_time
 from .._clock import utc_now
 from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError
-from .._files import write_atomic
+from .._files import read_regular, write_atomic
 from .._keys import TrustStore
 from .._policy import split_entitlement_spec
-from .._response import wire_form
+from .._response import MAX_RESPONSE_LENGTH, wire_form
 from .._verify import Verifier
 from ._common import (
     EXIT_OK,
@@ -61,7 +61,9 @@ def register(sub: Any) -> None:
     borrow.add_argument("--node-id", metavar="ID", type=non_empty)
     borrow.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="where to write the verified response (JSON)")
-    borrow.add_argument("--force", action="store_true", help="replace an existing --out")
+    borrow.add_argument("--force", action="store_true", help=(
+        "replace an existing --out, checking in first the seat a checkout of the same "
+        "license in it still holds"))
     _add_aws_options(borrow)
     add_token_options(borrow)
     borrow.set_defaults(handler=cmd_checkout_borrow)
@@ -168,18 +170,48 @@ def _keep_unreturned(out: Path, response: Mapping[str, Any], token: str) -> int:
     return EXIT_REJECTED
 
 
+def _seat_held_in(out: Path, verifier: Verifier, license_arn: str) -> str | None:
+    """The consumption token of the checkout of ``license_arn`` saved in ``out``, if it
+    still holds a seat (it verifies now); the file is the only record of it."""
+    try:
+        saved = verifier.verify(read_regular(out, MAX_RESPONSE_LENGTH))
+    except (OSError, LicenseTokenError):  # no file, or one that holds no live seat of ours
+        return None
+    return saved.consumption_token if saved.license_arn == license_arn else None
+
+
+def _checked_in(aws: ModuleType, manager: Any, consumption_token: str, out: Path) -> bool:
+    """Check in the seat of the checkout ``--force`` is about to replace; ``False`` (and
+    why, on stderr) if it is still held, so that the borrow does not take a second one."""
+    try:
+        manager.check_in(consumption_token)
+    except aws.AwsError as exc:
+        if exc.code == "aws_resource_not_found":  # already checked in, or expired
+            return True
+        write(f"license-token: {escape(out)} still holds a seat (consumption "
+              f"{escape(consumption_token)}) that could not be checked in: {exc.code}: "
+              f"{escape(exc)}; nothing was borrowed and the file is kept (it frees itself "
+              "when it expires)")
+        return False
+    return True
+
+
 def cmd_checkout_borrow(args: argparse.Namespace) -> int:
     """``checkout-borrow``: borrow online, verify the token, save the response.
 
     Everything local (key file, ``--out``) is checked before the seat is taken; after it,
-    any failure checks the seat back in, or keeps the response and prints its token.
+    any failure checks the seat back in, or keeps the response and prints its token. With
+    ``--force``, the seat a replaced checkout still holds is checked in first.
     """
     aws = _aws()
     _writable_target(args.out, args.force)
     verifier = Verifier(load_keys(args.key), node_id=args.node_id)
+    held = _seat_held_in(args.out, verifier, args.license_arn) if args.force else None
     try:
         manager = aws.LicenseManager(verifier, **client_options_with_token(
             args, _client_options(args)))
+        if held is not None and not _checked_in(aws, manager, held, args.out):
+            return EXIT_REJECTED
         checkout = manager.checkout_borrow(args.license_arn, args.entitlement,
                                            node_id=args.node_id)
     except aws.SeatNotReturned as exc:
