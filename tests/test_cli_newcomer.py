@@ -241,3 +241,17 @@ def _assert_refusal_on_stdout(out: str, code: str, as_json: bool) -> None:
         assert json.loads(out)["code"] == code
     else:
         assert out == ""
+
+
+@pytest.mark.parametrize("existing", ["license-response.json", "issuer-public-key.pem"])
+def test_demo_never_replaces_a_file_without_force(
+        existing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``demo --dir .`` in an app's directory must not overwrite its real checkout or key."""
+    kept = tmp_path / existing
+    kept.write_text("the user's own file")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert f"{existing} exists; pass --force to replace it" in capsys.readouterr().err
+    assert kept.read_text() == "the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]
+    assert main(["demo", "--dir", str(tmp_path), "--force"]) == 0
+    assert kept.read_text() != "the user's own file"

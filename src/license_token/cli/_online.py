@@ -51,6 +51,8 @@ def register(sub: Any) -> None:
     demo = sub.add_parser("demo", help="fetch from the built-in emulator, then verify offline")
     demo.add_argument("--dir", type=Path, help="where to save the key and response "
                       "(default: a new temporary directory)")
+    demo.add_argument("--force", action="store_true",
+                      help="replace the key and response files already in --dir")
     demo.set_defaults(handler=cmd_demo)
 
     borrow = sub.add_parser("checkout-borrow", help="CheckoutBorrowLicense (online, boto3)")
@@ -126,22 +128,22 @@ def _response_bytes(response: Mapping[str, Any]) -> bytes:
     return json.dumps(wire_form(response), indent=2, sort_keys=True).encode() + b"\n"
 
 
-def _writable_target(out: Path, force: bool) -> None:
+def _writable_target(out: Path, force: bool, option: str = "--out") -> None:
     """``out`` can be written: its directory exists and is writable, it is no directory
     nor any other non-regular file, and it does not exist yet (unless ``force``). Checked
-    before any network call (so before any seat is taken), by every command that writes an
-    ``--out``."""
+    before any network call (so before any seat is taken), by every command that writes a
+    file; ``option`` names the option that chose the path in the messages."""
     directory = out.parent
     if out.is_dir():
-        raise UsageError(f"--out {out} is a directory, not a file")
+        raise UsageError(f"{option} {out} is a directory, not a file")
     if out.exists() and not out.is_file():  # a device node, a FIFO, a socket: never replaced
-        raise UsageError(f"--out {out} is not a regular file; --force replaces only those")
+        raise UsageError(f"{option} {out} is not a regular file; --force replaces only those")
     if not directory.is_dir():
-        raise UsageError(f"cannot write {directory}: no such directory (--out)")
+        raise UsageError(f"cannot write {directory}: no such directory ({option})")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {directory}: permission denied (--out)")
+        raise UsageError(f"cannot write {directory}: permission denied ({option})")
     if out.exists() and not force:
-        raise UsageError(f"--out {out} exists; pass --force to replace it")
+        raise UsageError(f"{option} {out} exists; pass --force to replace it")
 
 
 def _refuse_configuration(aws: ModuleType, exc: LicenseTokenError) -> None:
@@ -306,6 +308,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--dir {work}: cannot create the directory: "
                          f"{exc.strerror or exc}") from exc
     key_file, saved = work / "issuer-public-key.pem", work / "license-response.json"
+    for target in (key_file, saved):  # --dir may be an app's own directory: keep its files
+        _writable_target(target, args.force, option="--dir")
     show("ONLINE  (the built-in License Manager emulator; no AWS account needed)")
     with LocalLicenseManager() as emulator:
         show(f"  emulator   listening on {emulator.endpoint_url}")
