@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ._claims import LicenseClaims, format_time, parse_metadata, parse_time
@@ -20,6 +21,7 @@ MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
 
 Source = Mapping[str, Any] | str | bytes
 _new_tuple = tuple.__new__
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})  # around a bare token
 #: JSON's whitespace (RFC 8259 §2); ``str.strip()`` would also drop ``\x1c``, NBSP, ….
 _JSON_SPACE = " \t\n\r"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -50,7 +52,7 @@ def read_response(source: Source) -> CheckoutResponse:
         if not text:
             raise Malformed("input is empty")
         if not text.startswith("{"):
-            return CheckoutResponse(token=text, unsigned={})
+            return _new_tuple(CheckoutResponse, (text, _NO_FIELDS))  # a bare token
         source = loads_strict(text, "response")
     if type(source) is not dict and not isinstance(source, Mapping):
         raise Malformed(f"a response must be a mapping, text or bytes, not {type(source).__name__}")
