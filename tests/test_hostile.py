@@ -220,6 +220,49 @@ def test_granted_is_the_largest_that_meets_the_minimum(issuer: TokenFactory) -> 
     assert lic.entitlement("Users", "Count").value == "50"
 
 
+def test_granted_is_the_largest_not_the_first_that_meets_the_minimum(
+        issuer: TokenFactory) -> None:
+    users = Requirement("Users", unit="Count", at_least=10)
+    lic = Verifier(issuer.trust_store(), require=[users]).verify(
+        _with(issuer, ("Users", "Count", "20"), ("Users", "Count", "50"),
+              ("Users", "Count", "30")), now=NOW)
+    assert lic.granted[users].value == "50"
+    assert lic.entitlement("Users", "Count").value == "50"
+
+
+@pytest.mark.parametrize("spec", ["Users", "Users:Count"])
+def test_a_requirement_without_minimum_met_by_several_chooses_none_of_them(
+        issuer: TokenFactory, spec: str) -> None:
+    """Presence is met by any match: the first one is no choice, so the name stays
+    ambiguous instead of silently reading whichever entitlement the token lists first."""
+    lic = Verifier(issuer.trust_store(), require=[spec]).verify(
+        _with(issuer, ("Users", "Bits", "1000000"), ("Users", "Count", "5"),
+              ("Users", "Count", "7")), now=NOW)
+    with pytest.raises(EntitlementAmbiguous):
+        lic.entitlement("Users")
+    with pytest.raises(EntitlementAmbiguous):
+        lic.entitlement("Users", "Count")
+    assert "Users" not in lic.entitlements
+    assert lic.entitlement("Users", "Bits").value == "1000000"  # the only one of its unit
+
+
+def test_a_requirement_without_minimum_met_by_one_entitlement_chooses_it(
+        issuer: TokenFactory) -> None:
+    lic = Verifier(issuer.trust_store(), require=["Users:Count"]).verify(
+        _with(issuer, ("Users", "Bits", "1000000"), ("Users", "Count", "5")), now=NOW)
+    assert lic.entitlement("Users").unit == "Count"
+    assert lic.entitlements["Users"].value == "5"
+
+
+def test_requirement_matches_by_name_and_any_or_the_given_unit() -> None:
+    users, users_count = Requirement("Users"), Requirement("Users", unit="Count")
+    count = Entitlement(name="Users", unit="Count", value="5")
+    bits = Entitlement(name="Users", unit="Bits", value="5")
+    seats = Entitlement(name="Seats", unit="Count", value="5")
+    assert [users.matches(e) for e in (count, bits, seats)] == [True, True, False]
+    assert [users_count.matches(e) for e in (count, bits, seats)] == [True, False, False]
+
+
 def test_a_repeated_name_no_requirement_chose_is_ambiguous(
         issuer: TokenFactory, verifier: Verifier) -> None:
     lic = verifier.verify(_with(issuer, ("Users", "Count", "1"), ("Users", "Count", "50"),

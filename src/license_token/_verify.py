@@ -37,14 +37,17 @@ class VerifiedLicense:
     header: Mapping[str, Any]
     token: str = attrs.field(repr=False)
     verified_at: datetime
-    #: The entitlement that met each of the policy's requirements: read these values.
+    #: The entitlement that met each of the policy's requirements: with a minimum, the
+    #: largest that meets it; without, the first match (any match meets presence).
     granted: Mapping[Requirement, Entitlement] = attrs.field(factory=lambda: MappingProxyType({}))
 
     def entitlement(self, name: str, unit: str | None = None) -> Entitlement:
         """The entitlement ``name`` (with ``unit``, if given) the app should read.
 
         The one the policy's requirements chose for that name (and unit), if they chose
-        exactly one; otherwise the only entitlement that matches.
+        exactly one; otherwise the only entitlement that matches. A requirement chooses by
+        its minimum, or by being met by one entitlement only: presence met by several is no
+        choice, and then the name is as ambiguous as without the requirement.
 
         Args:
             name: the entitlement's name, e.g. ``"Users"``.
@@ -60,7 +63,8 @@ class VerifiedLicense:
         def fits(entitlement: Entitlement) -> bool:
             return entitlement.name == name and (unit is None or entitlement.unit == unit)
 
-        chosen = list(dict.fromkeys(e for e in self.granted.values() if fits(e)))
+        chosen = list(dict.fromkeys(e for r, e in self.granted.items()
+                                    if fits(e) and self._chose(r)))
         if len(chosen) == 1:
             return chosen[0]
         matches = list(dict.fromkeys(e for e in self.claims.entitlements if fits(e)))
@@ -72,6 +76,12 @@ class VerifiedLicense:
         raise EntitlementAmbiguous(
             f"the token grants {len(matches)} entitlements {wanted}: require one "
             "(Requirement with a unit or a minimum) or read claims.entitlements")
+
+    def _chose(self, requirement: Requirement) -> bool:
+        """Whether ``requirement`` picked its entitlement rather than took the first match."""
+        if requirement.at_least is not None:
+            return True
+        return len({e for e in self.claims.entitlements if requirement.matches(e)}) == 1
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
