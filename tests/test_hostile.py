@@ -157,6 +157,49 @@ def test_store_refuses_a_response_it_could_not_read_back(
     assert list(tmp_path.glob("*.json")) == []
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("extra", [
+    "\ud800",        # json.dumps writes it as an escape that no strict reader accepts
+    _nested(17),     # deeper than MAX_JSON_DEPTH: verify never reads unsigned extras
+], ids=["lone surrogate", "nested 17 deep"])
+def test_store_never_writes_what_it_would_refuse_to_read_back(
+        issuer: TokenFactory, verifier: Verifier, tmp_path: Path, extra: Any) -> None:
+    store = LicenseStore(tmp_path)
+    with pytest.raises(Malformed, match="cannot be stored"):
+        store.save(issuer.response() | {"Extra": extra}, verifier)
+    assert list(tmp_path.glob("*.json")) == []
+    assert store.load_all(verifier) == ([], [])
+
+
+def _cycle() -> dict[str, Any]:
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    return cycle
+
+
+@pytest.mark.parametrize("extra", [_nested(100_000), _cycle()], ids=["very deep", "a cycle"])
+def test_store_save_of_an_unwritable_response_is_malformed_not_a_recursion_error(
+        issuer: TokenFactory, verifier: Verifier, tmp_path: Path, extra: Any) -> None:
+    response = issuer.response() | {"Extra": extra}
+    assert verifier.verify(response).license_arn  # unsigned extras are not read
+    with pytest.raises(Malformed, match="cannot be stored"):
+        LicenseStore(tmp_path).save(response, verifier)
+    assert list(tmp_path.glob("*.json")) == []
+
+
+@pytest.mark.parametrize("tolerance", [3600, timedelta(days=10**6), timedelta(seconds=-1), None])
+def test_store_rollback_tolerance_is_checked_when_the_store_is_built(
+        tmp_path: Path, tolerance: Any) -> None:
+    with pytest.raises(ConfigurationError, match="rollback_tolerance"):
+        LicenseStore(tmp_path, rollback_tolerance=tolerance)
+
+
 def test_too_many_digits_is_named_in_the_message(
         issuer: TokenFactory, verifier: Verifier) -> None:
     payload = json.dumps(issuer.claims()).encode()[:-1] + b',"n":' + b"9" * 5000 + b"}"
@@ -336,6 +379,24 @@ def test_jwk_key_ops_must_allow_verify(factory: TokenFactory) -> None:
         with pytest.raises(KeyRejected, match="key_ops"):
             TrustStore.from_jwk(jwk | {"key_ops": ops})
     assert len(TrustStore.from_jwk(jwk | {"key_ops": ["verify"]})) == 1
+
+
+def test_jwk_key_ops_that_is_not_a_list_says_so() -> None:
+    jwk = json.loads((ROOT / "vectors" / "keys" / "a2048.jwk.json").read_text())
+    with pytest.raises(KeyRejected, match="'key_ops' must be a list, not str"):
+        TrustStore.from_jwk(jwk | {"key_ops": "verify"})
+
+
+def test_a_key_file_name_with_a_nul_is_key_rejected() -> None:
+    with pytest.raises(KeyRejected, match="cannot read key file"):
+        TrustStore.from_file("a\x00b")
+
+
+def test_a_huge_pem_label_is_not_echoed_in_full() -> None:
+    pem = b"-----BEGIN " + b"X" * 100_000 + b"-----\nAAAA\n-----END X-----\n"
+    with pytest.raises(KeyRejected, match="is not a public key") as info:
+        TrustStore.from_pem(pem)
+    assert len(str(info.value)) < 300
 
 
 _UNKNOWN_OID_KEY = bytes.fromhex("300b300606042a030405030100")

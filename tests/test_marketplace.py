@@ -18,6 +18,7 @@ from license_token import (
     EntitlementMissing,
     LicenseTokenError,
     Malformed,
+    ResponseMismatch,
     TrustStore,
     VerifiedLicense,
     Verifier,
@@ -166,9 +167,10 @@ def test_a_signed_token_is_verified_only_for_a_pinned_issuer(factory: TokenFacto
     own = online_license(_answer(factory), product_sku="sku", key_fingerprint=VENDOR,
                          verifier=verifier)
     assert own.signed is not None and own.signed.license_arn == own.license_arn
-    with pytest.raises(Exception, match="does not match the signed token"):
+    with pytest.raises(ResponseMismatch, match="does not match the signed token") as info:
         online_license(_answer(factory, NodeId="edited"), product_sku="sku",
                        key_fingerprint=VENDOR, verifier=verifier)
+    assert info.value.code == "response_mismatch"
 
 
 def test_pins_issuer() -> None:

@@ -147,7 +147,7 @@ def _pem_keys(data: bytes, source: str) -> list[PinnedKey]:
         if "PRIVATE" in label:
             raise KeyRejected(f"{source}: holds a private key; pin only the public key")
         if label not in ("PUBLIC KEY", "RSA PUBLIC KEY"):
-            raise KeyRejected(f"{source}: PEM block {label!r} is not a public key")
+            raise KeyRejected(f"{source}: PEM block {label[:40]!r} is not a public key")
         pem = _PEM_BEGIN + block
         try:
             key = serialization.load_pem_public_key(pem)
@@ -192,8 +192,10 @@ def _jwk_key(jwk: object, source: str) -> PinnedKey:
     if jwk.get("use", "sig") != "sig":
         raise KeyRejected(f"{source}: JWK 'use' is {jwk['use']!r}, not 'sig'")
     ops = jwk.get("key_ops", ["verify"])
-    if not isinstance(ops, list) or "verify" not in ops:
-        raise KeyRejected(f"{source}: JWK 'key_ops' {ops!r} does not allow 'verify'")
+    if not isinstance(ops, list):
+        raise KeyRejected(f"{source}: JWK 'key_ops' must be a list, not {type(ops).__name__}")
+    if "verify" not in ops:
+        raise KeyRejected(f"{source}: JWK 'key_ops' {repr(ops)[:80]} does not allow 'verify'")
     kid = jwk.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise KeyRejected(f"{source}: JWK 'kid' is not a string")
@@ -470,6 +472,8 @@ class TrustStore:
                 data = read_bounded(path, _MAX_KEY_FILE)
             except OSError as exc:
                 raise KeyRejected(f"{path}: cannot read key file ({exc.strerror})") from exc
+            except ValueError as exc:  # open() of a name with a NUL character
+                raise KeyRejected(f"{path!r}: cannot read key file ({exc})") from exc
             keys.extend(_sniff(data, os.fspath(path)))
         return cls(keys)
 

@@ -46,6 +46,7 @@ from ._verify import VerifiedLicense, Verifier
 
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",
+    "MAX_ROLLBACK_TOLERANCE",
     "LicenseStore",
     "LoadFailure",
     "NotInStore",
@@ -60,6 +61,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
+#: Largest rollback tolerance accepted (the clock mark is a date: it must stay one).
+MAX_ROLLBACK_TOLERANCE = timedelta(days=366)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
 _MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
@@ -136,10 +139,12 @@ class LicenseStore(StoreState):
         app_name: names the per-user data directory when ``directory`` is not given.
         app_author: the app's author, for that directory on Windows.
         rollback_tolerance: how far the clock may read before the latest trusted time seen
-            without ``clock_rollback`` (24 h by default).
+            without ``clock_rollback`` (24 h by default; at most
+            :data:`MAX_ROLLBACK_TOLERANCE`).
 
     Raises:
-        ConfigurationError: neither ``directory`` nor ``app_name`` was given.
+        ConfigurationError: neither ``directory`` nor ``app_name`` was given, or
+            ``rollback_tolerance`` is not a ``timedelta`` from 0 to 366 days.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *,
@@ -151,6 +156,11 @@ class LicenseStore(StoreState):
             import platformdirs
 
             directory = Path(platformdirs.user_data_dir(app_name, app_author)) / "licenses"
+        if not isinstance(rollback_tolerance, timedelta) or not (
+                timedelta(0) <= rollback_tolerance <= MAX_ROLLBACK_TOLERANCE):
+            raise ConfigurationError(f"rollback_tolerance must be a timedelta from 0 to "
+                                     f"{MAX_ROLLBACK_TOLERANCE.days} days, not "
+                                     f"{rollback_tolerance!r}")
         self.directory = Path(directory)
         self.rollback_tolerance = rollback_tolerance
         self._lock: tuple[int, FileLock] | None = None
@@ -503,7 +513,11 @@ def _entry_bytes(entry: dict[str, Any]) -> bytes:
 def _as_document(response: Source) -> dict[str, Any]:
     """The response as a JSON-ready dict (a bare token is kept as ``{"SignedToken": …}``)."""
     if isinstance(response, Mapping):
-        return dict(wire_form(response))
+        try:
+            return dict(wire_form(response))
+        except RecursionError:  # a value that contains itself, or nests past the stack
+            raise Malformed("the response cannot be stored: a value contains itself or "
+                            "nests too deeply") from None
     checkout = read_response(response)
     return dict(checkout.unsigned) or {"SignedToken": checkout.token}
 
