@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -21,25 +23,46 @@ from hypothesis import strategies as st
 
 from license_token import (
     Entitlement,
+    EntitlementInsufficient,
+    EntitlementMissing,
+    Expired,
     LicenseClaims,
+    LicenseMismatch,
     LicenseTokenError,
     Malformed,
+    NodeMismatch,
+    NotYetValid,
+    Policy,
+    Requirement,
+    ResponseMismatch,
     TrustStore,
+    VerifiedLicense,
     Verifier,
 )
-from license_token._claims import NUMBER, parse_time, slot_setters
+from license_token._claims import NUMBER, parse_metadata, parse_time, slot_setters
+from license_token._clock import utc_now
 from license_token._jws import (
     _DECODER,
+    _HEADERS,
+    _MAX_CACHED_HEADERS,
     MAX_JSON_DEPTH,
+    CompactJWS,
     _decode,
     _depth_exceeds,
     _has_lone_surrogate,
     b64url_decode,
     loads_strict,
+    parse_compact,
     verify_ps384,
 )
-from license_token._response import _copies_payload, check_consistency, compare_fully
-from license_token.testing import TokenFactory, response_for
+from license_token._response import (
+    CheckoutResponse,
+    _copies_payload,
+    check_consistency,
+    compare_fully,
+    read_response,
+)
+from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time, response_for
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -483,3 +506,467 @@ def test_number_fast_path_agrees_with_the_grammar(value: str | None) -> None:
     reference = None if match is None else Decimal(match[1])
     number = Entitlement(name="n", unit="Count", value=value).number
     assert repr(number) == repr(reference)
+
+
+# --- headers: the cache of validated headers vs parsing every header afresh --------------------
+
+_HEADER_MEMBERS = st.fixed_dictionaries({}, optional={
+    "alg": st.sampled_from(["PS384", "PS384", "PS384", "RS256", "ps384", "none", "", None, 384]),
+    "kid": st.one_of(st.sampled_from(["k1", "k2", ""]), st.text(max_size=3), st.integers(),
+                     st.none()),
+    "typ": st.sampled_from(["JWT", "jwt", 1, None, ["JWT"]]),
+    "cty": st.sampled_from(["JWT", 2]),
+    "crit": st.sampled_from([["exp"], []]),
+    "jwk": st.just({"kty": "RSA"}),
+    "x": _STRINGS,
+})
+
+
+def _header_text(members: dict[str, Any], spacing: str, reverse: bool) -> str:
+    items = list(members.items())[::-1] if reverse else list(members.items())
+    return "{" + ",".join(f"{spacing}{json.dumps(k)}:{spacing}{json.dumps(v)}"
+                          for k, v in items) + "}"
+
+
+_VALID_HEADER = st.fixed_dictionaries({"alg": st.just("PS384")}, optional={
+    "kid": st.sampled_from(["k1", "k2", "", "\u00e9"]), "typ": st.sampled_from(["JWT", "x"]),
+    "cty": st.just("JWT"), "x": _STRINGS})
+_HEADER_TEXTS = st.one_of(
+    st.builds(_header_text, _VALID_HEADER, st.sampled_from(["", " "]), st.booleans()),
+    st.builds(_header_text, _VALID_HEADER, st.sampled_from(["", " "]), st.booleans()),
+    st.builds(_header_text, _HEADER_MEMBERS, st.sampled_from(["", " "]), st.booleans()),
+    st.sampled_from(['{"alg":"PS384","alg":"PS384"}', '{"alg":"PS384"} ', ' {"alg":"PS384"}',
+                     '["alg"]', '{"alg":"PS384","kid":NaN}', '{"alg":"\\u0050S384"}',
+                     '{"alg":"PS384","kid":"\\ud800"}', '{"alg":"PS384"}x', "", "{}"]),
+    _JSON_TEXTS,
+)
+_HEADER_BYTES = st.one_of(_HEADER_TEXTS.map(lambda text: text.encode("utf-8", "surrogatepass")),
+                          st.binary(max_size=8))
+_HEADER_SEGMENTS = st.one_of(
+    _HEADER_BYTES.map(lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=")),  # canonical
+    _HEADER_BYTES.map(lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=")),
+    _HEADER_BYTES.map(base64.urlsafe_b64encode),  # padded
+    _HEADER_BYTES.map(lambda raw: base64.b64encode(raw).rstrip(b"=")),  # the other alphabet
+    _SEGMENTS,
+).map(lambda segment: segment.decode("latin-1"))
+_REST_OF_TOKEN = ".e30.AAAA"  # payload {} and a 3-byte signature: parsed, never verified
+
+
+def _parse_outcome(token: str) -> tuple[str, Any]:
+    """``parse_compact``'s outcome, the header as its items in order (a proxy compares by value)."""
+    fast = _outcome(lambda: parse_compact(token))
+    if fast[0] == "error":
+        return fast
+    jws = fast[1]
+    assert type(jws) is CompactJWS
+    assert type(jws.header) is MappingProxyType  # read-only, cached or not
+    return "ok", (list(jws.header.items()), jws.payload, jws.signing_input, jws.signature)
+
+
+def _parse_uncached(token: str) -> tuple[str, Any]:
+    """``parse_compact`` with an empty header cache, leaving the cache as it was."""
+    kept = dict(_HEADERS)
+    _HEADERS.clear()
+    try:
+        return _parse_outcome(token)
+    finally:
+        _HEADERS.clear()
+        _HEADERS.update(kept)
+
+
+@SETTINGS
+@given(st.lists(_HEADER_SEGMENTS, min_size=1, max_size=4).flatmap(
+    lambda pool: st.lists(st.sampled_from(pool), min_size=1, max_size=8)))
+def test_the_header_cache_agrees_with_parsing_afresh(headers: list[str]) -> None:
+    kept = dict(_HEADERS)
+    _HEADERS.clear()  # each example starts empty: a full cache would cache nothing more
+    try:
+        for header in headers:  # repeats: a header cached earlier decides the later parses
+            token = header + _REST_OF_TOKEN
+            assert _parse_outcome(token) == _parse_uncached(token)
+        assert all(isinstance(cached, MappingProxyType) for cached in _HEADERS.values())
+    finally:
+        _HEADERS.clear()
+        _HEADERS.update(kept)
+
+
+def test_a_full_header_cache_changes_no_result() -> None:
+    kept = dict(_HEADERS)
+    _HEADERS.clear()
+    try:
+        tokens = [base64.urlsafe_b64encode(json.dumps({"alg": "PS384", "kid": f"k{i}"}).encode())
+                  .rstrip(b"=").decode() + _REST_OF_TOKEN for i in range(_MAX_CACHED_HEADERS + 3)]
+        first = [_parse_outcome(token) for token in tokens]
+        assert len(_HEADERS) == _MAX_CACHED_HEADERS  # bounded: the last three were not kept
+        assert [_parse_outcome(token) for token in tokens] == first
+        assert [_parse_uncached(token) for token in tokens] == first
+    finally:
+        _HEADERS.clear()
+        _HEADERS.update(kept)
+
+
+# --- responses: a plain dict with a str SignedToken vs the general Mapping path ---------------
+
+
+class _Mapping(Mapping[str, Any]):
+    """A Mapping that is no dict: ``read_response`` takes its general path."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        self._content = content
+
+    def __getitem__(self, key: str) -> Any:
+        return self._content[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._content)
+
+    def __len__(self) -> int:
+        return len(self._content)
+
+
+class _Dict(dict[str, Any]):
+    """A dict subclass: not ``type(source) is dict``, so the general path too."""
+
+
+class _Str(str):
+    """A str subclass: a string, but not ``type(token) is str``."""
+
+    __slots__ = ()
+
+
+_TOKEN_VALUES = st.one_of(
+    st.sampled_from(["a.b.c", "", " a.b.c\n", "{", "x" * 10, _Str("a.b.c"), _Str(""), b"a.b.c",
+                     bytearray(b"a.b.c"), None, 0, 1.5, True, ["a.b.c"], {"t": "a.b.c"}]),
+    st.text(max_size=6))
+_RESPONSE_CONTENT = st.builds(
+    lambda rest, token: rest if token is ... else rest | {"SignedToken": token},
+    st.dictionaries(st.sampled_from(["LicenseArn", "NodeId", "ResponseMetadata", "signedToken",
+                                     "SignedToken "]), _ANY, max_size=3),
+    st.one_of(st.just(...), _TOKEN_VALUES))
+
+
+def _read_outcome(source: Any) -> tuple[str, Any]:
+    result = _outcome(lambda: read_response(source))
+    if result[0] == "error":
+        return result
+    response = result[1]
+    assert type(response) is CheckoutResponse
+    return "ok", (type(response.token), response.token, dict(response.unsigned))
+
+
+@SETTINGS
+@given(_RESPONSE_CONTENT)
+def test_the_dict_shortcut_agrees_with_the_mapping_path(content: dict[str, Any]) -> None:
+    fast = _read_outcome(content)
+    for general in (MappingProxyType(content), _Mapping(content), _Dict(content)):
+        assert fast == _read_outcome(general)
+    if fast[0] == "ok":  # the unsigned fields are the caller's own mapping, not a copy
+        assert read_response(content).unsigned is content
+
+
+# --- unsigned times and entitlements: the shortcuts inside compare_fully vs none ---------------
+
+
+def _instant_reference(value: object, what: str) -> datetime:
+    """Always parsed: a ``datetime`` as is (naive is UTC), anything else as ISO-8601 text."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return parse_time(value, f"response {what!r}")
+
+
+def _entitlement_bag_reference(value: object) -> Counter[tuple[Any, ...]]:
+    """Always compared as a multiset of (Name, Unit, Value), each entry checked."""
+    if not isinstance(value, list):
+        raise Malformed("response 'EntitlementsAllowed' must be a list")
+    bag: Counter[tuple[Any, ...]] = Counter()
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            raise Malformed("response 'EntitlementsAllowed' must hold objects")
+        members = (entry.get("Name"), entry.get("Unit"), entry.get("Value"))
+        if not all(member is None or isinstance(member, str) for member in members):
+            raise Malformed("response 'EntitlementsAllowed' members must be strings")
+        bag[members] += 1
+    return bag
+
+
+def _compare_reference(unsigned: Mapping[str, Any], claims: LicenseClaims) -> None:
+    mismatched = [field for field, signed in (("LicenseArn", claims.license_arn),
+                                              ("NodeId", claims.node_id),
+                                              ("LicenseConsumptionToken", claims.consumption_token))
+                  if field in unsigned and unsigned[field] != signed]
+    for field, moment in (("IssuedAt", claims.issued_at), ("Expiration", claims.expiration)):
+        if field in unsigned and _instant_reference(unsigned[field], field) != moment:
+            mismatched.append(field)
+    if "EntitlementsAllowed" in unsigned and _entitlement_bag_reference(
+            unsigned["EntitlementsAllowed"]) != Counter((e.name, e.unit, e.value)
+                                                        for e in claims.entitlements):
+        mismatched.append("EntitlementsAllowed")
+    if "CheckoutMetadata" in unsigned and parse_metadata(unsigned["CheckoutMetadata"]) != (
+            claims.checkout_metadata):
+        mismatched.append("CheckoutMetadata")
+    if mismatched:
+        raise ResponseMismatch(f"unsigned {', '.join(mismatched)} does not match the signed "
+                               "token: the response was altered")
+
+
+#: Repeated entries, a value left out, a name repeated under another unit: order matters.
+_REPEATED = [{"name": "Users", "unit": "Count", "value": "10"},
+             {"name": "Users", "unit": "Count", "value": "10"},
+             {"name": "Users", "unit": "None", "value": "10"},
+             {"name": "Pro", "unit": "None"}]
+_COMPARED = [(payload, LicenseClaims.from_payload(payload), response_for("t.t.t", payload))
+             for payload in (_FACTORY.claims(entitlementsAllowed=_REPEATED),
+                             _FACTORY.claims(entitlementsAllowed=[],
+                                             checkoutMetadata=_METADATA_CLAIM),
+                             _PAYLOAD)]
+_ENTRY_EDITS = st.sampled_from([("Name", "Pro"), ("Unit", "Count"), ("Unit", "None"),
+                                ("Value", "10"), ("Value", None), ("Value", "010"),
+                                ("Value", ...), ("Name", ...), ("Unit", ...), ("Value", 10),
+                                ("Name", 1), ("Extra", "x"), ("*", "entry"), ("*", None),
+                                ("*", ["Users", "Count", "10"])])
+
+
+def _edited_entries(entries: list[dict[str, Any]], order: list[int], edit: tuple[str, Any],
+                    index: int, how: str) -> Any:
+    """The response's entries reordered, one of them edited, and the list retyped or resized."""
+    edited: list[Any] = [dict(entries[i]) for i in order]
+    if edited and edit[0] != "":
+        key, value = edit
+        target = index % len(edited)
+        if key == "*":
+            edited[target] = value
+        elif value is ...:
+            edited[target].pop(key, None)
+        else:
+            edited[target][key] = value
+    return {"list": edited, "tuple": tuple(edited), "more": [*edited, *edited[:1]],
+            "fewer": edited[1:], "proxy": [MappingProxyType(e) if isinstance(e, dict) else e
+                                           for e in edited]}[how]
+
+
+def _instants(text: str, moment: datetime) -> st.SearchStrategy[Any]:
+    return st.sampled_from([text, text + "Z", text + ".000000", text + "+00:00", text + "+01:00",
+                            text.replace("T", " "), text[:-1] + "8", text + "z", moment,
+                            moment.replace(tzinfo=None), moment + timedelta(seconds=1),
+                            moment.astimezone(timezone(timedelta(hours=-5))), None, 0,
+                            [text], text.encode()])
+
+
+@st.composite
+def _edited_responses(draw: st.DrawFn) -> tuple[dict[str, Any], LicenseClaims, dict[str, Any]]:
+    payload, claims, response = draw(st.sampled_from(_COMPARED))
+    unsigned = {k: v for k, v in response.items() if k != "SignedToken"}
+    entries = unsigned.get("EntitlementsAllowed", [])
+    if draw(st.booleans()):
+        unsigned["EntitlementsAllowed"] = _edited_entries(
+            entries, draw(st.permutations(range(len(entries)))),
+            draw(st.one_of(st.just(("", None)), _ENTRY_EDITS)), draw(st.integers(0, 3)),
+            draw(st.sampled_from(["list", "list", "list", "tuple", "more", "fewer", "proxy"])))
+    for field, claim, moment in (("IssuedAt", "issuedAt", claims.issued_at),
+                                 ("Expiration", "expiration", claims.expiration)):
+        if draw(st.booleans()):
+            unsigned[field] = draw(_instants(payload[claim], moment))
+    for field in draw(st.sets(st.sampled_from(sorted(unsigned)), max_size=2)):
+        if draw(st.booleans()):
+            del unsigned[field]
+        else:
+            unsigned[field] = draw(_ANY)
+    return payload, claims, unsigned
+
+
+@SETTINGS
+@given(_edited_responses())
+def test_compare_fully_agrees_with_a_comparison_without_shortcuts(
+        edited: tuple[dict[str, Any], LicenseClaims, dict[str, Any]]) -> None:
+    payload, claims, unsigned = edited
+    assert _outcome(lambda: compare_fully(unsigned, claims, payload)) == _outcome(
+        lambda: _compare_reference(unsigned, claims))
+
+
+# --- the policy: the inlined match, the one-requirement path, no requirement vs the rules ------
+
+
+def _requirement_reference(requirement: Requirement, claims: LicenseClaims) -> Entitlement:
+    """Written from ``Requirement``'s docstrings: the first match, or the largest enough."""
+    matches = [e for e in claims.entitlements if requirement.matches(e)]
+    if not matches:
+        raise EntitlementMissing(f"no entitlement {requirement}")
+    if requirement.at_least is None:
+        return matches[0]
+    at_least = requirement.at_least
+    enough = [(e.number, e) for e in matches if e.number is not None and e.number >= at_least]
+    if not enough:
+        granted = ", ".join(repr(e.value) for e in claims.entitlements
+                            if e.name == requirement.name)
+        raise EntitlementInsufficient(f"entitlement {requirement} not met: granted {granted}")
+    return max(enough, key=lambda pair: pair[0])[1]  # the first of equally large ones
+
+
+def _policy_reference(policy: Policy, claims: LicenseClaims,
+                      now: datetime) -> dict[Requirement, Entitlement]:
+    """The window, then the pins, then every requirement (none: nothing granted)."""
+    if now < claims.issued_at - policy.leeway:
+        raise NotYetValid(f"issued at {claims.issued_at.isoformat()}, now is {now.isoformat()}")
+    if now >= claims.expiration + policy.leeway:
+        raise Expired(f"expired at {claims.expiration.isoformat()}, now is {now.isoformat()}")
+    if policy.license_arn is not None and claims.license_arn != policy.license_arn:
+        raise LicenseMismatch(f"token is for {claims.license_arn!r}, not {policy.license_arn!r}")
+    if policy.node_id is not None and claims.node_id != policy.node_id:
+        bound = "no node" if claims.node_id is None else repr(claims.node_id)
+        raise NodeMismatch(f"token is bound to {bound}, not {policy.node_id!r}")
+    return {r: _requirement_reference(r, claims) for r in policy.requirements}
+
+
+_NAMES = st.sampled_from(["Users", "Users", "Pro", "users"])
+_UNITS = st.sampled_from(["Count", "None", "Seconds"])
+_VALUES = st.sampled_from(["10", "5", "010", "10.0", "1.5", "0", "Enabled", "", " 5", "-1",
+                           "1e3", "\u0663", None])
+_POLICY_ENTRIES = st.lists(st.builds(
+    lambda name, unit, value: {"name": name, "unit": unit}
+    | ({} if value is None else {"value": value}), _NAMES, _UNITS, _VALUES), min_size=1,
+    max_size=6)
+_MINIMA = st.one_of(st.none(), st.sampled_from(["0", "5", "10", "11", "1.5", 3, 10,
+                                                Decimal("10.00")]))
+_REQUIREMENTS = st.lists(st.builds(Requirement, _NAMES, unit=st.one_of(st.none(), _UNITS),
+                                   at_least=_MINIMA), max_size=3)
+
+
+def _requirements_of(entries: list[dict[str, Any]]) -> st.SearchStrategy[list[Requirement]]:
+    """0-3 requirements, most of them naming an entry's name and unit: most can be met."""
+    names = [e["name"] for e in entries] or ["Users"]
+    units = [e["unit"] for e in entries] or ["Count"]
+    one = st.builds(Requirement, st.one_of(st.sampled_from(names), _NAMES),
+                    unit=st.one_of(st.none(), st.sampled_from(units), _UNITS), at_least=_MINIMA)
+    return st.lists(one, max_size=3)
+
+
+_ASKED = st.sampled_from([True] * 5 + [False]).flatmap(  # some tokens grant nothing
+    lambda grants: _POLICY_ENTRIES if grants else st.just([])).flatmap(
+    lambda entries: st.tuples(st.just(entries), _requirements_of(entries)))
+_ISSUED = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_POLICY_NOW = st.sampled_from([_ISSUED + timedelta(hours=1)] * 5 + [
+    _ISSUED - timedelta(hours=1), _ISSUED + timedelta(days=2), _ISSUED + timedelta(days=1)])
+
+
+@SETTINGS
+@given(_ASKED,
+       st.sampled_from([None, None, DEFAULT_ARN, "arn:other"]),
+       st.sampled_from([None, None, "node-7f3a", "node-other"]), st.booleans(), _POLICY_NOW)
+def test_the_policy_agrees_with_its_documented_rules(
+        asked: tuple[list[dict[str, Any]], list[Requirement]], license_arn: str | None,
+        node_id: str | None, bound: bool, now: datetime) -> None:
+    entries, requirements = asked
+    claims = LicenseClaims.from_payload(_FACTORY.claims(
+        entitlementsAllowed=entries, nodeId="node-7f3a" if bound else None,
+        issuedAt=_ISSUED.isoformat(), expiration=(_ISSUED + timedelta(days=1)).isoformat()))
+    pinned = Policy(license_arn=license_arn, node_id=node_id, requirements=requirements)
+    for policy, at in ((pinned, now), (Policy(requirements=requirements), _ISSUED)):
+        fast = _outcome(lambda: policy.check(claims, at))  # noqa: B023
+        full = _outcome(lambda: _policy_reference(policy, claims, at))  # noqa: B023
+        assert fast[0] == full[0]
+        if fast[0] == "error":
+            assert fast == full
+            continue
+        granted, expected = fast[1], full[1]
+        assert type(granted) is MappingProxyType  # read-only
+        assert list(granted) == list(expected)
+        assert all(granted[r] is expected[r] for r in expected)  # the very entitlement chosen
+    for requirement in requirements:  # each requirement alone, as Requirement.check
+        assert _outcome(lambda: requirement.check(claims)) == _outcome(  # noqa: B023
+            lambda: _requirement_reference(requirement, claims))  # noqa: B023
+
+
+# --- the verifier: the default clock's shortcut vs an equal clock that is not utc_now ----------
+
+_NOW = datetime.now(timezone.utc).replace(microsecond=0)
+_CLOCK_FACTORY = TokenFactory(now=_NOW)
+#: Verdicts that no clock reading during the test can flip: days from any boundary.
+_WINDOWS = {"valid": (-1, 3), "expired": (-6, -3), "not yet valid": (3, 6)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(_WINDOWS)), st.booleans(), _REQUIREMENTS,
+       st.sampled_from([None, _NOW - timedelta(days=5), _NOW + timedelta(days=4),
+                        _NOW.replace(tzinfo=None)]))
+def test_the_default_clock_shortcut_agrees_with_an_equal_clock(
+        window: str, as_response: bool, requirements: list[Requirement],
+        now: datetime | None) -> None:
+    start, end = _WINDOWS[window]
+    claims = _CLOCK_FACTORY.claims(issuedAt=aws_time(_NOW + timedelta(days=start)),
+                                   expiration=aws_time(_NOW + timedelta(days=end)))
+    source = (_CLOCK_FACTORY.response(claims) if as_response
+              else _CLOCK_FACTORY.token(claims))
+    keys = _CLOCK_FACTORY.trust_store()
+    default = Verifier(keys, require=requirements)
+    other = Verifier(keys, require=requirements, clock=lambda: utc_now())
+    assert default.clock is utc_now and other.clock is not utc_now
+    fast = _outcome(lambda: default.verify(source, now=now))
+    full = _outcome(lambda: other.verify(source, now=now))
+    assert fast[0] == full[0]
+    if fast[0] == "error":  # the same code and message, but for the clock's reading
+        (code, message), (full_code, full_message) = fast[1], full[1]
+        reading = re.compile(r"now is (\S+)$")
+        assert (code, reading.sub("", message)) == (full_code, reading.sub("", full_message))
+        for match in (reading.search(message), reading.search(full_message)):
+            if match is not None:
+                assert datetime.fromisoformat(match[1]).utcoffset() == timedelta(0)
+        return
+    verified, expected = fast[1], full[1]
+    assert verified.verified_at.tzinfo is expected.verified_at.tzinfo is timezone.utc
+    if now is not None:
+        assert verified.verified_at == expected.verified_at == now
+    assert attrs.evolve(verified, verified_at=expected.verified_at) == expected
+
+
+# --- VerifiedLicense: built through slot setters vs attrs' own __init__ ------------------------
+
+
+def _hash_outcome(value: object) -> tuple[str, Any]:
+    try:
+        return "ok", hash(value)
+    except TypeError as exc:
+        return "error", str(exc)
+
+
+_LICENSE_FACTORIES = [TokenFactory(now=_ISSUED), TokenFactory(now=_ISSUED, kid="k1")]
+_KEYS = TrustStore.from_public_keys(*(f.private_key.public_key() for f in _LICENSE_FACTORIES))
+_AT = _ISSUED + timedelta(minutes=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_LICENSE_FACTORIES), _ASKED,
+       st.sampled_from([None, _METADATA_CLAIM, {}]), st.sampled_from([None, "node-7f3a"]),
+       st.sampled_from(["dict", "proxy", "json", "token"]), st.sampled_from([{}, {"x": 1}]))
+def test_a_verified_license_equals_one_built_by_attrs(
+        factory: TokenFactory, asked: tuple[list[dict[str, Any]], list[Requirement]],
+        metadata: dict[str, str] | None, node_id: str | None, form: str,
+        header: dict[str, Any]) -> None:
+    entries, requirements = asked
+    payload = factory.claims(entitlementsAllowed=entries, checkoutMetadata=metadata,
+                             nodeId=node_id)
+    token = factory.token(payload, header=header)
+    response = response_for(token, payload)
+    source: Any = {"dict": response, "proxy": MappingProxyType(response),
+                   "json": json.dumps(response), "token": token}[form]
+    verifier = Verifier(_KEYS, require=requirements)
+    result = _outcome(lambda: verifier.verify(source, now=_AT))
+    if result[0] == "error":  # only a requirement refuses these tokens
+        assert result[1][0] in {"entitlement_missing", "entitlement_insufficient"}
+        return
+    verified = result[1]
+    by_attrs = VerifiedLicense(**{f.name: getattr(verified, f.name)
+                                  for f in attrs.fields(VerifiedLicense)})
+    claims = LicenseClaims.from_payload(payload)
+    from_parts = VerifiedLicense(  # each field computed on its own
+        claims=claims, key=_KEYS.keys[_LICENSE_FACTORIES.index(factory)],
+        header=MappingProxyType({"alg": "PS384"} | ({"kid": factory.kid} if factory.kid else {})
+                                | header),
+        token=token, verified_at=_AT, granted=verifier.policy.check(claims, _AT))
+    for reference in (by_attrs, from_parts):
+        assert type(verified) is VerifiedLicense
+        assert verified == reference and not verified != reference
+        assert _hash_outcome(verified) == _hash_outcome(reference)
+        assert repr(verified) == repr(reference)
+        assert verified.to_json() == reference.to_json()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        verified.token = "other"
