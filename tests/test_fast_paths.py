@@ -565,13 +565,11 @@ _SPELLINGS: list[Callable[[bytes], bytes]] = [
 
 @st.composite
 def _header_sequences(draw: st.DrawFn) -> list[str]:
-    """Headers in a row, with repeats: a few header texts, each spelled several ways."""
+    """A few header texts, each in every spelling, and some other segments, in any order."""
     texts = draw(st.lists(_HEADER_BYTES, min_size=1, max_size=3))
-    spellings = st.sampled_from([_canonical] * 3 + _SPELLINGS)
-    pool = [draw(spellings)(raw) for raw in texts for _ in range(2)]
-    pool += draw(st.lists(_SEGMENTS, max_size=2))
-    return [segment.decode("latin-1")
-            for segment in draw(st.lists(st.sampled_from(pool), min_size=1, max_size=8))]
+    segments = [spell(raw) for raw in texts for spell in _SPELLINGS]
+    segments += draw(st.lists(_SEGMENTS, max_size=2))
+    return [segment.decode("latin-1") for segment in draw(st.permutations(segments))]
 
 
 _REST_OF_TOKEN = ".e30.AAAA"  # payload {} and a 3-byte signature: parsed, never verified
@@ -605,7 +603,7 @@ def test_the_header_cache_agrees_with_parsing_afresh(headers: list[str]) -> None
     kept = dict(_HEADERS)
     _HEADERS.clear()  # each example starts empty: a full cache would cache nothing more
     try:
-        for header in headers:  # repeats: a header cached earlier decides the later parses
+        for header in headers + headers:  # the second time round, every header was seen
             token = header + _REST_OF_TOKEN
             assert _parse_outcome(token) == _parse_uncached(token)
         assert all(isinstance(cached, MappingProxyType) for cached in _HEADERS.values())
@@ -747,6 +745,7 @@ _COMPARED = [(payload, LicenseClaims.from_payload(payload), response_for("t.t.t"
                              _PAYLOAD)]
 _ENTRY_EDITS = st.sampled_from([("Name", "Pro"), ("Unit", "Count"), ("Unit", "None"),
                                 ("Value", "10"), ("Value", None), ("Value", "010"),
+                                ("Value", "10"), ("Value", "x"),
                                 ("Value", ...), ("Name", ...), ("Unit", ...), ("Value", 10),
                                 ("Name", 1), ("Extra", "x"), ("*", "entry"), ("*", None),
                                 ("*", ["Users", "Count", "10"])])
@@ -770,6 +769,12 @@ def _edited_entries(entries: list[dict[str, Any]], order: list[int], edit: tuple
                                            for e in edited]}[how]
 
 
+def _entries_edited(entries: list[dict[str, Any]]) -> st.SearchStrategy[Any]:
+    return st.builds(_edited_entries, st.just(entries), st.permutations(range(len(entries))),
+                     st.one_of(st.just(("", None)), _ENTRY_EDITS), st.integers(0, 3),
+                     st.sampled_from(["list", "list", "list", "tuple", "more", "fewer", "proxy"]))
+
+
 def _instants(text: str, moment: datetime) -> st.SearchStrategy[Any]:
     return st.sampled_from([text, text + "Z", text + ".000000", text + "+00:00", text + "+01:00",
                             text.replace("T", " "), text[:-1] + "8", text + "z", moment,
@@ -783,11 +788,8 @@ def _edited_responses(draw: st.DrawFn) -> tuple[dict[str, Any], LicenseClaims, d
     payload, claims, response = draw(st.sampled_from(_COMPARED))
     unsigned = {k: v for k, v in response.items() if k != "SignedToken"}
     entries = unsigned.get("EntitlementsAllowed", [])
-    if draw(st.booleans()):
-        unsigned["EntitlementsAllowed"] = _edited_entries(
-            entries, draw(st.permutations(range(len(entries)))),
-            draw(st.one_of(st.just(("", None)), _ENTRY_EDITS)), draw(st.integers(0, 3)),
-            draw(st.sampled_from(["list", "list", "list", "tuple", "more", "fewer", "proxy"])))
+    if draw(st.sampled_from([True, True, False])):
+        unsigned["EntitlementsAllowed"] = draw(_entries_edited(entries))
     for field, claim, moment in (("IssuedAt", "issuedAt", claims.issued_at),
                                  ("Expiration", "expiration", claims.expiration)):
         if draw(st.booleans()):
@@ -805,6 +807,21 @@ def _edited_responses(draw: st.DrawFn) -> tuple[dict[str, Any], LicenseClaims, d
 def test_compare_fully_agrees_with_a_comparison_without_shortcuts(
         edited: tuple[dict[str, Any], LicenseClaims, dict[str, Any]]) -> None:
     payload, claims, unsigned = edited
+    assert _outcome(lambda: compare_fully(unsigned, claims, payload)) == _outcome(
+        lambda: _compare_reference(unsigned, claims))
+
+
+@pytest.mark.parametrize("compared", _COMPARED,
+                         ids=["repeated", "presence only", "metadata", "two entitlements"])
+@SETTINGS
+@given(data=st.data())
+def test_compare_fully_agrees_on_the_entitlements_alone(
+        compared: tuple[dict[str, Any], LicenseClaims, dict[str, Any]],
+        data: st.DataObject) -> None:
+    payload, claims, response = compared
+    unsigned = {k: v for k, v in response.items() if k != "SignedToken"}
+    unsigned["EntitlementsAllowed"] = data.draw(
+        _entries_edited(unsigned.get("EntitlementsAllowed", [])))
     assert _outcome(lambda: compare_fully(unsigned, claims, payload)) == _outcome(
         lambda: _compare_reference(unsigned, claims))
 
