@@ -34,7 +34,7 @@ from license_token import (
 from license_token._jws import _HEADERS, b64url_decode, parse_compact
 from license_token._keys import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
-from license_token._response import read_response
+from license_token._response import read_response, wire_form
 from license_token.testing import TokenFactory
 from license_token.testing._factory import b64u
 
@@ -210,6 +210,73 @@ def test_unsigned_times_as_datetimes(issuer: TokenFactory, verifier: Verifier) -
     assert verifier.verify(response).issued_at == issued.replace(tzinfo=timezone.utc)
     with pytest.raises(ResponseMismatch, match="IssuedAt"):
         verifier.verify(response | {"IssuedAt": issued + timedelta(seconds=1)})
+
+
+@pytest.mark.parametrize(("member", "edited"), [
+    ("Name", "OtherFeature"), ("Unit", "Count"), ("Value", "Disabled")])
+def test_one_member_of_the_last_unsigned_entitlement_edited(
+        issuer: TokenFactory, verifier: Verifier, member: str, edited: str) -> None:
+    """Every member of every entry is compared, the last entry's too, one member at a time."""
+    response = issuer.response()
+    entries = [dict(e) for e in response["EntitlementsAllowed"]]
+    assert entries[-1][member] != edited
+    entries[-1][member] = edited
+    with pytest.raises(ResponseMismatch, match="EntitlementsAllowed"):
+        verifier.verify(response | {"EntitlementsAllowed": entries})
+
+
+def test_unsigned_entitlements_must_be_a_list_even_with_equal_entries(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response()
+    as_tuple = tuple(response["EntitlementsAllowed"])
+    with pytest.raises(Malformed, match="'EntitlementsAllowed' must be a list"):
+        verifier.verify(response | {"EntitlementsAllowed": as_tuple})
+
+
+def test_unsigned_metadata_the_token_does_not_carry(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response()  # the token has no checkoutMetadata
+    added = response | {"CheckoutMetadata": [{"Name": "Mac", "Value": "aa"}]}
+    with pytest.raises(ResponseMismatch, match="CheckoutMetadata"):
+        verifier.verify(added)
+    assert verifier.verify(response | {"CheckoutMetadata": []}).claims.checkout_metadata == {}
+
+
+@pytest.mark.parametrize("field", ["IssuedAt", "Expiration"])
+def test_an_unsigned_time_that_is_null_is_malformed(
+        issuer: TokenFactory, verifier: Verifier, field: str) -> None:
+    with pytest.raises(Malformed, match=f"response {field!r}: a time must be"):
+        verifier.verify(issuer.response() | {field: None})
+
+
+def test_wire_form_writes_times_as_the_service_does_whatever_the_local_zone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A naive datetime is UTC, not local time; an aware one keeps its instant."""
+    import time
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        plus_two = timezone(timedelta(hours=2))
+        response = {"IssuedAt": datetime(2026, 3, 15, 12),
+                    "Expiration": datetime(2026, 3, 16, 12, tzinfo=plus_two),
+                    "EntitlementsAllowed": ({"Name": "Users", "Value": None, "Unit": "Count"},),
+                    3: [True, 1.5, 7, "x"]}
+        assert wire_form(response) == {
+            "IssuedAt": "2026-03-15T12:00:00Z", "Expiration": "2026-03-16T10:00:00Z",
+            "EntitlementsAllowed": [{"Name": "Users", "Value": None, "Unit": "Count"}],
+            "3": [True, 1.5, 7, "x"]}
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_wire_form_refuses_what_json_cannot_hold() -> None:
+    assert wire_form(None) is None
+    with pytest.raises(ConfigurationError, match="a response value of type Decimal is not JSON"):
+        wire_form({"Value": [Decimal(1)]})
 
 
 @pytest.mark.parametrize("source", [["SignedToken"], 42, None, {"SignedToken": 42}, {}])
@@ -503,6 +570,12 @@ def test_the_mismatch_message_names_each_altered_field(
                                     "CheckoutMetadata": [{"Name": "Mac", "Value": "bb"}]})
     assert str(info.value) == ("unsigned NodeId, CheckoutMetadata does not match the signed "
                                "token: the response was altered")
+    later = datetime.fromisoformat(response["Expiration"]) + timedelta(days=1)
+    with pytest.raises(ResponseMismatch) as info:
+        verifier.verify(response | {"IssuedAt": response["Expiration"], "Expiration": later,
+                                    "EntitlementsAllowed": []})
+    assert str(info.value) == ("unsigned IssuedAt, Expiration, EntitlementsAllowed does not "
+                               "match the signed token: the response was altered")
 
 
 def test_a_token_without_entitlements_grants_none(issuer: TokenFactory) -> None:
