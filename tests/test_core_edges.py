@@ -31,6 +31,7 @@ from license_token import (
     TrustStore,
     Verifier,
 )
+from license_token._claims import parse_time
 from license_token._jws import _HEADERS, b64url_decode, parse_compact
 from license_token._keys import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
@@ -212,12 +213,15 @@ def test_unsigned_times_as_datetimes(issuer: TokenFactory, verifier: Verifier) -
         verifier.verify(response | {"IssuedAt": issued + timedelta(seconds=1)})
 
 
+@pytest.mark.parametrize("count", [1, 2])
 @pytest.mark.parametrize(("member", "edited"), [
     ("Name", "OtherFeature"), ("Unit", "Count"), ("Value", "Disabled")])
 def test_one_member_of_the_last_unsigned_entitlement_edited(
-        issuer: TokenFactory, verifier: Verifier, member: str, edited: str) -> None:
+        issuer: TokenFactory, verifier: Verifier, member: str, edited: str, count: int) -> None:
     """Every member of every entry is compared, the last entry's too, one member at a time."""
-    response = issuer.response()
+    pro = {"name": "ProFeature", "value": "Enabled", "unit": "None"}
+    users = {"name": "Users", "value": "10", "unit": "Count"}
+    response = issuer.response(entitlementsAllowed=[users, pro][-count:])
     entries = [dict(e) for e in response["EntitlementsAllowed"]]
     assert entries[-1][member] != edited
     entries[-1][member] = edited
@@ -513,6 +517,14 @@ def test_der_reader_bounds_exactly() -> None:
 def test_a_pem_label_that_is_not_ascii_is_refused() -> None:
     with pytest.raises(KeyRejected, match="is not a public key"):
         TrustStore.from_pem("-----BEGIN PÜBLIC KEY-----\nAAAA\n-----END PÜBLIC KEY-----\n")
+
+
+@pytest.mark.parametrize("text", ["2021-04-13T05:35:", "2021-04-13T05:35:4",
+                                  "2021-04-13T05:35:4Z", "2021-04-13T05:35"])
+def test_a_time_cut_short_is_malformed_though_its_separators_are_in_place(text: str) -> None:
+    """``fromisoformat("2021-04-13T05:35:+00:00")`` is 05:35:00 on Python 3.11+."""
+    with pytest.raises(Malformed, match="is not an ISO-8601 date-time"):
+        parse_time(text, "t")
 
 
 def test_times_are_printed_in_utc_whatever_the_local_zone(
