@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from conftest import NOW
@@ -19,20 +20,24 @@ from conftest import NOW
 from license_token import (
     BadSignature,
     ConfigurationError,
+    Entitlement,
     EntitlementInsufficient,
     EntitlementMissing,
     Expired,
     KeyRejected,
+    LicenseClaims,
     Malformed,
     NodeMismatch,
     NotYetValid,
+    PinnedKey,
+    Policy,
     Requirement,
     ResponseMismatch,
     TrustStore,
     Verifier,
 )
 from license_token._claims import parse_time
-from license_token._jws import _HEADERS, b64url_decode, parse_compact
+from license_token._jws import _HEADERS, b64url_decode, loads_strict, parse_compact
 from license_token._keys import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
 from license_token._response import read_response, wire_form
@@ -169,6 +174,28 @@ def test_a_license_with_many_entitlements_and_nesting_up_to_the_bound(
         verifier.verify(issuer.response(issuer.claims(deep=[nested])))
 
 
+def test_nesting_of_objects_alone_is_bounded_too(issuer: TokenFactory, verifier: Verifier) -> None:
+    nested: object = "leaf"
+    for _ in range(15):  # objects only, no brackets: depth 16 with the payload object
+        nested = {"a": nested}
+    assert verifier.verify(issuer.response(issuer.claims(deep=nested))).claims.extra[
+        "deep"] == nested
+    with pytest.raises(Malformed, match="nested deeper than 16"):
+        verifier.verify(issuer.response(issuer.claims(deep={"a": nested})))
+
+
+@pytest.mark.parametrize("text", ['{"a": 1} x', '{"a": 1}{}', '{{"a": 1}', '{"a": 1}]'])
+def test_json_text_is_one_value_and_nothing_after_it(text: str) -> None:
+    with pytest.raises(Malformed, match="not valid JSON"):
+        loads_strict(text, "t")
+    with pytest.raises(Malformed, match="not valid JSON"):
+        read_response(text.replace('"a"', '"SignedToken"'))
+
+
+def test_json_whitespace_around_the_value_is_allowed() -> None:
+    assert loads_strict(' \t{"a": 1}\r\n ', "t") == {"a": 1}
+
+
 # -- unsigned fields ----------------------------------------------------------------------------
 
 def test_an_unsigned_entitlement_value_edited_in_place(
@@ -281,6 +308,14 @@ def test_wire_form_refuses_what_json_cannot_hold() -> None:
     assert wire_form(None) is None
     with pytest.raises(ConfigurationError, match="a response value of type Decimal is not JSON"):
         wire_form({"Value": [Decimal(1)]})
+
+
+def test_a_response_as_any_mapping_and_the_token_it_carries(
+        issuer: TokenFactory, verifier: Verifier) -> None:
+    response = issuer.response()
+    lic = verifier.verify(MappingProxyType(response))
+    assert lic.token == response["SignedToken"]
+    assert verifier.verify(response["SignedToken"]).token == response["SignedToken"]
 
 
 @pytest.mark.parametrize("source", [["SignedToken"], 42, None, {"SignedToken": 42}, {}])
@@ -407,11 +442,31 @@ def test_every_loader_names_its_source_and_pins_the_same_key() -> None:
         "key": TrustStore.from_bytes(der),
         str(KEYS / "a2048.der"): TrustStore.from_file(KEYS / "a2048.der"),
     }
+    stores |= {  # each form from_bytes / from_file recognise keeps the name it was given
+        "kms.txt": TrustStore.from_bytes(json.dumps(kms).encode(), "kms.txt"),
+        "jwk.txt": TrustStore.from_bytes(json.dumps(jwk).encode(), "jwk.txt"),
+        "b64.txt": TrustStore.from_bytes((KEYS / "a2048.der.b64").read_bytes(), "b64.txt"),
+        **{str(KEYS / name): TrustStore.from_file(KEYS / name)
+           for name in ("a2048.kms.json", "a2048.jwk.json", "a2048.der.b64", "a2048.pem")},
+    }
     fingerprint = hashlib.sha256(der).hexdigest()
     for source, store in stores.items():
         assert [(k.source, k.fingerprint) for k in store] == [(source, fingerprint)]
+    raw_kms = TrustStore.from_kms_public_key(kms | {"PublicKey": der})  # boto3 gives bytes
+    assert [(k.source, k.fingerprint) for k in raw_kms] == [("KMS GetPublicKey", fingerprint)]
     assert stores["KMS GetPublicKey"].keys[0].kid == kms["KeyId"]
     assert stores["JWK"].keys[0].kid == jwk.get("kid")
+
+
+def test_the_key_a_token_names_by_kid_is_the_one_reported(issuer: TokenFactory) -> None:
+    """The same public key pinned under two kids (a rotation that kept the key)."""
+    public = issuer.trust_store().keys[0].public_key
+    keys = TrustStore([PinnedKey(public_key=public, kid=kid) for kid in ("old", "new")])
+    fresh = Verifier(keys, clock=lambda: NOW)
+    assert fresh.verify(issuer.token(header={"kid": "new"})).key.kid == "new"
+    reused = Verifier(keys, clock=lambda: NOW)
+    for kid in ("old", "new", "old"):
+        assert reused.verify(issuer.token(header={"kid": kid})).key.kid == kid
 
 
 def test_jwks_from_text_and_mapping_keep_kids_in_order() -> None:
@@ -543,6 +598,44 @@ def test_times_are_printed_in_utc_whatever_the_local_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+_BASE_CLAIMS = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
+                "expiration": "2021-01-02T00:00:00"}
+
+
+@pytest.mark.parametrize("present", [
+    {}, {"entitlementsAllowed": []}, {"checkoutMetadata": {}}, {"nodeId": "n"},
+    {"licenseConsumptionToken": "t"}, {"nodeId": None},
+    {"entitlementsAllowed": [], "checkoutMetadata": {"Mac": "aa"}, "nodeId": "n",
+     "licenseConsumptionToken": "t"}])
+def test_one_unknown_claim_is_kept_whichever_known_claims_are_present(
+        present: dict[str, object]) -> None:
+    claims = LicenseClaims.from_payload(_BASE_CLAIMS | present | {"somethingNew": [1]})
+    assert dict(claims.extra) == {"somethingNew": [1]}
+    assert dict(LicenseClaims.from_payload(_BASE_CLAIMS | present).extra) == {}
+
+
+def test_a_token_that_expires_as_it_is_issued_is_valid_within_the_leeway() -> None:
+    claims = LicenseClaims.from_payload(_BASE_CLAIMS | {"expiration": "2021-01-01T00:00:00"})
+    assert claims.expiration == claims.issued_at
+    moment = claims.issued_at + timedelta(seconds=59)
+    assert Policy(leeway=60).check(claims, moment) == {}
+
+
+@pytest.mark.parametrize("entry", [
+    {"name": 5, "unit": "Count"}, {"name": "Users", "unit": 5},
+    {"name": "Users", "unit": "Count", "value": 5}, {"name": None, "unit": "Count"}])
+def test_signed_entitlement_members_of_the_wrong_type(entry: dict[str, object]) -> None:
+    with pytest.raises(Malformed, match=r"entitlementsAllowed\[1\]: 'name' and 'unit' must"):
+        LicenseClaims.from_payload(_BASE_CLAIMS | {"entitlementsAllowed": [
+            {"name": "Pro", "unit": "None"}, entry]})
+
+
+def test_an_entitlement_from_any_mapping() -> None:
+    """``from_claim`` is public: a read-only mapping is an object too."""
+    entry = MappingProxyType({"name": "Users", "unit": "Count", "value": "5"})
+    assert Entitlement.from_claim(entry, 0) == Entitlement(name="Users", unit="Count", value="5")
 
 
 def test_claims_json_leaves_out_what_the_token_left_out(issuer: TokenFactory) -> None:
