@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 
+import attrs
 import pytest
 from conftest import NOW
 
@@ -509,6 +510,17 @@ def test_requirement_text_round_trips() -> None:
     assert split_entitlement_spec("Users:Count") == ("Users", "Count", None)
 
 
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_every_requirement_is_checked_however_many(issuer: TokenFactory, count: int) -> None:
+    met = [Requirement("Users", unit="Count", at_least=10), Requirement("ProFeature")][:count - 1]
+    token = issuer.token()
+    both = Verifier(issuer.trust_store(), require=met).verify(token, now=NOW)
+    assert {str(r): e.name for r, e in both.granted.items()} == {str(r): r.name for r in met}
+    unmet = Verifier(issuer.trust_store(), require=[*met, "Seats:Count=1"])
+    with pytest.raises(EntitlementMissing, match="no entitlement Seats:Count=1"):
+        unmet.verify(token, now=NOW)
+
+
 def test_the_first_of_equal_numbers_is_granted(issuer: TokenFactory) -> None:
     users = Requirement("Users", unit="Count", at_least=10)
     claims = issuer.claims(entitlementsAllowed=[
@@ -630,6 +642,31 @@ def test_signed_entitlement_members_of_the_wrong_type(entry: dict[str, object]) 
     with pytest.raises(Malformed, match=r"entitlementsAllowed\[1\]: 'name' and 'unit' must"):
         LicenseClaims.from_payload(_BASE_CLAIMS | {"entitlementsAllowed": [
             {"name": "Pro", "unit": "None"}, entry]})
+
+
+@attrs.frozen(kw_only=True)
+class _TaggedEntitlement(Entitlement):
+    tag: str = "app"
+
+
+@attrs.frozen(kw_only=True)
+class _TaggedClaims(LicenseClaims):
+    tag: str = "app"
+
+
+def test_a_subclass_with_a_field_of_its_own_gets_every_claim_and_its_default() -> None:
+    entry = {"name": "Users", "unit": "Count", "value": "5"}
+    payload = _BASE_CLAIMS | {"nodeId": "n", "licenseConsumptionToken": "t", "somethingNew": 1,
+                              "checkoutMetadata": {"Mac": "aa"}, "entitlementsAllowed": [entry]}
+    claims = _TaggedClaims.from_payload(payload)
+    assert isinstance(claims, _TaggedClaims)
+    assert claims.tag == "app"
+    assert attrs.asdict(claims, recurse=False) == attrs.asdict(
+        LicenseClaims.from_payload(payload), recurse=False) | {"tag": "app"}
+    entitlement = _TaggedEntitlement.from_claim(entry, 0)
+    assert isinstance(entitlement, _TaggedEntitlement)
+    assert entitlement.tag == "app"
+    assert (entitlement.name, entitlement.unit, entitlement.value) == ("Users", "Count", "5")
 
 
 def test_an_entitlement_from_any_mapping() -> None:
