@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -281,28 +282,32 @@ def test_an_unsigned_time_that_is_null_is_malformed(
         verifier.verify(issuer.response() | {field: None})
 
 
-def test_wire_form_writes_times_as_the_service_does_whatever_the_local_zone(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A naive datetime is UTC, not local time; an aware one keeps its instant."""
+@pytest.fixture
+def local_zone_kolkata(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is UTC+05:30 for the test (POSIX ``tzset``)."""
     import time
 
     if not hasattr(time, "tzset"):
         pytest.skip("time.tzset is POSIX only")
     monkeypatch.setenv("TZ", "Asia/Kolkata")
     time.tzset()
-    try:
-        plus_two = timezone(timedelta(hours=2))
-        response = {"IssuedAt": datetime(2026, 3, 15, 12),
-                    "Expiration": datetime(2026, 3, 16, 12, tzinfo=plus_two),
-                    "EntitlementsAllowed": ({"Name": "Users", "Value": None, "Unit": "Count"},),
-                    3: [True, 1.5, 7, "x"]}
-        assert wire_form(response) == {
-            "IssuedAt": "2026-03-15T12:00:00Z", "Expiration": "2026-03-16T10:00:00Z",
-            "EntitlementsAllowed": [{"Name": "Users", "Value": None, "Unit": "Count"}],
-            "3": [True, 1.5, 7, "x"]}
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_zone_kolkata")
+def test_wire_form_writes_times_as_the_service_does_whatever_the_local_zone() -> None:
+    """A naive datetime is UTC, not local time; an aware one keeps its instant."""
+    plus_two = timezone(timedelta(hours=2))
+    response = {"IssuedAt": datetime(2026, 3, 15, 12),
+                "Expiration": datetime(2026, 3, 16, 12, tzinfo=plus_two),
+                "EntitlementsAllowed": ({"Name": "Users", "Value": None, "Unit": "Count"},),
+                3: [True, 1.5, 7, "x"]}
+    assert wire_form(response) == {
+        "IssuedAt": "2026-03-15T12:00:00Z", "Expiration": "2026-03-16T10:00:00Z",
+        "EntitlementsAllowed": [{"Name": "Users", "Value": None, "Unit": "Count"}],
+        "3": [True, 1.5, 7, "x"]}
 
 
 def test_wire_form_refuses_what_json_cannot_hold() -> None:
@@ -594,22 +599,12 @@ def test_a_time_cut_short_is_malformed_though_its_separators_are_in_place(text: 
         parse_time(text, "t")
 
 
-def test_times_are_printed_in_utc_whatever_the_local_zone(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
+@pytest.mark.usefixtures("local_zone_kolkata")
+def test_times_are_printed_in_utc_whatever_the_local_zone() -> None:
     from license_token._claims import format_time
 
-    if not hasattr(time, "tzset"):
-        pytest.skip("time.tzset is POSIX only")
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    try:
-        assert format_time(datetime(2026, 3, 15, 12, tzinfo=timezone.utc)) == (
-            "2026-03-15T12:00:00Z")
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+    assert format_time(datetime(2026, 3, 15, 12, tzinfo=timezone.utc)) == (
+        "2026-03-15T12:00:00Z")
 
 
 _BASE_CLAIMS = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
