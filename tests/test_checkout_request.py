@@ -108,6 +108,13 @@ def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def _key_file(emulator: LocalLicenseManager, lic: EmulatedLicense, directory: Path) -> Path:
+    """The license's issuer key, pinned in ``directory/key.pem``."""
+    key = directory / "key.pem"
+    key.write_bytes(emulator.public_key_pem(lic.key_id))
+    return key
+
+
 def _borrow(emulator: LocalLicenseManager, lic: EmulatedLicense, key: Path, out: Path,
             *extra: str) -> int:
     return main(["checkout-borrow", "--license-arn", lic.arn, "--entitlement", "Users:Count=1",
@@ -119,8 +126,7 @@ def _borrow(emulator: LocalLicenseManager, lic: EmulatedLicense, key: Path, out:
 def test_checkout_borrow_checks_everything_local_before_taking_a_seat(
         lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lic, _ = _two_licenses(lying)
-    key = tmp_path / "key.pem"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key = _key_file(lying, lic, tmp_path)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key")
     existing = tmp_path / "existing.json"
@@ -150,8 +156,7 @@ def test_checkout_borrow_checks_everything_local_before_taking_a_seat(
 def test_checkout_borrow_returns_the_seat_when_the_token_is_refused(
         lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lic, _ = _two_licenses(lying)
-    key = tmp_path / "key.pem"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key = _key_file(lying, lic, tmp_path)
     lying.rewrite = {"Entitlements": [{"Name": "Users", "Unit": "Count", "Value": "0"}]}
     assert _borrow(lying, lic, key, tmp_path / "out.json") == 1
     err = capsys.readouterr().err
@@ -167,8 +172,7 @@ def test_checkout_borrow_returns_the_seat_when_out_cannot_be_written_after_all(
     from license_token.cli import _online
 
     lic, _ = _two_licenses(lying)
-    key = tmp_path / "key.pem"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key = _key_file(lying, lic, tmp_path)
 
     def disk_full(path: Path, data: bytes) -> None:
         raise OSError(28, "No space left on device")
@@ -191,8 +195,7 @@ def test_checkout_borrow_keeps_the_response_when_the_seat_cannot_be_returned(
         lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         check_in_error: str) -> None:
     lic, _ = _two_licenses(lying)
-    key = tmp_path / "key.pem"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key = _key_file(lying, lic, tmp_path)
     lying.rewrite = {"NodeId": "n2"}
     lying.refuse_check_in, lying.check_in_error = True, check_in_error
     out = tmp_path / "out.json"
@@ -213,8 +216,7 @@ def test_checkout_borrow_force_checks_the_replaced_checkout_in_first(
     """Replacing a saved checkout that still holds a seat must not leave two seats held:
     the file is the only record of the old consumption."""
     lic, _ = _two_licenses(lying)
-    key, out = tmp_path / "key.pem", tmp_path / "out.json"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key, out = _key_file(lying, lic, tmp_path), tmp_path / "out.json"
     assert _borrow(lying, lic, key, out) == 0
     first = json.loads(out.read_text())["LicenseConsumptionToken"]
     assert _borrow(lying, lic, key, out, "--force") == 0
@@ -227,8 +229,7 @@ def test_checkout_borrow_force_checks_the_replaced_checkout_in_first(
 def test_checkout_borrow_force_keeps_a_checkout_it_cannot_check_in(
         lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lic, _ = _two_licenses(lying)
-    key, out = tmp_path / "key.pem", tmp_path / "out.json"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key, out = _key_file(lying, lic, tmp_path), tmp_path / "out.json"
     assert _borrow(lying, lic, key, out) == 0
     saved = out.read_bytes()
     lying.refuse_check_in, lying.check_in_error = True, "ConflictException"
@@ -248,8 +249,7 @@ def test_checkout_borrow_force_keeps_a_checkout_it_cannot_check_in(
 def test_checkout_borrow_force_replaces_a_file_that_holds_no_seat_of_this_license(
         lying: Any, tmp_path: Path, old: str, attempts: int) -> None:
     lic, other = _two_licenses(lying)
-    key, out = tmp_path / "key.pem", tmp_path / "out.json"
-    key.write_bytes(lying.public_key_pem(lic.key_id))
+    key, out = _key_file(lying, lic, tmp_path), tmp_path / "out.json"
     if old == "expired":  # borrowed 30 days ago: expired by now, here and at the service
         real_clock = lying.clock
         lying.clock = lambda: real_clock() - timedelta(days=30)
