@@ -187,9 +187,9 @@ def _checked_in(aws: ModuleType, manager: Any, consumption_token: str, out: Path
     why, on stderr) if it is still held, so that the borrow does not take a second one."""
     try:
         manager.check_in(consumption_token)
+    except aws.ResourceNotFound:  # already checked in, or expired: no seat is held
+        return True
     except aws.AwsError as exc:
-        if exc.code == "aws_resource_not_found":  # already checked in, or expired
-            return True
         write(f"license-token: {escape(out)} still holds a seat (consumption "
               f"{escape(consumption_token)}) that could not be checked in: {exc.code}: "
               f"{escape(exc)}; nothing was borrowed and the file is kept (it frees itself "
