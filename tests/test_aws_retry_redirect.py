@@ -69,7 +69,7 @@ def test_rate_limit_exceeded_backs_off_exponentially_with_jitter(
 def test_rate_limit_exceeded_gets_throttling_back_off_and_quota_cost() -> None:
     """botocore scales throttling back-off by 1 s (others 50 ms) and charges its retry
     quota 5 (others 14): the rate-limit error is treated as throttling by both."""
-    from license_token._aws_retry import _ThrottlingDetector
+    from license_token.aws._retry import _ThrottlingDetector
 
     detector = _ThrottlingDetector(None)
     context = RetryContext(attempt_number=1,

@@ -11,8 +11,8 @@ import attrs
 import pytest
 
 PUBLIC_MODULES = ["license_token", "license_token.store", "license_token.startup",
-                  "license_token.aws", "license_token.marketplace", "license_token.credentials",
-                  "license_token.node", "license_token.testing"]
+                  "license_token.aws", "license_token.aws.marketplace",
+                  "license_token.aws.credentials", "license_token.node", "license_token.testing"]
 
 
 def _public_callables() -> Iterator[tuple[str, Any]]:

@@ -33,7 +33,7 @@ from license_token.aws import (
     Throttled,
     fetch_public_key,
 )
-from license_token.marketplace import (
+from license_token.aws.marketplace import (
     AMI_INTERVAL,
     CONTAINER_INTERVAL,
     MARKETPLACE_KEY_FINGERPRINT,

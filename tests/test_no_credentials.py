@@ -26,14 +26,14 @@ from conftest import ManualClock as Clock
 
 from license_token import ConfigurationError, TrustStore, Verifier
 from license_token.aws import AwsError, LicenseManager
-from license_token.cli import main
-from license_token.credentials import (
+from license_token.aws.credentials import (
     LicenseToken,
     LicenseTokenCredentialProvider,
     TokenRejected,
     token_credentials,
     token_session,
 )
+from license_token.cli import main
 from license_token.testing import EmulatedLicense, LocalLicenseManager
 
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
@@ -298,7 +298,7 @@ def test_checkout_borrow_cli_with_a_token_file_and_no_credentials(tmp_path: Path
 def test_the_credentials_module_is_online_only() -> None:
     """The module is online-only: it imports boto3, unlike ``license_token`` itself."""
     code = ("import sys, license_token; assert 'boto3' not in sys.modules; "
-            "import license_token.credentials; assert 'boto3' in sys.modules")
+            "import license_token.aws.credentials; assert 'boto3' in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
     assert issubclass(TokenRejected, AwsError)
 

@@ -53,8 +53,8 @@ def _section(document: str, title: str) -> str:
 def library_codes() -> set[str]:
     """The ``code`` of every ``LicenseTokenError`` subclass in every module of the package."""
     for module in pkgutil.walk_packages(license_token.__path__, "license_token."):
-        if "_pyinstaller" not in module.name and not module.name.endswith("__main__"):
-            importlib.import_module(module.name)  # (PyInstaller hooks import PyInstaller)
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
     classes, todo = set(), [LicenseTokenError]
     while todo:
         cls = todo.pop()

@@ -109,7 +109,7 @@ def test_current_time_is_the_one_clock_helper() -> None:
 
 
 def test_online_results_read_the_clock_through_the_same_helper(factory: TokenFactory) -> None:
-    from license_token.marketplace import EntitlementKeeper, online_license
+    from license_token.aws.marketplace import EntitlementKeeper, online_license
 
     online = online_license(factory.response(), product_sku="sku", key_fingerprint="aws:x")
     assert online.is_current(datetime(2000, 1, 1, tzinfo=timezone.utc))
@@ -125,14 +125,12 @@ def test_online_results_read_the_clock_through_the_same_helper(factory: TokenFac
 
 
 def test_one_zone_check_for_every_time_the_library_is_given(factory: TokenFactory) -> None:
-
-    import license_token._lifecycle
     import license_token.store
+    import license_token.store._lifecycle
     from license_token._clock import aware
 
-
     assert vars(license_token.store)["aware"] is aware
-    assert vars(license_token._lifecycle)["aware"] is aware
+    assert vars(license_token.store._lifecycle)["aware"] is aware
     nameless = datetime(2030, 1, 1, tzinfo=NoOffset())
     with pytest.raises(ConfigurationError, match="now must be a timezone-aware datetime"):
         Verifier(factory.trust_store()).verify(factory.token(), now=nameless)

@@ -1,5 +1,5 @@
 """``--license-token-file`` and ``--role-arn``: online commands on a machine without AWS
-credentials (see :mod:`license_token.credentials`)."""
+credentials (see :mod:`license_token.aws.credentials`)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def client_options_with_token(args: argparse.Namespace,
         raise UsageError("--license-token-file replaces --profile: give one of them")
     if not args.region:
         raise UsageError("--license-token-file needs --region: the license's home Region")
-    from ..credentials import LicenseToken, token_session
+    from ..aws.credentials import LicenseToken, token_session
 
     try:
         token = LicenseToken.from_file(args.license_token_file)

@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ._aws_errors import AwsError
-from ._errors import InvalidLicense, LicenseTokenError
-from ._verify import VerifiedLicense
+from .._errors import InvalidLicense, LicenseTokenError
+from .._verify import VerifiedLicense
+from ._errors import AwsError
 
 __all__ = ["RequestMismatch", "SeatNotReturned", "check_answers"]
 

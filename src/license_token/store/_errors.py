@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._errors import LicenseTokenError
+from .._errors import LicenseTokenError
 
 __all__ = ["NotInStore", "StoreCorrupt", "StoreError", "StoreUnavailable"]
 

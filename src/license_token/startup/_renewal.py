@@ -13,12 +13,12 @@ from typing import Protocol
 
 import attrs
 
-from ._claims import LicenseClaims
-from ._errors import ConfigurationError, LicenseTokenError, NodeMismatch, token_prefix
-from ._jws import loads_strict, parse_compact
-from ._response import Source, read_response
-from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, RenewalState, StoreError
+from .._claims import LicenseClaims
+from .._errors import ConfigurationError, LicenseTokenError, NodeMismatch, token_prefix
+from .._jws import loads_strict, parse_compact
+from .._response import Source, read_response
+from .._verify import VerifiedLicense, Verifier
+from ..store import LicenseStore, RenewalState, StoreError
 
 __all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResult"]
 

@@ -28,21 +28,21 @@ from typing import Any
 import attrs
 from filelock import FileLock, Timeout
 
-from ._claims import format_time, parse_time
-from ._clock import aware, current_time
-from ._errors import (
+from .._claims import format_time, parse_time
+from .._clock import aware, current_time
+from .._errors import (
     ClockRollback,
     ConfigurationError,
     InvalidLicense,
     LicenseTokenError,
     Malformed,
 )
-from ._files import NotRegularFile, fsync_directory, read_regular, write_atomic
-from ._jws import loads_strict
+from .._files import NotRegularFile, fsync_directory, read_regular, write_atomic
+from .._jws import loads_strict
+from .._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
+from .._verify import VerifiedLicense, Verifier
+from ._errors import NotInStore, StoreCorrupt, StoreError, StoreUnavailable
 from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
-from ._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
-from ._store_errors import NotInStore, StoreCorrupt, StoreError, StoreUnavailable
-from ._verify import VerifiedLicense, Verifier
 
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",

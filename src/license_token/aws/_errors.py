@@ -27,7 +27,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from ._errors import LicenseTokenError
+from .._errors import LicenseTokenError
 
 __all__ = [
     "AccessDenied",

@@ -29,8 +29,13 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
         name=__name__,
     ) from _missing
 
-from ._aws_checkout import RequestMismatch, SeatNotReturned, check_answers
-from ._aws_errors import (
+from .._claims import Entitlement, parse_time
+from .._errors import InvalidLicense, LicenseTokenError, token_prefix
+from .._keys import PinnedKey, TrustStore
+from .._policy import Requirement
+from .._verify import VerifiedLicense, Verifier
+from ._checkout import RequestMismatch, SeatNotReturned, check_answers
+from ._errors import (
     AccessDenied,
     AwsError,
     Conflict,
@@ -49,13 +54,8 @@ from ._aws_errors import (
     redirect_region,
     translate,
 )
-from ._aws_license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
-from ._aws_retry import install_retries
-from ._claims import Entitlement, parse_time
-from ._errors import InvalidLicense, LicenseTokenError, token_prefix
-from ._keys import PinnedKey, TrustStore
-from ._policy import Requirement
-from ._verify import VerifiedLicense, Verifier
+from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
+from ._retry import install_retries
 from .marketplace import OnlineLicense, online_license, pins_issuer
 
 __all__ = [
@@ -185,7 +185,7 @@ class LicenseManager:
     """License Manager calls for one app; ``verifier`` checks every token fetched.
 
     Every client it uses, a given one too, gets the retry handler that also retries
-    ``RateLimitExceededException`` (see ``_aws_retry``), under the client's own
+    ``RateLimitExceededException`` (see ``aws._retry``), under the client's own
     ``total_max_attempts``.
 
     Args:
@@ -198,7 +198,7 @@ class LicenseManager:
         max_backoff: The cap of one retry back-off delay, in seconds.
         pinned_issuers: The ``KeyFingerprint``s of the issuers whose keys ``verifier``
             pins; by default every issuer but AWS Marketplace (see
-            :func:`~license_token.marketplace.pins_issuer`).
+            :func:`~license_token.aws.marketplace.pins_issuer`).
         **client_options: For :func:`make_client` (``region_name``, ``profile_name``,
             ``session``, ``endpoint_url``, ``retry_mode``, ``max_attempts``).
     """
@@ -365,7 +365,7 @@ class LicenseManager:
                         checkout_type: str = "PROVISIONAL", node_id: str | None = None,
                         beneficiary: str | None = None,
                         client_token: str | None = None) -> OnlineLicense:
-        """``CheckoutLicense``, read as an :class:`~license_token.marketplace.OnlineLicense`.
+        """``CheckoutLicense``, read as an :class:`~license_token.aws.marketplace.OnlineLicense`.
 
         Args:
             product_sku: The product.

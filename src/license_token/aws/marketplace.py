@@ -28,11 +28,11 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ._claims import Entitlement, LicenseClaims, format_time
-from ._clock import Clock, current_time, utc_now
-from ._errors import ConfigurationError, LicenseTokenError, Malformed
-from ._policy import Requirement
-from ._verify import VerifiedLicense, Verifier
+from .._claims import Entitlement, LicenseClaims, format_time
+from .._clock import Clock, current_time, utc_now
+from .._errors import ConfigurationError, LicenseTokenError, Malformed
+from .._policy import Requirement
+from .._verify import VerifiedLicense, Verifier
 
 __all__ = [
     "AMI_INTERVAL",

@@ -45,14 +45,14 @@ try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
-        f"license_token.credentials needs boto3 ({_missing}): install license-token[aws]",
+        f"license_token.aws.credentials needs boto3 ({_missing}): install license-token[aws]",
         name=__name__,
     ) from _missing
 
-from ._aws_retry import install_retries
-from ._errors import ConfigurationError
-from ._files import read_bounded
-from .aws import AwsError, InvalidRequest, translate
+from .._errors import ConfigurationError
+from .._files import read_bounded
+from . import AwsError, InvalidRequest, translate
+from ._retry import install_retries
 
 __all__ = [
     "LicenseToken",

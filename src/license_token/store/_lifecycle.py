@@ -13,12 +13,12 @@ from typing import Any
 import attrs
 from filelock import FileLock, Timeout
 
-from ._claims import format_time, parse_time
-from ._clock import aware
-from ._errors import InvalidLicense, Malformed
-from ._files import read_regular, write_atomic
-from ._jws import loads_strict
-from ._store_errors import StoreCorrupt, StoreUnavailable
+from .._claims import format_time, parse_time
+from .._clock import aware
+from .._errors import InvalidLicense, Malformed
+from .._files import read_regular, write_atomic
+from .._jws import loads_strict
+from ._errors import StoreCorrupt, StoreUnavailable
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import attrs
 
-from ._claims import Entitlement
-from ._clock import current_time
-from ._errors import ConfigurationError
+from .._claims import Entitlement
+from .._clock import current_time
+from .._errors import ConfigurationError
+from .._response import Source
+from .._verify import VerifiedLicense, Verifier
+from ..store import LicenseStore, NotInStore
 from ._renewal import DEFAULT_POLICY, Renewal, RenewalPolicy, Renewer, StartupResult
-from ._response import Source
-from ._verify import VerifiedLicense, Verifier
-from .store import LicenseStore, NotInStore
 
 __all__ = ["BorrowRenewer", "RenewalPolicy", "Renewer", "StartupResult", "check_license"]
 
