@@ -1,7 +1,7 @@
 """Every error botocore's models list for the operations we call maps to a typed error.
 
 The cases are read from botocore's own service models, so an error AWS adds to one of
-these operations fails here until ``aws._errors.BY_AWS_CODE`` (and ``EXPECTED``) maps it.
+these operations fails here until ``aws._translate.BY_AWS_CODE`` (and ``EXPECTED``) maps it.
 Each error is sent by the emulator over HTTP and received by a real boto3 client.
 """
 

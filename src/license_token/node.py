@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ._errors import ConfigurationError, LicenseTokenError
+from ._errors import ConfigurationError, ContainerNodeId, NodeIdUnavailable
 from ._files import fsync_directory
 
 __all__ = [
@@ -41,23 +41,6 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.A
 _MACHINE_ID = re.compile(r"[0-9a-fA-F-]{16,64}", re.ASCII)
 _INSTALLATION_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
 _CGROUP_MARKERS = ("docker", "kubepods", "containerd", "libpod", "lxc", "crio", "garden")
-
-
-class NodeIdUnavailable(LicenseTokenError):
-    """No machine identifier can be read here; pass your own ``node_id`` instead."""
-
-    code = "node_id_unavailable"
-
-
-class ContainerNodeId(NodeIdUnavailable):
-    """This process runs in a container, whose machine ID an image may share.
-
-    Use :func:`installation_node_id` or :func:`derive_node_id`, or mount the host's
-    machine ID into the container, or pass ``allow_container=True`` when you know the
-    machine ID in this container is its own.
-    """
-
-    code = "node_id_container"
 
 
 def _valid(value: object) -> str | None:

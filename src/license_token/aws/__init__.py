@@ -30,32 +30,35 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
     ) from _missing
 
 from .._claims import Entitlement, parse_time
-from .._errors import InvalidLicense, LicenseTokenError, token_prefix
-from .._keys import PinnedKey, TrustStore
-from .._policy import Requirement
-from .._verify import VerifiedLicense, Verifier
-from ._checkout import RequestMismatch, SeatNotReturned, check_answers
-from ._errors import (
+from .._errors import (
     AccessDenied,
     AwsError,
     Conflict,
     ConnectionFailed,
     CredentialsRejected,
     EntitlementNotAllowed,
+    InvalidLicense,
     InvalidRequest,
     KeyUnusable,
+    LicenseTokenError,
     NoCredentials,
     NoEntitlementsAllowed,
     Redirect,
+    RequestMismatch,
     ResourceNotFound,
+    SeatNotReturned,
     ServiceUnavailable,
     Throttled,
     UnsupportedSignatureMethod,
-    redirect_region,
-    translate,
+    token_prefix,
 )
+from .._keys import PinnedKey, TrustStore
+from .._policy import Requirement
+from .._verify import VerifiedLicense, Verifier
+from ._checkout import check_answers
 from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._retry import install_retries
+from ._translate import redirect_region, translate
 from .marketplace import OnlineLicense, online_license, pins_issuer
 
 __all__ = [

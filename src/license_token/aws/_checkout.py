@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .._errors import InvalidLicense, LicenseTokenError
+from .._errors import RequestMismatch
 from .._verify import VerifiedLicense
-from ._errors import AwsError
 
-__all__ = ["RequestMismatch", "SeatNotReturned", "check_answers"]
-
-
-class RequestMismatch(InvalidLicense):
-    """A genuine token that does not answer the request.
-
-    It is for another license or node, or grants less than was asked. The consumption has
-    been checked back in.
-    """
-
-    code = "request_mismatch"
-
-
-class SeatNotReturned(AwsError):
-    """A fetched checkout was refused (``reason``) and checking its seat back in failed too.
-
-    ``consumption_token`` (and the raw ``response``) name the seat still held until
-    ``expires_at``: check it in later (``LicenseManager.check_in``), or let it expire.
-    """
-
-    code = "aws_seat_not_returned"
-
-    def __init__(self, message: str, *, reason: LicenseTokenError, consumption_token: str,
-                 response: Mapping[str, Any], expires_at: datetime | None) -> None:
-        super().__init__(message)
-        self.reason, self.consumption_token = reason, consumption_token
-        self.response, self.expires_at = response, expires_at
+__all__ = ["check_answers"]
 
 
 def _at_least(granted: str | None, asked: str | None) -> bool:

@@ -49,10 +49,10 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
         name=__name__,
     ) from _missing
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, InvalidRequest, TokenRejected
 from .._files import read_bounded
-from . import AwsError, InvalidRequest, translate
 from ._retry import install_retries
+from ._translate import translate
 
 __all__ = [
     "LicenseToken",
@@ -115,16 +115,6 @@ class _Redactor(logging.Filter):
 
 
 _REDACTOR = _Redactor()
-
-
-class TokenRejected(AwsError):
-    """License Manager or STS refused the token, the access token or the role.
-
-    The token is unknown, expired or deleted, or the role does not trust License
-    Manager's tokens: ask the license administrator for a new token. Retrying will not help.
-    """
-
-    code = "aws_token_rejected"
 
 
 class LicenseToken:

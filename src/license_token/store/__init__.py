@@ -36,12 +36,15 @@ from .._errors import (
     InvalidLicense,
     LicenseTokenError,
     Malformed,
+    NotInStore,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
 )
 from .._files import NotRegularFile, fsync_directory, read_regular, write_atomic
 from .._jws import loads_strict
 from .._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
 from .._verify import VerifiedLicense, Verifier
-from ._errors import NotInStore, StoreCorrupt, StoreError, StoreUnavailable
 from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
 
 __all__ = [

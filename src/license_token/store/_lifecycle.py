@@ -15,10 +15,9 @@ from filelock import FileLock, Timeout
 
 from .._claims import format_time, parse_time
 from .._clock import aware
-from .._errors import InvalidLicense, Malformed
+from .._errors import InvalidLicense, Malformed, StoreCorrupt, StoreUnavailable
 from .._files import read_regular, write_atomic
 from .._jws import loads_strict
-from ._errors import StoreCorrupt, StoreUnavailable
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 

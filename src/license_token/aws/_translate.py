@@ -1,4 +1,4 @@
-"""AWS errors as typed exceptions: the one boundary where botocore errors become ours.
+"""The one place where botocore's exceptions become the library's typed errors.
 
 The table covers every error botocore's service models list for the operations the
 adapter calls (License Manager 2018-08-01: ``CheckoutBorrowLicense``, ``CheckoutLicense``,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 from botocore.exceptions import (
@@ -27,130 +26,25 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from .._errors import LicenseTokenError
+from .._errors import (
+    AccessDenied,
+    AwsError,
+    Conflict,
+    ConnectionFailed,
+    CredentialsRejected,
+    EntitlementNotAllowed,
+    InvalidRequest,
+    KeyUnusable,
+    NoCredentials,
+    NoEntitlementsAllowed,
+    Redirect,
+    ResourceNotFound,
+    ServiceUnavailable,
+    Throttled,
+    UnsupportedSignatureMethod,
+)
 
-__all__ = [
-    "AccessDenied",
-    "AwsError",
-    "Conflict",
-    "ConnectionFailed",
-    "CredentialsRejected",
-    "EntitlementNotAllowed",
-    "InvalidRequest",
-    "KeyUnusable",
-    "NoCredentials",
-    "NoEntitlementsAllowed",
-    "Redirect",
-    "ResourceNotFound",
-    "ServiceUnavailable",
-    "Throttled",
-    "UnsupportedSignatureMethod",
-    "redirect_region",
-    "translate",
-]
-
-
-class AwsError(LicenseTokenError):
-    """A License Manager or KMS call failed; ``retryable`` says whether trying later can help.
-
-    Attributes:
-        aws_code: The AWS error code (``__type``), when the service answered.
-        request_id: The AWS request id, for support cases.
-        status: The HTTP status of the answer.
-    """
-
-    code: ClassVar[str] = "aws_error"
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, aws_code: str | None = None,
-                 request_id: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.aws_code, self.request_id, self.status = aws_code, request_id, status
-
-
-class Throttled(AwsError):
-    """The service's rate limit, still hit once botocore's retries were spent."""
-
-    code, retryable = "aws_throttled", True
-
-
-class ServiceUnavailable(AwsError):
-    """An internal failure or timeout on the service side."""
-
-    code, retryable = "aws_unavailable", True
-
-
-class ConnectionFailed(AwsError):
-    """No answer: connection refused, reset or timed out."""
-
-    code, retryable = "aws_connection_failed", True
-
-
-class Conflict(AwsError):
-    """A conflict processing the request; the model says to try again (``CheckInLicense``)."""
-
-    code, retryable = "aws_conflict", True
-
-
-class NoEntitlementsAllowed(AwsError):
-    """None of the entitlements asked for can be granted now (e.g. no seat left)."""
-
-    code = "aws_no_entitlements_allowed"
-
-
-class EntitlementNotAllowed(AwsError):
-    """An entitlement asked for is not part of the license (borrow is all-or-nothing)."""
-
-    code = "aws_entitlement_not_allowed"
-
-
-class ResourceNotFound(AwsError):
-    """No such license, consumption or KMS key."""
-
-    code = "aws_resource_not_found"
-
-
-class AccessDenied(AwsError):
-    """The caller's identity is not allowed to do this."""
-
-    code = "aws_access_denied"
-
-
-class CredentialsRejected(AwsError):
-    """The service refused the credentials or the signature (expired, unknown, wrong)."""
-
-    code = "aws_credentials_rejected"
-
-
-class InvalidRequest(AwsError):
-    """The request itself is wrong: a parameter, the configuration or botocore's validation."""
-
-    code = "aws_invalid_request"
-
-
-class KeyUnusable(AwsError):
-    """The KMS key exists but cannot give a PS384 public key (disabled, wrong use or state)."""
-
-    code = "aws_key_unusable"
-
-
-class UnsupportedSignatureMethod(AwsError):
-    """The service does not support the digital signature method asked for."""
-
-    code = "aws_unsupported_signature_method"
-
-
-class NoCredentials(AwsError):
-    """No usable AWS credentials or profile: configure them, retrying will not help."""
-
-    code = "aws_no_credentials"
-
-
-class Redirect(AwsError):
-    """The resource lives in another Region: ``location`` says where."""
-
-    code = "aws_redirect"
-    location: str | None = None
+__all__ = ["BY_AWS_CODE", "redirect_region", "translate"]
 
 
 #: AWS error code -> our class. Retryability is the class's: see ``tests/test_aws_errors.py``.
