@@ -1,4 +1,4 @@
-"""Every human line the CLI prints escapes what a terminal would act on (issue 11, "Text")."""
+"""Every human line the CLI prints escapes what a terminal would act on."""
 
 from __future__ import annotations
 

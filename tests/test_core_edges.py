@@ -1,4 +1,4 @@
-"""Edges of the core that mutation testing found untested (issue 11, "Surviving mutants").
+"""Edges of the core: each test pins one behaviour that a changed line of the core would break.
 
 Each test pins a rule with literal values (not the module's constants), so that changing the
 rule in the code fails here.

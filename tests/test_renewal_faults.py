@@ -52,7 +52,7 @@ def emulator(clock: SimClock) -> Iterator[FaultyLicenseManager]:
 
 def test_a_lost_checkout_answer_does_not_take_a_second_seat(
         tmp_path: Path, clock: SimClock, emulator: FaultyLicenseManager) -> None:
-    """Finding 1: the service took the seat, the answer was lost; the next attempt reuses
+    """The service took the seat, the answer was lost; the next attempt reuses
     the same ClientToken, so the service answers with that seat instead of a new one."""
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)

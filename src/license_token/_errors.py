@@ -197,7 +197,10 @@ class StoreCorrupt(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The store directory cannot be written (disk full, read-only, permissions, lock)."""
+    """The store cannot be used: a file cannot be written, read or locked.
+
+    Disk full, read-only, permissions, an unreadable ``lifecycle.json``, a lock held too long.
+    """
 
     code = "store_unavailable"
 

@@ -133,7 +133,7 @@ class LicenseToken:
     def __init__(self, value: str | None = None, *,
                  path: str | os.PathLike[str] | None = None) -> None:
         if (value is None) == (path is None):
-            raise ConfigurationError("give the license token as a value or a path, not both")
+            raise ConfigurationError("give the license token as a value or a path: exactly one")
         self._value = None if value is None else _checked(value, "the license token")
         self._path = None if path is None else Path(path)
 

@@ -134,7 +134,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
         return StartupResult(license=_pick(store, verifier, license_arn, now=moment))
     if not callable(getattr(renew, "checkout", None)) or not callable(
             getattr(renew, "check_in", None)):
-        raise ConfigurationError("renew must be a Renewer, e.g. BorrowRenewer(manager, "
+        raise ConfigurationError("renew must be a Renewer, e.g. BorrowRenewer(manager=..., "
                                  "license_arn=..., entitlements=[...])")
     if license_arn is not None and license_arn != renew.license_arn:
         raise ConfigurationError("license_arn differs from the renewer's license")

@@ -501,8 +501,8 @@ class LicenseStore(StoreState):
 def _entry_bytes(entry: dict[str, Any]) -> bytes:
     """The stored form of ``entry``; what the store could not read back is never written."""
     try:
-        data = json.dumps(entry, indent=2, default=str, allow_nan=False).encode() + b"\n"
-    except (ValueError, RecursionError) as exc:  # NaN or infinity, a cycle, deep nesting
+        data = json.dumps(entry, indent=2, allow_nan=False).encode() + b"\n"
+    except (TypeError, ValueError, RecursionError) as exc:  # not JSON, NaN, a cycle, deep
         raise Malformed(f"the response cannot be stored: {exc}") from None
     if len(data) > _MAX_ENTRY:
         raise Malformed(f"the response cannot be stored: larger than {_MAX_ENTRY} bytes")
