@@ -243,9 +243,9 @@ def test_a_malformed_token_file_is_a_configuration_error(tmp_path: Path, content
 
 
 def test_bad_provider_arguments_are_configuration_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="not both"):
+    with pytest.raises(ConfigurationError, match="as a value or a path: exactly one"):
         LicenseToken("abc", path=tmp_path / "t")
-    with pytest.raises(ConfigurationError, match="not both"):
+    with pytest.raises(ConfigurationError, match="as a value or a path: exactly one"):
         LicenseToken()
     with pytest.raises(ConfigurationError, match="cannot read"):
         LicenseToken.from_file(tmp_path / "missing").read()
