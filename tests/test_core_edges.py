@@ -40,7 +40,7 @@ from license_token import (
 )
 from license_token._claims import parse_time
 from license_token._jws import _HEADERS, b64url_decode, loads_strict, parse_compact
-from license_token._keys import _check_pss_parameters, _tlv
+from license_token._key_forms import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
 from license_token._response import read_response, wire_form
 from license_token.testing import TokenFactory
