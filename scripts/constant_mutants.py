@@ -45,10 +45,12 @@ MUTANTS = [
      'NUMBER = re.compile(r"\\s*([0-9]+(?:\\.[0-9]+)?)\\s*", re.ASCII)'),
     ("_key_forms.py", "MIN_KEY_BITS = 2048", "MIN_KEY_BITS = 2047"),
     ("_keys.py", "_MAX_KEY_FILE = 1024 * 1024", "_MAX_KEY_FILE = 1024 * 1024 + 1"),
-    ("_key_forms.py", '_KMS_ALGORITHM = "RSASSA_PSS_SHA_384"', '_KMS_ALGORITHM = "RSASSA_PSS_SHA_256"'),
+    ("_key_forms.py", '_KMS_ALGORITHM = "RSASSA_PSS_SHA_384"',
+     '_KMS_ALGORITHM = "RSASSA_PSS_SHA_256"'),
     ("_key_forms.py", '_OID_RSASSA_PSS = bytes.fromhex("06092a864886f70d01010a")',
      '_OID_RSASSA_PSS = bytes.fromhex("06092a864886f70d01010b")'),
-    ("_key_forms.py", '_short_der(0xA2, b"\\x02\\x01\\x30")', '_short_der(0xA2, b"\\x02\\x01\\x20")'),
+    ("_key_forms.py", '_short_der(0xA2, b"\\x02\\x01\\x30")',
+     '_short_der(0xA2, b"\\x02\\x01\\x20")'),
     ("store/__init__.py", "_MAX_CLOCK = 4096", "_MAX_CLOCK = 8192"),
 ]
 
