@@ -24,7 +24,7 @@ from typing import Any
 CALLS = 200
 #: The stages of ``Verifier.verify`` on a boto3 response, in order; then the whole.
 STAGES = ("limit", "crypto", "json.loads", "read_response", "parse_compact", "verifying_key",
-          "loads_strict", "from_payload", "check_consistency", "policy", "response",
+          "loads_strict", "_from_payload", "check_consistency", "policy", "response",
           "bare token")
 
 
@@ -51,7 +51,7 @@ def _stages(data: dict[str, Any]) -> dict[str, Stage]:
     pss, sha = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48), hashes.SHA384()
     jwss = [parse_compact(token) for token in tokens]
     payloads = [loads_strict(jws.payload, "payload") for jws in jwss]
-    claims = [LicenseClaims.from_payload(payload) for payload in payloads]
+    claims = [LicenseClaims._from_payload(payload) for payload in payloads]
     now = verifier.clock()
 
     def b64(segment: str) -> bytes:
@@ -75,9 +75,9 @@ def _stages(data: dict[str, Any]) -> dict[str, Stage]:
         "verifying_key": (verifier._verifying_key,
                           [(j.header.get("kid"), j.signing_input, j.signature) for j in jwss]),
         "loads_strict": (loads_strict, [(j.payload, "payload") for j in jwss]),
-        "from_payload": (LicenseClaims.from_payload, each(payloads)),
+        "from_payload": (LicenseClaims._from_payload, each(payloads)),
         "check_consistency": (check_consistency, each(responses, claims, payloads)),
-        "policy": (verifier.policy.check, [(c, now) for c in claims]),
+        "policy": (verifier.policy._check, [(c, now) for c in claims]),
         "response": (verifier.verify, each(responses)),
         "bare token": (verifier.verify, each(tokens)),
     }

@@ -75,7 +75,7 @@ def test_bad_times(text: object) -> None:
 
 
 def test_claims_model() -> None:
-    claims = LicenseClaims.from_payload({
+    claims = LicenseClaims._from_payload({
         "licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00", "expiration": "2021-01-02T00:00:00",
         "entitlementsAllowed": [{"name": "Users", "unit": "Count", "value": " 5 "},
                                 {"name": "Odd", "unit": "Widgets", "value": "NaN"}],
@@ -102,7 +102,7 @@ def test_bad_claims(change: dict[str, object]) -> None:
     payload = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
                "expiration": "2021-01-02T00:00:00"} | change
     with pytest.raises(Malformed):
-        LicenseClaims.from_payload({k: v for k, v in payload.items() if v is not None})
+        LicenseClaims._from_payload({k: v for k, v in payload.items() if v is not None})
 
 
 def test_requirement_parsing() -> None:
@@ -120,16 +120,16 @@ def test_requirement_parsing() -> None:
 
 
 def test_requirement_matching() -> None:
-    claims = LicenseClaims.from_payload({
+    claims = LicenseClaims._from_payload({
         "licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00", "expiration": "2021-01-02T00:00:00",
         "entitlementsAllowed": [{"name": "Users", "unit": "Count", "value": "3"},
                                 {"name": "Users", "unit": "Seconds", "value": "100"}],
     })
-    assert Requirement("Users", unit="Count", at_least=3).check(claims).unit == "Count"
+    assert Requirement("Users", unit="Count", at_least=3)._check(claims).unit == "Count"
     # any unit: the Seconds one satisfies it
-    assert Requirement("Users", at_least=50).check(claims).unit == "Seconds"
+    assert Requirement("Users", at_least=50)._check(claims).unit == "Seconds"
     with pytest.raises(EntitlementInsufficient, match="not met"):
-        Requirement("Users", unit="Count", at_least=4).check(claims)
+        Requirement("Users", unit="Count", at_least=4)._check(claims)
     assert Entitlement(name="a", unit="Count").number is None
 
 

@@ -618,16 +618,16 @@ _BASE_CLAIMS = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
      "licenseConsumptionToken": "t"}])
 def test_one_unknown_claim_is_kept_whichever_known_claims_are_present(
         present: dict[str, object]) -> None:
-    claims = LicenseClaims.from_payload(_BASE_CLAIMS | present | {"somethingNew": [1]})
+    claims = LicenseClaims._from_payload(_BASE_CLAIMS | present | {"somethingNew": [1]})
     assert dict(claims.extra) == {"somethingNew": [1]}
-    assert dict(LicenseClaims.from_payload(_BASE_CLAIMS | present).extra) == {}
+    assert dict(LicenseClaims._from_payload(_BASE_CLAIMS | present).extra) == {}
 
 
 def test_a_token_that_expires_as_it_is_issued_is_valid_within_the_leeway() -> None:
-    claims = LicenseClaims.from_payload(_BASE_CLAIMS | {"expiration": "2021-01-01T00:00:00"})
+    claims = LicenseClaims._from_payload(_BASE_CLAIMS | {"expiration": "2021-01-01T00:00:00"})
     assert claims.expiration == claims.issued_at
     moment = claims.issued_at + timedelta(seconds=59)
-    assert Policy(leeway=60).check(claims, moment) == {}
+    assert Policy(leeway=60)._check(claims, moment) == {}
 
 
 @pytest.mark.parametrize("entry", [
@@ -635,7 +635,7 @@ def test_a_token_that_expires_as_it_is_issued_is_valid_within_the_leeway() -> No
     {"name": "Users", "unit": "Count", "value": 5}, {"name": None, "unit": "Count"}])
 def test_signed_entitlement_members_of_the_wrong_type(entry: dict[str, object]) -> None:
     with pytest.raises(Malformed, match=r"entitlementsAllowed\[1\]: 'name' and 'unit' must"):
-        LicenseClaims.from_payload(_BASE_CLAIMS | {"entitlementsAllowed": [
+        LicenseClaims._from_payload(_BASE_CLAIMS | {"entitlementsAllowed": [
             {"name": "Pro", "unit": "None"}, entry]})
 
 
@@ -653,11 +653,11 @@ def test_a_subclass_with_a_field_of_its_own_gets_every_claim_and_its_default() -
     entry = {"name": "Users", "unit": "Count", "value": "5"}
     payload = _BASE_CLAIMS | {"nodeId": "n", "licenseConsumptionToken": "t", "somethingNew": 1,
                               "checkoutMetadata": {"Mac": "aa"}, "entitlementsAllowed": [entry]}
-    claims = _TaggedClaims.from_payload(payload)
+    claims = _TaggedClaims._from_payload(payload)
     assert isinstance(claims, _TaggedClaims)
     assert claims.tag == "app"
     assert attrs.asdict(claims, recurse=False) == attrs.asdict(
-        LicenseClaims.from_payload(payload), recurse=False) | {"tag": "app"}
+        LicenseClaims._from_payload(payload), recurse=False) | {"tag": "app"}
     entitlement = _TaggedEntitlement.from_claim(entry, 0)
     assert isinstance(entitlement, _TaggedEntitlement)
     assert entitlement.tag == "app"

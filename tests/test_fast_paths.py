@@ -249,7 +249,7 @@ def test_time_parsing_agrees_with_the_reference(text: object) -> None:
 
 @attrs.frozen(kw_only=True)
 class _FullClaims(LicenseClaims):
-    """A subclass: ``from_payload`` builds it with attrs' own ``__init__``."""
+    """A subclass: ``_from_payload`` builds it with attrs' own ``__init__``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -296,8 +296,8 @@ _MODELLED = {"licenseArn", "licenseConsumptionToken", "entitlementsAllowed", "no
 @SETTINGS
 @given(_PAYLOADS)
 def test_claims_built_directly_equal_claims_built_by_attrs(payload: dict[str, Any]) -> None:
-    fast = _outcome(lambda: LicenseClaims.from_payload(payload))
-    full = _outcome(lambda: _FullClaims.from_payload(payload))
+    fast = _outcome(lambda: LicenseClaims._from_payload(payload))
+    full = _outcome(lambda: _FullClaims._from_payload(payload))
     entries = payload.get("entitlementsAllowed")
     if isinstance(entries, list):  # entitlements built inline vs one by one by from_claim
         one_by_one = _outcome(lambda: tuple(_attrs_rebuilt(_FullEntitlement.from_claim(e, i),
@@ -339,7 +339,7 @@ _BASE_PAYLOAD = {"licenseArn": "arn", "issuedAt": "2021-04-13T05:35:47",
 @given(st.lists(_ANY_ENTRY, max_size=3))
 def test_entitlements_built_inline_agree_with_from_claim(entries: list[Any]) -> None:
     payload = _BASE_PAYLOAD | {"entitlementsAllowed": entries}
-    inline = _outcome(lambda: LicenseClaims.from_payload(payload).entitlements)
+    inline = _outcome(lambda: LicenseClaims._from_payload(payload).entitlements)
     one_by_one = _outcome(lambda: tuple(
         _attrs_rebuilt(_FullEntitlement.from_claim(e, i), Entitlement)
         for i, e in enumerate(entries)))
@@ -353,7 +353,7 @@ _METADATA_CLAIM = {"Mac": "00:11", "Host": "h"}
 #: (payload, claims, unsigned response fields): without checkout metadata, and with it
 #: (a map in the token, a list of {Name, Value} in the response, as the API sends).
 _SIGNED = [
-    (payload, LicenseClaims.from_payload(payload),
+    (payload, LicenseClaims._from_payload(payload),
      {k: v for k, v in response_for("t.t.t", payload).items() if k != "SignedToken"})
     for payload in (_FACTORY.claims(), _FACTORY.claims(checkoutMetadata=_METADATA_CLAIM))
 ]
@@ -737,7 +737,7 @@ _REPEATED = [{"name": "Users", "unit": "Count", "value": "10"},
              {"name": "Users", "unit": "None", "value": "10"},
              {"name": "Pro", "unit": "None"}]
 _PRESENCE_ONLY = [{"name": "Pro", "unit": "None"}, {"name": "Beta", "unit": "None"}]
-_COMPARED = [(payload, LicenseClaims.from_payload(payload), response_for("t.t.t", payload))
+_COMPARED = [(payload, LicenseClaims._from_payload(payload), response_for("t.t.t", payload))
              for payload in (_FACTORY.claims(entitlementsAllowed=_REPEATED),
                              _FACTORY.claims(entitlementsAllowed=_PRESENCE_ONLY),
                              _FACTORY.claims(entitlementsAllowed=[],
@@ -899,12 +899,12 @@ def test_the_policy_agrees_with_its_documented_rules(
         asked: tuple[list[dict[str, Any]], list[Requirement]], license_arn: str | None,
         node_id: str | None, bound: bool, now: datetime) -> None:
     entries, requirements = asked
-    claims = LicenseClaims.from_payload(_FACTORY.claims(
+    claims = LicenseClaims._from_payload(_FACTORY.claims(
         entitlementsAllowed=entries, nodeId="node-7f3a" if bound else None,
         issuedAt=_ISSUED.isoformat(), expiration=(_ISSUED + timedelta(days=1)).isoformat()))
     pinned = Policy(license_arn=license_arn, node_id=node_id, requirements=requirements)
     for policy, at in ((pinned, now), (Policy(requirements=requirements), _ISSUED)):
-        fast = _outcome(lambda: policy.check(claims, at))  # noqa: B023
+        fast = _outcome(lambda: policy._check(claims, at))  # noqa: B023
         full = _outcome(lambda: _policy_reference(policy, claims, at))  # noqa: B023
         assert fast[0] == full[0]
         if fast[0] == "error":
@@ -915,7 +915,7 @@ def test_the_policy_agrees_with_its_documented_rules(
         assert list(granted) == list(expected)
         assert all(granted[r] is expected[r] for r in expected)  # the very entitlement chosen
     for requirement in requirements:  # each requirement alone, as Requirement.check
-        assert _outcome(lambda: requirement.check(claims)) == _outcome(  # noqa: B023
+        assert _outcome(lambda: requirement._check(claims)) == _outcome(  # noqa: B023
             lambda: _requirement_reference(requirement, claims))  # noqa: B023
 
 
@@ -958,10 +958,11 @@ def test_the_default_clock_shortcut_agrees_with_an_equal_clock(
     assert verified.verified_at.tzinfo is expected.verified_at.tzinfo is timezone.utc
     if now is not None:
         assert verified.verified_at == expected.verified_at == now
-    assert attrs.evolve(verified, verified_at=expected.verified_at) == expected
+    assert VerifiedLicense._build(**attrs.asdict(verified, recurse=False) | {
+        "verified_at": expected.verified_at}) == expected
 
 
-# --- VerifiedLicense: built through slot setters vs attrs' own __init__ ------------------------
+# --- VerifiedLicense: built by verify vs built from fields computed on their own ------------
 
 
 def _hash_outcome(value: object) -> tuple[str, Any]:
@@ -997,14 +998,14 @@ def test_a_verified_license_equals_one_built_by_attrs(
         assert result[1][0] in {"entitlement_missing", "entitlement_insufficient"}
         return
     verified = result[1]
-    by_attrs = VerifiedLicense(**{f.name: getattr(verified, f.name)
-                                  for f in attrs.fields(VerifiedLicense)})
-    claims = LicenseClaims.from_payload(payload)
-    from_parts = VerifiedLicense(  # each field computed on its own
+    by_attrs = VerifiedLicense._build(**{f.name: getattr(verified, f.name)
+                                         for f in attrs.fields(VerifiedLicense)})
+    claims = LicenseClaims._from_payload(payload)
+    from_parts = VerifiedLicense._build(  # each field computed on its own
         claims=claims, key=_KEYS.keys[_LICENSE_FACTORIES.index(factory)],
         header=MappingProxyType({"alg": "PS384"} | ({"kid": factory.kid} if factory.kid else {})
                                 | header),
-        token=token, verified_at=_AT, granted=verifier.policy.check(claims, _AT))
+        token=token, verified_at=_AT, granted=verifier.policy._check(claims, _AT))
     for reference in (by_attrs, from_parts):
         assert type(verified) is VerifiedLicense
         assert verified == reference and not verified != reference

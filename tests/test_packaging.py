@@ -56,3 +56,16 @@ def test_pytest_plugin_fixtures_are_registered(license_token_factory: TokenFacto
     claims = license_token_factory.claims()
     lic = Verifier(license_token_factory.trust_store()).verify(license_token_factory.token(claims))
     assert lic.consumption_token == claims["licenseConsumptionToken"]
+
+
+def test_no_public_building_block_decides_without_the_signature(factory: TokenFactory) -> None:
+    """Only ``Verifier.verify`` makes a ``VerifiedLicense``; claims are judged only there."""
+    from license_token import LicenseClaims, Policy, Requirement, VerifiedLicense
+
+    lic = license_token.Verifier(factory.trust_store()).verify(factory.response())
+    with pytest.raises(TypeError, match="built only by Verifier.verify"):
+        VerifiedLicense(claims=lic.claims, key=lic.key, header=lic.header, token=lic.token,
+                        verified_at=lic.verified_at)
+    public = {name for cls in (Policy, Requirement, LicenseClaims, VerifiedLicense)
+              for name in vars(cls) if not name.startswith("_")}
+    assert {"check", "from_payload"} & public == set()

@@ -111,10 +111,10 @@ def test_claims_round_trip(issued: datetime, ttl: timedelta, entitlements: list[
         "entitlementsAllowed": [{"name": n, "unit": u, "value": v} for n, u, v in entitlements],
         "checkoutMetadata": metadata,
     }
-    claims = LicenseClaims.from_payload(payload)
+    claims = LicenseClaims._from_payload(payload)
     assert claims.issued_at == issued
     assert claims.expiration == issued + ttl
-    again = LicenseClaims.from_payload(json.loads(json.dumps(claims.to_json())))
+    again = LicenseClaims._from_payload(json.loads(json.dumps(claims.to_json())))
     assert again == claims
 
 

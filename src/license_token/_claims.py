@@ -155,23 +155,36 @@ class Entitlement:
             Malformed: ``obj`` is not an object with string ``name`` and ``unit`` (and a
                 string or absent ``value``).
         """
-        if type(obj) is not dict and not isinstance(obj, Mapping):
-            raise Malformed(f"claims entitlementsAllowed[{index}]: not an object")
-        name, unit, value = obj.get("name"), obj.get("unit"), obj.get("value")
-        if type(name) is not str or type(unit) is not str or not (
-                value is None or type(value) is str):
-            raise Malformed(f"claims entitlementsAllowed[{index}]: 'name' and 'unit' must be "
-                            "strings, 'value' a string")
-        if cls is not Entitlement:  # a subclass may add fields: its own __init__ builds it
-            return cls(name=name, unit=unit, value=value)
-        entitlement = _new(cls)
-        _set_name(entitlement, name)
-        _set_unit(entitlement, unit)
-        _set_value(entitlement, value)
-        return entitlement
+        entitlement = _entitlement(obj, index)
+        if cls is Entitlement:
+            return entitlement
+        return cls(name=entitlement.name, unit=entitlement.unit, value=entitlement.value)
 
 
 _set_name, _set_unit, _set_value = slot_setters(Entitlement, "name", "unit", "value")
+
+
+def _entitlement(obj: object, index: int) -> Entitlement:
+    """The one entitlement builder: member ``index`` of the signed ``entitlementsAllowed``."""
+    if type(obj) is not dict and not isinstance(obj, Mapping):
+        raise Malformed(f"claims entitlementsAllowed[{index}]: not an object")
+    name, unit, value = obj.get("name"), obj.get("unit"), obj.get("value")
+    if type(name) is not str or type(unit) is not str or not (
+            value is None or type(value) is str):
+        raise Malformed(f"claims entitlementsAllowed[{index}]: 'name' and 'unit' must be "
+                        "strings, 'value' a string")
+    entitlement = _new(Entitlement)  # every field checked just above: see slot_setters
+    _set_name(entitlement, name)
+    _set_unit(entitlement, unit)
+    _set_value(entitlement, value)
+    return entitlement
+
+
+def _optional_string(payload: Mapping[str, Any], claim: str) -> str | None:
+    value = payload.get(claim)
+    if value is not None and not isinstance(value, str):
+        raise Malformed(f"claims: {claim!r} must be a string")
+    return value
 
 
 def parse_metadata(value: object) -> Mapping[str, str]:
@@ -248,7 +261,7 @@ class LicenseClaims:
     extra: Mapping[str, Any] = _EMPTY
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
+    def _from_payload(cls, payload: Mapping[str, Any]) -> LicenseClaims:
         """Build from the decoded JSON payload of a token.
 
         Args:
@@ -261,37 +274,20 @@ class LicenseClaims:
             Malformed: a required claim is missing, a claim has the wrong type, a time is
                 not ISO-8601, or ``expiration`` is before ``issuedAt``.
         """
-        get = payload.get
-        entitlements = get("entitlementsAllowed", _NONE)
+        entitlements = payload.get("entitlementsAllowed", _NONE)
         if not isinstance(entitlements, (list, tuple)):
             raise Malformed("claims: 'entitlementsAllowed' must be a list")
-        issued_at = parse_time(get("issuedAt"), "claims 'issuedAt'")
-        expiration = parse_time(get("expiration"), "claims 'expiration'")
+        issued_at = parse_time(payload.get("issuedAt"), "claims 'issuedAt'")
+        expiration = parse_time(payload.get("expiration"), "claims 'expiration'")
         if expiration < issued_at:
             raise Malformed("claims: 'expiration' is before 'issuedAt'")
-        license_arn = get("licenseArn")
+        license_arn = payload.get("licenseArn")
         if not isinstance(license_arn, str):
             raise Malformed("claims: 'licenseArn' must be a string")
-        consumption_token = get("licenseConsumptionToken")
-        if consumption_token is not None and not isinstance(consumption_token, str):
-            raise Malformed("claims: 'licenseConsumptionToken' must be a string")
-        granted: list[Entitlement] = []
-        for entry in entitlements:  # built here directly; anything unusual by from_claim
-            if type(entry) is dict:
-                name, unit, value = entry.get("name"), entry.get("unit"), entry.get("value")
-                if type(name) is str and type(unit) is str and (
-                        value is None or type(value) is str):
-                    entitlement = _new(Entitlement)
-                    _set_name(entitlement, name)
-                    _set_unit(entitlement, unit)
-                    _set_value(entitlement, value)
-                    granted.append(entitlement)
-                    continue
-            granted.append(Entitlement.from_claim(entry, len(granted)))
-        node_id = get("nodeId")
-        if node_id is not None and not isinstance(node_id, str):
-            raise Malformed("claims: 'nodeId' must be a string")
-        raw_metadata = get("checkoutMetadata")
+        consumption_token = _optional_string(payload, "licenseConsumptionToken")
+        granted = tuple([_entitlement(entry, i) for i, entry in enumerate(entitlements)])
+        node_id = _optional_string(payload, "nodeId")
+        raw_metadata = payload.get("checkoutMetadata")
         metadata = _EMPTY if raw_metadata is None else parse_metadata(raw_metadata)
         # Known claims present: the three required ones and each optional one found. When
         # they are all the payload holds there is nothing else; otherwise compute exactly.
@@ -300,14 +296,14 @@ class LicenseClaims:
         extra = _EMPTY if len(payload) == known else _extra_claims(payload)
         if cls is not LicenseClaims:  # a subclass may add fields: its own __init__ builds it
             return cls(license_arn=license_arn, issued_at=issued_at, expiration=expiration,
-                       consumption_token=consumption_token, entitlements=tuple(granted),
+                       consumption_token=consumption_token, entitlements=granted,
                        node_id=node_id, checkout_metadata=metadata, extra=extra)
         claims = _new(cls)
         _set_license_arn(claims, license_arn)
         _set_issued_at(claims, issued_at)
         _set_expiration(claims, expiration)
         _set_consumption_token(claims, consumption_token)
-        _set_entitlements(claims, tuple(granted))
+        _set_entitlements(claims, granted)
         _set_node_id(claims, node_id)
         _set_checkout_metadata(claims, metadata)
         _set_extra(claims, extra)

@@ -141,7 +141,7 @@ class Requirement:
         return entitlement.name == self.name and (self.unit is None
                                                   or entitlement.unit == self.unit)
 
-    def check(self, claims: LicenseClaims) -> Entitlement:
+    def _check(self, claims: LicenseClaims) -> Entitlement:
         """The entitlement that meets this requirement.
 
         The first match when no minimum is asked, else the match with the largest number
@@ -223,7 +223,7 @@ class Policy:
     requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirement_tuple)
     leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
 
-    def check(self, claims: LicenseClaims, now: datetime) -> Mapping[Requirement, Entitlement]:
+    def _check(self, claims: LicenseClaims, now: datetime) -> Mapping[Requirement, Entitlement]:
         """Check the validity window, then the pins, then each requirement.
 
         An ``issuedAt`` or ``expiration`` that a ``datetime`` cannot hold once the leeway is
@@ -264,8 +264,8 @@ class Policy:
         if not requirements:
             return _NONE_GRANTED
         if len(requirements) == 1:  # the usual case, without a comprehension's frame
-            return MappingProxyType({requirements[0]: requirements[0].check(claims)})
-        return MappingProxyType({r: r.check(claims) for r in requirements})
+            return MappingProxyType({requirements[0]: requirements[0]._check(claims)})
+        return MappingProxyType({r: r._check(claims) for r in requirements})
 
 
 _NONE_GRANTED: Mapping[Requirement, Entitlement] = MappingProxyType({})

@@ -20,9 +20,12 @@ from ._response import Source, check_consistency, read_response
 __all__ = ["VerifiedLicense", "Verifier"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, init=False)
 class VerifiedLicense:
     """A token that passed every check; built only by :meth:`Verifier.verify`.
+
+    It has no public constructor: calling ``VerifiedLicense(...)`` raises ``TypeError``, so
+    no caller can make one from claims that were never verified.
 
     Attributes:
         claims: the signed claims (the only ones decisions rest on).
@@ -40,6 +43,23 @@ class VerifiedLicense:
     #: The entitlement that met each of the policy's requirements: with a minimum, the
     #: largest that meets it; without, the first match (any match meets presence).
     granted: Mapping[Requirement, Entitlement] = attrs.field(factory=lambda: MappingProxyType({}))
+
+    def __init__(self, **_: object) -> None:
+        raise TypeError("a VerifiedLicense is built only by Verifier.verify")
+
+    @classmethod
+    def _build(cls, *, claims: LicenseClaims, key: PinnedKey, header: Mapping[str, Any],
+               token: str, verified_at: datetime,
+               granted: Mapping[Requirement, Entitlement]) -> VerifiedLicense:
+        """The instance ``Verifier.verify`` returns, from fields it has checked."""
+        verified = _new(cls)
+        _set_claims(verified, claims)
+        _set_key(verified, key)
+        _set_header(verified, header)
+        _set_token(verified, token)
+        _set_verified_at(verified, verified_at)
+        _set_granted(verified, granted)
+        return verified
 
     def entitlement(self, name: str, unit: str | None = None) -> Entitlement:
         """The entitlement ``name`` (with ``unit``, if given) the app should read.
@@ -229,9 +249,9 @@ class Verifier:
         kid = jws.header.get("kid")  # a str or absent: parse_compact checked the header
         key = self._verifying_key(kid, jws.signing_input, jws.signature)
         payload = loads_strict(jws.payload, "payload")
-        claims = LicenseClaims.from_payload(payload)
+        claims = LicenseClaims._from_payload(payload)
         check_consistency(response.unsigned, claims, payload)
-        granted = self.policy.check(claims, moment)
+        granted = self.policy._check(claims, moment)
         verified = _new(VerifiedLicense)  # every field checked above: see slot_setters
         _set_claims(verified, claims)
         _set_key(verified, key)

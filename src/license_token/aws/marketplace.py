@@ -179,7 +179,7 @@ class OnlineLicense:
             EntitlementInsufficient: It was, with a value below the minimum.
         """
         for requirement in requirements:
-            _requirement(requirement).check(self.answer)
+            _requirement(requirement)._check(self.answer)
 
     def satisfies(self, requirement: Requirement | str) -> bool:
         """Whether one requirement is met (for optional features).
@@ -191,7 +191,7 @@ class OnlineLicense:
             ``True`` when the granted entitlements meet it.
         """
         try:
-            _requirement(requirement).check(self.answer)
+            _requirement(requirement)._check(self.answer)
         except LicenseTokenError:
             return False
         return True
@@ -247,7 +247,7 @@ def _answer(response: Mapping[str, Any]) -> LicenseClaims:
         "issuedAt": _text(response.get("IssuedAt")),
         "expiration": _text(response.get("Expiration")),
     }
-    return LicenseClaims.from_payload({k: v for k, v in payload.items() if v is not None})
+    return LicenseClaims._from_payload({k: v for k, v in payload.items() if v is not None})
 
 
 def _text(value: object) -> object:

@@ -168,7 +168,7 @@ def _unverified_claims(response: Source | None) -> LicenseClaims | None:
         return None
     try:
         jws = parse_compact(read_response(response).token)
-        return LicenseClaims.from_payload(loads_strict(jws.payload, "payload"))
+        return LicenseClaims._from_payload(loads_strict(jws.payload, "payload"))
     except LicenseTokenError:
         return None
 
