@@ -16,7 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from license_token.testing import DEFAULT_ARN, TokenFactory, b64u, response_for
+from license_token.testing import DEFAULT_ARN, TokenFactory, response_for
+from license_token.testing._factory import b64u
 
 OUT = Path(__file__).resolve().parent.parent / "vectors"
 NOW = "2026-03-15T12:00:00Z"

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from license_token import LicenseTokenError, TrustStore, Verifier
 from license_token._jws import MAX_TOKEN_LENGTH
-from license_token.testing import TokenFactory, b64u
+from license_token.testing import TokenFactory
+from license_token.testing._factory import b64u
 
 
 @pytest.fixture(scope="module")

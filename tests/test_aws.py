@@ -35,7 +35,8 @@ from license_token.aws import (
     UnsupportedSignatureMethod,
     fetch_public_key,
 )
-from license_token.testing import EmulatedLicense, LocalLicenseManager, b64u
+from license_token.testing import EmulatedLicense, LocalLicenseManager
+from license_token.testing._factory import b64u
 
 USERS = [{"Name": "Users", "Unit": "Count", "Value": "2"}]
 
@@ -175,7 +176,7 @@ def test_unsupported_signature_method_is_typed(
         seeded: tuple[LocalLicenseManager, EmulatedLicense]) -> None:
     emulator, lic = seeded
     raw = emulator.client()
-    from license_token.aws import translate
+    from license_token.aws._translate import translate
 
     with pytest.raises(raw.exceptions.UnsupportedDigitalSignatureMethodException) as info:
         raw.checkout_borrow_license(LicenseArn=lic.arn, Entitlements=USERS,

@@ -30,8 +30,8 @@ from license_token.aws import (
     ServiceUnavailable,
     Throttled,
     UnsupportedSignatureMethod,
-    translate,
 )
+from license_token.aws._translate import translate
 from license_token.testing import LocalLicenseManager
 
 OPERATIONS = {

@@ -14,7 +14,7 @@ from botocore.retries.standard import RetryContext
 
 from license_token import TrustStore, Verifier
 from license_token.aws import LicenseDetails, LicenseManager, Redirect, Throttled
-from license_token.aws import redirect_region as region_of
+from license_token.aws._translate import redirect_region as region_of
 from license_token.testing import EmulatedLicense, LocalLicenseManager
 
 USERS = [{"Name": "Users", "Unit": "Count", "Value": "2"}]

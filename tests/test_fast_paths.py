@@ -62,7 +62,8 @@ from license_token._response import (
     compare_fully,
     read_response,
 )
-from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time, response_for
+from license_token.testing import DEFAULT_ARN, TokenFactory, response_for
+from license_token.testing._factory import aws_time
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

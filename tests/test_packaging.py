@@ -63,7 +63,7 @@ def test_no_public_building_block_decides_without_the_signature(factory: TokenFa
     from license_token import LicenseClaims, Policy, Requirement, VerifiedLicense
 
     lic = license_token.Verifier(factory.trust_store()).verify(factory.response())
-    with pytest.raises(TypeError, match="built only by Verifier.verify"):
+    with pytest.raises(TypeError, match=r"built only by Verifier\.verify"):
         VerifiedLicense(claims=lic.claims, key=lic.key, header=lic.header, token=lic.token,
                         verified_at=lic.verified_at)
     public = {name for cls in (Policy, Requirement, LicenseClaims, VerifiedLicense)

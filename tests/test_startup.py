@@ -25,7 +25,8 @@ from license_token import (
 from license_token.aws import ConnectionFailed, LicenseManager
 from license_token.startup import BorrowRenewer, RenewalPolicy, check_license
 from license_token.store import LicenseStore, NotInStore
-from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError, aws_time
+from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError
+from license_token.testing._factory import aws_time
 
 NODE = "node-1"
 T0 = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)

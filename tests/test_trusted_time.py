@@ -14,7 +14,8 @@ from conftest import NOW, NoOffset
 from license_token import ClockRollback, ConfigurationError, Expired, Verifier
 from license_token.cli import main
 from license_token.store import LicenseStore, PendingCheckIn, RenewalState, StoreCorrupt
-from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
+from license_token.testing import DEFAULT_ARN, TokenFactory
+from license_token.testing._factory import aws_time
 
 YEAR = {"issuedAt": aws_time(NOW), "expiration": aws_time(NOW + timedelta(days=365))}
 

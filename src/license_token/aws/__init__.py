@@ -86,8 +86,6 @@ __all__ = [
     "Throttled",
     "UnsupportedSignatureMethod",
     "fetch_public_key",
-    "redirect_region",
-    "translate",
 ]
 
 @contextmanager

@@ -5,7 +5,7 @@ Importing this package imports nothing from boto3; the emulator is plain stdlib 
 """
 
 from ._emulator import EmulatedLicense, LocalLicenseManager, ServiceError
-from ._factory import DEFAULT_ARN, TokenFactory, aws_time, b64u, response_for
+from ._factory import DEFAULT_ARN, TokenFactory, response_for
 
 __all__ = [
     "DEFAULT_ARN",
@@ -13,7 +13,5 @@ __all__ = [
     "LocalLicenseManager",
     "ServiceError",
     "TokenFactory",
-    "aws_time",
-    "b64u",
     "response_for",
 ]
