@@ -1,11 +1,13 @@
 """Seed the corpora from ``vectors/`` and run every harness for a while.
 
 Usage: ``python fuzz/run_all.py [SECONDS_EACH] [HARNESS ...]`` (default 10 s, all harnesses).
-Exit status 1 if any harness found a crash (its input is left as ``fuzz/crash-*``).
+Exit status 1 if any harness found a crash (its input is left as ``fuzz/crash-*``), 2 if
+atheris is not installed (the message says how to get it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +26,18 @@ HARNESSES: dict[str, Callable[[], list[bytes]]] = {
 }
 
 
+#: What to do when atheris is missing.
+NO_ATHERIS = (
+    "fuzz/run_all.py: atheris is not installed. Install the fuzz extra: "
+    "pip install -e '.[fuzz]' (atheris publishes wheels for Linux x86-64 and older ones for "
+    "macOS; elsewhere pip builds it from source, which needs a clang with libFuzzer: "
+    "see https://github.com/google/atheris#installation). Not on Windows.")
+
+
 def main(argv: list[str]) -> int:
+    if importlib.util.find_spec("atheris") is None:
+        print(NO_ATHERIS, file=sys.stderr)
+        return 2
     seconds = int(argv[0]) if argv else 10
     names = argv[1:] or list(HARNESSES)
     failed = []
