@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from .._errors import InvalidLicense, LicenseTokenError
-from . import _node, _online, _store, _verify
+from . import _emulator, _node, _online, _store, _verify
 from ._common import (
     EXIT_REJECTED,
     EXIT_USAGE,
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (_verify, _store, _node, _online):
+    for group in (_verify, _store, _node, _online, _emulator):
         group.register(sub)
     return parser
 

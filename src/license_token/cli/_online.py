@@ -298,6 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: the emulator, a KMS key, a borrow, then verification offline."""
     aws = _aws()
     from ..testing import LocalLicenseManager
+    from ._emulator import add_sample_license
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="license-token-demo-"))
     if work.exists() and not work.is_dir():
@@ -313,10 +314,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     show("ONLINE  (the built-in License Manager emulator; no AWS account needed)")
     with LocalLicenseManager() as emulator:
         show(f"  emulator   listening on {emulator.endpoint_url}")
-        key_id = emulator.create_key()
-        lic = emulator.add_license(key_id=key_id, borrow_ttl_minutes=24 * 60,
-                                   entitlements={"Users": ("Count", 10),
-                                                 "ProFeature": ("None", None)})
+        lic = add_sample_license(emulator)  # the same as `license-token emulator` serves
+        key_id = lic.key_id
         public = aws.fetch_public_key(key_id, client=emulator.client("kms"))
         write_private(key_file, public.pem)
         show(f"  kms        GetPublicKey {key_id} -> {key_file}")

@@ -33,6 +33,10 @@ from ._sts import CreatedToken, IdentityService
 __all__ = ["EmulatedLicense", "LocalLicenseManager", "ServiceError"]
 
 MARKETPLACE_ACCOUNT = "294406891311"
+#: Credentials for clients of the emulator: it accepts any it did not issue (unless
+#: ``identity.require_issued_credentials``), but AWS SDKs refuse to call without some.
+DUMMY_ACCESS_KEY_ID = "AKIDEMULATOR"
+DUMMY_SECRET_ACCESS_KEY = "emulator-secret"  # noqa: S105
 
 
 @attrs.define
@@ -86,13 +90,21 @@ class LocalLicenseManager:
         self.identity: IdentityService = IdentityService(lambda: self.clock())
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self) -> LocalLicenseManager:
-        """Listen on a free port of 127.0.0.1, serving from a background thread.
+    def start(self, *, host: str = "127.0.0.1", port: int = 0) -> LocalLicenseManager:
+        """Listen on ``host``, serving from a background thread.
+
+        Args:
+            host: The address to bind: loopback by default. The emulator authenticates no
+                one: bind another address only on a network you trust.
+            port: The TCP port; ``0`` picks a free one (:attr:`endpoint_url` tells which).
 
         Returns:
             This emulator, for chaining.
+
+        Raises:
+            OSError: the address cannot be bound (in use, not this machine's).
         """
-        server = BoundedHTTPServer(("127.0.0.1", 0), handler_for(self, self._read_timeout),
+        server = BoundedHTTPServer((host, port), handler_for(self, self._read_timeout),
                                    max_workers=self._max_workers)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
@@ -130,7 +142,8 @@ class LocalLicenseManager:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host = str(host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def client(self, service: str = "license-manager", **config: Any) -> Any:
         """A real boto3 client for this emulator, with dummy credentials.
@@ -147,7 +160,7 @@ class LocalLicenseManager:
 
         return boto3.client(
             service, endpoint_url=self.endpoint_url, region_name=self.region,
-            aws_access_key_id="AKIDEMULATOR", aws_secret_access_key="emulator-secret",  # noqa: S106
+            aws_access_key_id=DUMMY_ACCESS_KEY_ID, aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
             config=Config(**({"retries": {"mode": "standard", "total_max_attempts": 5}} | config)),
         )
 

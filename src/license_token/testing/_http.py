@@ -60,6 +60,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
                  max_workers: int) -> None:
+        if ":" in address[0]:  # an IPv6 address, e.g. ::1
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
         self._slots = threading.BoundedSemaphore(max_workers)
 
