@@ -1,6 +1,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -68,3 +74,48 @@ class NoOffset(tzinfo):
 
     def tzname(self, dt: datetime | None) -> str | None:
         return None
+
+
+# -- `license-token emulator` as a process (tests/test_emulator_command.py, test_guides.py)
+class Emulator:
+    """A running ``license-token emulator`` process and what it printed first."""
+
+    def __init__(self, process: subprocess.Popen[str], first_line: str) -> None:
+        self.process, self.first_line = process, first_line
+
+    def stop(self, how: signal.Signals | None = signal.SIGTERM) -> tuple[int, str, str]:
+        """Signal it (``None``: let it end by itself); its exit code and the rest of its
+        stdout and stderr."""
+        if how is not None and self.process.poll() is None:
+            self.process.send_signal(how)
+        out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
+
+
+@contextmanager
+def emulator_process(*options: str, command: list[str] | None = None,
+                     env: dict[str, str] | None = None) -> Iterator[Emulator]:
+    """Start ``license-token emulator`` (or ``command``); it yields once the first stdout
+    line is there (or the process ended); stopped with SIGTERM at the end if the test did
+    not stop it."""
+    command = command or [sys.executable, "-W", "always::ResourceWarning", "-m",
+                          "license_token", "emulator", *options]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as process:
+        assert process.stdout is not None
+        running = Emulator(process, process.stdout.readline())
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def client_env(doc: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    """A process environment holding only the printed settings (no profile, no config)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    return env | {"AWS_ENDPOINT_URL": doc["endpoint_url"], "AWS_DEFAULT_REGION": doc["region"],
+                  "AWS_ACCESS_KEY_ID": doc["aws_access_key_id"],
+                  "AWS_SECRET_ACCESS_KEY": doc["aws_secret_access_key"],
+                  "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+                  "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+                  "AWS_EC2_METADATA_DISABLED": "true"}

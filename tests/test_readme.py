@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -241,3 +242,23 @@ def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "reference" / "api" / "index.html").exists()
+
+
+def _startup_recipe() -> str:
+    return next(block for block in python_blocks("README.md") if "check_license(" in block)
+
+
+def test_the_startup_recipe_runs_as_pasted_in_a_container(
+        demo_like_files: dict[str, object], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """In Docker ``node_id()`` refuses (``ContainerNodeId``): the recipe falls back to an
+    installation ID kept in the app's data directory."""
+    monkeypatch.setattr("license_token.node.detect_container",
+                        lambda **_: "/.dockerenv exists")
+    namespace = dict(demo_like_files)
+    exec(compile(_startup_recipe(), "README.md startup recipe", "exec"), namespace)  # noqa: S102
+    installation = tmp_path / "data" / "AcmeApp" / "installation-id"
+    assert installation.is_file()
+    result: Any = namespace["result"]
+    assert result.license.node_id == namespace["node"]
+    assert (tmp_path / "data" / "AcmeApp" / "licenses").is_dir()
