@@ -119,3 +119,14 @@ def client_env(doc: dict[str, Any], tmp_path: Path) -> dict[str, str]:
                   "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
                   "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
                   "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``mkdocs build --strict`` of the docs site, once: its directory and the build's log."""
+    site = tmp_path_factory.mktemp("site")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--verbose",
+                           "--site-dir", str(site)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return site, done.stdout + done.stderr

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 LINUX_MACHINE_ID_FILES = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+"""Where ``node_id`` reads the machine ID on Linux, in order."""
 _UUID_LINE = re.compile(r'"IOPlatformUUID"\s*=\s*"([^"\n]*)"')
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.ASCII)
 _MACHINE_ID = re.compile(r"[0-9a-fA-F-]{16,64}", re.ASCII)

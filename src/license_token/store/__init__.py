@@ -64,6 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
+"""How far a clock reading may fall behind the store's mark before ``clock_rollback``."""
 #: Largest rollback tolerance accepted (the clock mark is a date: it must stay one).
 MAX_ROLLBACK_TOLERANCE = timedelta(days=366)
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1

@@ -6,10 +6,13 @@ Importing this package imports nothing from boto3; the emulator is plain stdlib 
 
 from ._emulator import EmulatedLicense, LocalLicenseManager, ServiceError
 from ._factory import DEFAULT_ARN, TokenFactory, response_for
+from ._sts import CreatedToken, IdentityService
 
 __all__ = [
     "DEFAULT_ARN",
+    "CreatedToken",
     "EmulatedLicense",
+    "IdentityService",
     "LocalLicenseManager",
     "ServiceError",
     "TokenFactory",

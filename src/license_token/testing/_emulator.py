@@ -65,29 +65,39 @@ class LocalLicenseManager:
                  key_bits: int = 2048, max_workers: int = 32,
                  read_timeout: float = 10.0) -> None:
         self.region = region
+        """The Region this emulator plays."""
         self.clock = clock or (lambda: datetime.now(timezone.utc).replace(microsecond=0))
+        """The service's clock (UTC)."""
         self.started_at = self.clock()
+        """When the emulator was made, by its clock."""
         self._key_bits = key_bits
         self._max_workers, self._read_timeout = max_workers, read_timeout
         self._keys: dict[str, TokenFactory] = {}
         self.disabled_keys: set[str] = set()
+        """KMS keys that ``disable_key`` disabled."""
         self.licenses: dict[str, EmulatedLicense] = {}
-        #: Earlier versions of the licenses, by ``(arn, version)``.
+        """The licenses, by ARN (their current versions)."""
         self.license_versions: dict[tuple[str, str], EmulatedLicense] = {}
-        #: License ARNs this Region redirects, to the Region named.
+        """Earlier versions of the licenses, by ``(arn, version)``."""
         self.redirects: dict[str, str] = {}
+        """License ARNs this Region redirects, to the Region named."""
         self.consumptions: dict[str, Consumption] = {}
-        #: ``ClientToken`` -> (the request it came with, the consumption token).
+        """Every checkout, by consumption token (checked in and expired ones too)."""
         self.client_tokens: dict[str, tuple[str, str]] = {}
+        """``ClientToken`` -> (the request it came with, the consumption token)."""
         self._faults = _Faults()
         self._lock = threading.RLock()
-        #: Every request received, in order: ``(operation, parsed body)``; faults included.
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        """Every request received, in order: ``(operation, parsed body)``; faults included."""
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
-        #: CreateToken/GetAccessToken, STS AssumeRoleWithWebIdentity and the credentials issued.
         self.identity: IdentityService = IdentityService(lambda: self.clock())
+        """License Manager ``CreateToken``/``GetAccessToken``, STS
+        ``AssumeRoleWithWebIdentity`` and the credentials issued: set its
+        ``require_issued_credentials`` to refuse callers that did not exchange a token, read
+        its ``signers``; ``delete_token(token_id)`` and ``expire_credentials()`` play what the
+        customer's administrator and the clock do."""
 
     # -- life cycle -------------------------------------------------------------------
     def start(self, *, host: str = "127.0.0.1", port: int = 0) -> LocalLicenseManager:

@@ -20,6 +20,7 @@ from .._keys import TrustStore
 __all__ = ["DEFAULT_ARN", "TokenFactory", "aws_time", "b64u"]
 
 DEFAULT_ARN = "arn:aws:license-manager::123456789012:license:l-0123456789abcdef0123456789abcdef"
+"""The license ARN of ``TokenFactory``'s tokens unless told otherwise."""
 _HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
     "256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512,
 }

@@ -43,7 +43,12 @@ class QueryError(Exception):
 
 @attrs.frozen(kw_only=True)
 class CreatedToken:
-    """What ``CreateToken`` answers: the refresh token (a JWT) and its ID."""
+    """What ``CreateToken`` answers: the refresh token (a JWT) and its ID.
+
+    Attributes:
+        token: The refresh token, the secret the customer's software keeps.
+        token_id: Its ID (``delete_token`` takes it).
+    """
 
     token: str = attrs.field(repr=False)
     token_id: str
@@ -93,19 +98,30 @@ class IdentityService:
         self.clock = clock
         self.account = account
         self.access_token_lifetime = timedelta(hours=1)
+        """How long an access token of ``GetAccessToken`` lives."""
         self.credential_lifetime = timedelta(hours=1)
-        #: Refuse License Manager calls not signed with credentials issued here.
+        """How long the temporary credentials of ``AssumeRoleWithWebIdentity`` live."""
         self.require_issued_credentials = False
+        """Refuse License Manager calls not signed with credentials issued here."""
         self._refresh: dict[str, _RefreshToken] = {}
         self._access: dict[str, _AccessToken] = {}
         self._issued: dict[str, _Issued] = {}
-        #: Access key IDs that signed each License Manager call, in order.
         self.signers: list[str | None] = []
+        """Access key IDs that signed each License Manager call, in order (``None``: none)."""
 
     # -- seeding (what the customer's license administrator does) ---------------------------
     def create_token(self, license_arn: str, *, role_arns: tuple[str, ...] = (),
                      expiration_in_days: int = 365) -> CreatedToken:
-        """``CreateToken``: a refresh token for ``license_arn``, limited to ``role_arns``."""
+        """``CreateToken``: a refresh token for ``license_arn``, limited to ``role_arns``.
+
+        Args:
+            license_arn: The license the token is for.
+            role_arns: The roles the token may assume.
+            expiration_in_days: The token's lifetime.
+
+        Returns:
+            The token and its ID.
+        """
         token_id = uuid.uuid4().hex
         expires = self.clock() + timedelta(days=expiration_in_days)
         token = _jwt_shaped({"aud": license_arn, "jti": token_id, "exp": expires,
@@ -114,7 +130,11 @@ class IdentityService:
         return CreatedToken(token=token, token_id=token_id)
 
     def delete_token(self, token_id: str) -> None:
-        """``DeleteToken``: the refresh token is refused from now on."""
+        """``DeleteToken``: the refresh token is refused from now on.
+
+        Args:
+            token_id: The ID ``create_token`` returned.
+        """
         for refresh in self._refresh.values():
             if refresh.token_id == token_id:
                 refresh.revoked = True
@@ -126,6 +146,17 @@ class IdentityService:
 
     # -- License Manager GetAccessToken (JSON protocol) -------------------------------------
     def get_access_token(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """License Manager ``GetAccessToken`` (the HTTP handler's).
+
+        Args:
+            body: The parsed JSON body.
+
+        Returns:
+            The JSON answer: ``{"AccessToken": ...}``.
+
+        Raises:
+            ServiceError: The token is missing, unknown, revoked or expired.
+        """
         token = body.get("Token")
         if not isinstance(token, str) or not token:
             raise ServiceError("ValidationException", "Token is required")
@@ -142,7 +173,14 @@ class IdentityService:
 
     # -- STS AssumeRoleWithWebIdentity (query protocol) -------------------------------------
     def handle_query(self, raw: bytes) -> tuple[int, bytes]:
-        """One STS request body in; the HTTP status and XML answer (or XML error) out."""
+        """One STS request body in; the HTTP status and XML answer (or XML error) out.
+
+        Args:
+            raw: The form-encoded body.
+
+        Returns:
+            The HTTP status and the XML answer.
+        """
         try:
             return 200, self._query(raw)
         except QueryError as exc:
@@ -204,6 +242,13 @@ class IdentityService:
     def authenticate(self, method: str, path: str, headers: Mapping[str, str],
                      body: bytes, *, operation: str) -> None:
         """Check a License Manager call's SigV4 signature when signed with issued keys.
+
+        Args:
+            method: The HTTP method.
+            path: The request path.
+            headers: The request headers.
+            body: The raw body.
+            operation: The License Manager operation called.
 
         Raises:
             ServiceError: ``UnrecognizedClientException``, ``ExpiredTokenException``,
