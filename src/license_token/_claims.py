@@ -18,7 +18,6 @@ __all__ = [
     "ENTITLEMENT_UNITS", "NUMBER", "Entitlement", "LicenseClaims", "parse_metadata", "parse_time",
 ]
 
-#: The 27 values of License Manager's ``EntitlementUnit``.
 ENTITLEMENT_UNITS = frozenset(
     """
     Count None Seconds Microseconds Milliseconds Percent
@@ -28,15 +27,16 @@ ENTITLEMENT_UNITS = frozenset(
     Count/Second
     """.split()
 )
+"""The 27 values of License Manager's ``EntitlementUnit``."""
 
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
     re.ASCII,
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-#: An entitlement number: ASCII digits with an optional ``.`` fraction, optionally
-#: surrounded by ASCII spaces. No sign, exponent, ``_``, other digits or other spaces.
 NUMBER = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
+"""An entitlement number: ASCII digits with an optional ``.`` fraction, optionally surrounded by
+ASCII spaces. No sign, exponent, ``_``, other digits or other spaces."""
 
 
 _new = object.__new__
@@ -118,7 +118,7 @@ class Entitlement:
     Attributes:
         name: the entitlement's name, e.g. ``"Users"``.
         unit: its ``EntitlementUnit`` (``"Count"``, ``"None"``, ``"Seconds"``, …); an unknown
-            unit is kept, see :attr:`known_unit`.
+            unit is kept, see ``known_unit``.
         value: the value exactly as the token carries it (a string), or ``None``.
     """
 
@@ -133,7 +133,7 @@ class Entitlement:
 
     @property
     def number(self) -> Decimal | None:
-        """The value as a number, or ``None`` when it is not one (see :data:`NUMBER`)."""
+        """The value as a number, or ``None`` when it is not one (see ``NUMBER``)."""
         value = self.value
         if value is not None and value.isdigit() and value.isascii():  # the usual "10"
             return Decimal(value)

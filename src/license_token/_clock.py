@@ -9,8 +9,8 @@ from ._errors import ConfigurationError
 
 __all__ = ["Clock", "aware", "current_time", "utc_now"]
 
-#: A zero-argument callable returning a timezone-aware ``datetime``.
 Clock = Callable[[], datetime]
+"""A zero-argument callable returning a timezone-aware ``datetime``."""
 
 
 def utc_now() -> datetime:

@@ -86,8 +86,8 @@ class LicenseTokenError(Exception):
     """Base of every error this library raises; ``code`` is stable and machine-readable."""
 
     code: ClassVar[str] = "error"
-    #: Whether trying the same thing later can succeed (a class attribute: test classes).
     retryable: ClassVar[bool] = False
+    """Whether trying the same thing later can succeed (a class attribute: test classes)."""
 
 
 class InvalidLicense(LicenseTokenError):
@@ -220,7 +220,7 @@ class NodeIdUnavailable(LicenseTokenError):
 class ContainerNodeId(NodeIdUnavailable):
     """This process runs in a container, whose machine ID an image may share.
 
-    Use :func:`installation_node_id` or :func:`derive_node_id`, or mount the host's
+    Use ``installation_node_id()`` or ``derive_node_id()``, or mount the host's
     machine ID into the container, or pass ``allow_container=True`` when you know the
     machine ID in this container is its own.
     """

@@ -1,7 +1,7 @@
 """Strict compact JWS: bounded, canonical base64url, strict JSON, PS384 only.
 
-No I/O: a token in, a parsed :class:`CompactJWS` out, or a
-:class:`~license_token.Malformed` / :class:`~license_token.UnsupportedAlgorithm`. The only
+No I/O: a token in, a parsed ``CompactJWS`` out, or a
+``Malformed`` / ``UnsupportedAlgorithm``. The only
 state is a small, bounded cache of validated headers (immutable data).
 Header members that name a key (``jwk``, ``jku``, ``x5u``, ``x5c``) are never read:
 keys come only from the caller's ``TrustStore``.
@@ -37,16 +37,16 @@ __all__ = [
 ]
 
 ALGORITHM = "PS384"
-#: Largest token accepted, checked before anything is decoded (64 KiB).
 MAX_TOKEN_LENGTH = 64 * 1024
-#: Deepest nesting of JSON arrays/objects accepted in a header, payload or response.
+"""Largest token accepted, checked before anything is decoded (64 KiB)."""
 MAX_JSON_DEPTH = 16
+"""Deepest nesting of JSON arrays/objects accepted in a header, payload or response."""
 
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-#: base64url to the standard alphabet; every other byte (``+``, ``/``, ``=`` too) to ``!``.
 _TO_STANDARD = bytes.maketrans(_B64URL + bytes(sorted(set(range(256)) - set(_B64URL))),
                                _STANDARD + b"!" * (256 - len(_B64URL)))
+"""base64url to the standard alphabet; every other byte (``+``, ``/``, ``=`` too) to ``!``."""
 _MARK = ord("!")
 # The last character of a segment whose length % 4 is 2 or 3 may only carry zero low bits.
 _ZERO_TAIL_2 = frozenset(b"AQgw")  # 4 low bits zero
@@ -108,8 +108,8 @@ def _finite_float(text: str) -> float:
 
 
 _INF = float("inf")
-#: ``\uD800``-``\uDFFF`` escapes: the only way a lone surrogate gets into decoded JSON text.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""``\uD800``-``\uDFFF`` escapes: the only way a lone surrogate gets into decoded JSON text."""
 _BACKSLASH = ord("\\")
 
 
@@ -145,8 +145,8 @@ def _depth_exceeds(value: dict[str, Any] | list[Any], limit: int) -> bool:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant,
                             parse_float=_finite_float)
-#: The decoder's own scanner (C): ``decode`` without the whitespace regexes around the value.
 _scan_value: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+"""The decoder's own scanner (C): ``decode`` without the whitespace regexes around the value."""
 
 
 def _decode(text: str) -> Any:
@@ -210,9 +210,9 @@ def _check_header(header: dict[str, Any]) -> None:
             raise Malformed(f"header: {member!r} is not a string")
 
 
-#: Validated headers by their encoded form: issuers send the same few headers, and a
-#: header is immutable data, so parsing each distinct one once is safe. Bounded.
 _HEADERS: dict[bytes, Mapping[str, Any]] = {}
+"""Validated headers by their encoded form: issuers send the same few headers, and a header is
+immutable data, so parsing each distinct one once is safe. Bounded."""
 _MAX_CACHED_HEADERS = 64
 
 

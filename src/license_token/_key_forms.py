@@ -37,8 +37,8 @@ __all__ = [
 MIN_KEY_BITS = 2048
 _PEM_BEGIN = b"-----BEGIN "
 _KMS_ALGORITHM = "RSASSA_PSS_SHA_384"
-#: Errors the key parsers raise for input they cannot take; each becomes ``KeyRejected``.
 _LOAD_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, RecursionError)
+"""Errors the key parsers raise for input they cannot take; each becomes ``KeyRejected``."""
 _OID_RSASSA_PSS = bytes.fromhex("06092a864886f70d01010a")
 
 

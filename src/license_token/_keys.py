@@ -46,14 +46,16 @@ class TrustStore:
     anything but RSA public keys of at least 2048 bits. Stores combine with ``|``.
 
     Example:
-        >>> keys = TrustStore.from_file("issuer-public-key.pem")  # doctest: +SKIP
-        >>> keys = keys | TrustStore.from_jwks(rotation_jwks)  # doctest: +SKIP
+        ```python
+        keys = TrustStore.from_file("issuer-public-key.pem")
+        keys = keys | TrustStore.from_jwks(rotation_jwks)
+        ```
 
     Attributes:
         keys: the pinned keys, in the order they are tried.
 
     Raises:
-        KeyRejected: no key, or a value that is not a :class:`PinnedKey`.
+        KeyRejected: no key, or a value that is not a ``PinnedKey``.
     """
 
     keys: tuple[PinnedKey, ...] = attrs.field(converter=_key_tuple)
@@ -155,7 +157,7 @@ class TrustStore:
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any] | str) -> TrustStore:
-        """Pin one RSA JWK; for a key set use :meth:`from_jwks`.
+        """Pin one RSA JWK; for a key set use ``from_jwks()``.
 
         jwcrypto is imported here, only when a JWK is read.
 
@@ -183,7 +185,7 @@ class TrustStore:
 
         Raises:
             KeyRejected: not a JWK Set with a non-empty ``keys`` list, or a key that
-                :meth:`from_jwk` refuses.
+                ``from_jwk()`` refuses.
         """
         doc = load_json(jwks, "JWKS")
         if not isinstance(doc, Mapping) or "keys" not in doc:
@@ -228,7 +230,7 @@ class TrustStore:
 
     @classmethod
     def from_file(cls, *paths: str | os.PathLike[str]) -> TrustStore:
-        """Pin the keys of one or more files, each of any form :meth:`from_bytes` takes.
+        """Pin the keys of one or more files, each of any form ``from_bytes()`` takes.
 
         Args:
             *paths: the key files (at most 1 MiB each).

@@ -24,8 +24,8 @@ from ._errors import (
 __all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "Policy", "Requirement", "split_entitlement_spec"]
 
 DEFAULT_LEEWAY = timedelta(seconds=60)
-#: Largest leeway accepted: clock skew, not a way to keep an expired token alive for years.
 MAX_LEEWAY = timedelta(days=366)
+"""Largest leeway accepted: clock skew, not a way to keep an expired token alive for years."""
 
 
 def _to_minimum(value: Decimal | int | str | None) -> Decimal | None:
@@ -60,7 +60,7 @@ def _check_name(_: object, __: attrs.Attribute[str], name: str) -> None:
 def split_entitlement_spec(spec: str) -> tuple[str, str | None, str | None]:
     """Split ``NAME[:UNIT][=VALUE]`` at its last ``=`` and the last ``:`` before it.
 
-    The one parser of this notation, shared by :meth:`Requirement.parse` and the CLI's
+    The one parser of this notation, shared by ``Requirement.parse()`` and the CLI's
     ``checkout-borrow --entitlement``; a name may itself contain ``:`` (``urn:x:Users:Count``).
 
     Args:
@@ -89,8 +89,10 @@ class Requirement:
     ``at_least``, its value must also be a number ≥ ``at_least``.
 
     Example:
-        >>> Requirement("Users", unit="Count", at_least=5) == Requirement.parse("Users:Count=5")
-        True
+        ```python
+        Requirement("Users", unit="Count", at_least=5) == Requirement.parse("Users:Count=5")
+        # -> True
+        ```
 
     Attributes:
         name: the entitlement's name (non-empty).
@@ -112,7 +114,7 @@ class Requirement:
         """Read ``NAME``, ``NAME:UNIT`` or ``NAME:UNIT=MIN`` (also ``NAME=MIN``), as the CLI takes.
 
         Args:
-            spec: the text; split by :func:`split_entitlement_spec`.
+            spec: the text; split by ``split_entitlement_spec()``.
 
         Returns:
             The requirement.

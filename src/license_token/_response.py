@@ -16,14 +16,14 @@ from ._jws import MAX_TOKEN_LENGTH, loads_strict
 __all__ = ["MAX_RESPONSE_LENGTH", "CheckoutResponse", "check_consistency", "read_response",
            "wire_form"]
 
-#: Largest response document accepted (JSON text or bytes), checked before parsing.
 MAX_RESPONSE_LENGTH = 4 * MAX_TOKEN_LENGTH
+"""Largest response document accepted (JSON text or bytes), checked before parsing."""
 
 Source = Mapping[str, Any] | str | bytes
 _new_tuple = tuple.__new__
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})  # around a bare token
-#: JSON's whitespace (RFC 8259 §2); ``str.strip()`` would also drop ``\x1c``, NBSP, ….
 _JSON_SPACE = " \t\n\r"
+"""JSON's whitespace (RFC 8259 §2); ``str.strip()`` would also drop ``\x1c``, NBSP, …."""
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -113,9 +113,9 @@ def _same_instant(outside: object, signed_text: object, signed: datetime, what: 
     return _as_instant(outside, what) == signed
 
 
-#: The unsigned response fields that copy a signed claim, and those claims, in one order.
 _UNSIGNED_COPIES = itemgetter("LicenseArn", "NodeId", "LicenseConsumptionToken", "IssuedAt",
                               "Expiration")
+"""The unsigned response fields that copy a signed claim, and those claims, in one order."""
 _SIGNED_ORIGINALS = itemgetter("licenseArn", "nodeId", "licenseConsumptionToken", "issuedAt",
                                "expiration")
 

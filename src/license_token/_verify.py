@@ -22,7 +22,7 @@ __all__ = ["VerifiedLicense", "Verifier"]
 
 @attrs.frozen(kw_only=True, init=False)
 class VerifiedLicense:
-    """A token that passed every check; built only by :meth:`Verifier.verify`.
+    """A token that passed every check; built only by ``Verifier.verify()``.
 
     It has no public constructor: calling ``VerifiedLicense(...)`` raises ``TypeError``, so
     no caller can make one from claims that were never verified.
@@ -40,9 +40,9 @@ class VerifiedLicense:
     header: Mapping[str, Any]
     token: str = attrs.field(repr=False)
     verified_at: datetime
-    #: The entitlement that met each of the policy's requirements: with a minimum, the
-    #: largest that meets it; without, the first match (any match meets presence).
     granted: Mapping[Requirement, Entitlement] = attrs.field(factory=lambda: MappingProxyType({}))
+    """The entitlement that met each of the policy's requirements: with a minimum, the largest that
+    meets it; without, the first match (any match meets presence)."""
 
     def __init__(self, **_: object) -> None:
         raise TypeError("a VerifiedLicense is built only by Verifier.verify")
@@ -105,7 +105,7 @@ class VerifiedLicense:
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
-        """Entitlements by name, as :meth:`entitlement` resolves a name alone.
+        """Entitlements by name, as ``entitlement()`` resolves a name alone.
 
         A name the token repeats is left out unless a requirement chose one of them: the
         map never guesses which of several is meant.
@@ -166,21 +166,23 @@ _set_claims, _set_key, _set_header, _set_token, _set_verified_at, _set_granted =
 class Verifier:
     """Verifies checkout tokens against pinned keys and a policy, offline.
 
-    One :meth:`verify` call checks the signature and the claims together; there is no way to
+    One ``verify()`` call checks the signature and the claims together; there is no way to
     skip either. Build one verifier at startup and reuse it (it remembers which key verified
     last). Each pin left at ``None`` is a check **not made**: without ``node_id`` a response
     copied from another machine verifies here too.
 
     Example:
-        >>> keys = TrustStore.from_file("issuer-public-key.pem")  # doctest: +SKIP
-        >>> verifier = Verifier(keys, node_id="node-7f3a", require=["Users:Count=5"])
-        >>> lic = verifier.verify(saved_response)  # doctest: +SKIP
+        ```python
+        keys = TrustStore.from_file("issuer-public-key.pem")
+        verifier = Verifier(keys, node_id="node-7f3a", require=["Users:Count=5"])
+        lic = verifier.verify(saved_response)
+        ```
 
     Args:
         keys: the pinned keys; the only ones a token may be signed with.
         license_arn: the license the token must be for; ``None`` skips the check.
         node_id: the node the token must be bound to; ``None`` skips the check.
-        require: entitlements the token must grant, as :class:`Requirement` values or their
+        require: entitlements the token must grant, as ``Requirement`` values or their
             text form (``"Users:Count=5"``); empty skips the check.
         leeway: clock skew allowed on ``issuedAt`` and ``expiration`` (default 60 s).
         clock: returns the current time (aware) when ``verify`` is given no ``now``; the
@@ -192,7 +194,7 @@ class Verifier:
 
     Attributes:
         keys: the pinned keys.
-        policy: the :class:`Policy` built from the pins, requirements and leeway.
+        policy: the ``Policy`` built from the pins, requirements and leeway.
         clock: the clock consulted when ``verify`` is given no ``now``.
     """
 

@@ -3,10 +3,10 @@
 Sources: Linux ``/etc/machine-id`` (or the D-Bus copy), macOS ``IOPlatformUUID``
 (``ioreg``), Windows ``MachineGuid`` (registry). In a container the machine ID is
 usually absent or baked into the image, so every container of that image would share
-one ID: :func:`node_id` refuses it there (:class:`ContainerNodeId`) unless the file is
-mounted into the container from outside. Containers use :func:`installation_node_id`
+one ID: ``node_id()`` refuses it there (``ContainerNodeId``) unless the file is
+mounted into the container from outside. Containers use ``installation_node_id()``
 (an ID generated once and kept where the vendor says, e.g. a volume) or
-:func:`derive_node_id` (an ID the orchestrator provides) instead.
+``derive_node_id()`` (an ID the orchestrator provides) instead.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _is_mount_point(path: Path, root: Path) -> bool:
 
 
 def machine_id(*, linux_files: Sequence[Path] = LINUX_MACHINE_ID_FILES) -> str:
-    """The raw machine ID (keep it on the machine; send :func:`node_id` instead).
+    """The raw machine ID (keep it on the machine; send ``node_id()`` instead).
 
     Args:
         linux_files: Where to look on Linux, in order.

@@ -1,8 +1,8 @@
 """The thin boto3 adapter: checkout (borrow), extend, check-in, get-license, KMS public key.
 
 Install with ``pip install 'license-token[aws]'``. Every token fetched is verified with
-the caller's :class:`~license_token.Verifier` before it is returned; AWS errors become
-typed :class:`AwsError` subclasses carrying the AWS code, request id and whether a retry
+the caller's ``Verifier`` before it is returned; AWS errors become
+typed ``AwsError`` subclasses carrying the AWS code, request id and whether a retry
 can help. Retries are botocore's own (``standard`` mode by default), taught License
 Manager's ``RateLimitExceededException``; one logical checkout keeps one ``ClientToken``
 across them and across a followed ``RedirectException``, so a retry never takes a second
@@ -165,7 +165,7 @@ class PublicKey:
 
     @property
     def pinned(self) -> PinnedKey:
-        """The key as a :class:`~license_token.PinnedKey` (size, fingerprint)."""
+        """The key as a ``PinnedKey`` (size, fingerprint)."""
         return self.trust_store.keys[0]
 
 
@@ -195,12 +195,12 @@ class LicenseManager:
         client_for_region: Makes the client for another Region when the service answers
             ``RedirectException``. By default one is made from ``client_options`` when this
             object made its own client without an ``endpoint_url``; otherwise a redirect is
-            raised as :class:`Redirect`.
+            raised as ``Redirect``.
         max_backoff: The cap of one retry back-off delay, in seconds.
         pinned_issuers: The ``KeyFingerprint``s of the issuers whose keys ``verifier``
             pins; by default every issuer but AWS Marketplace (see
-            :func:`~license_token.aws.marketplace.pins_issuer`).
-        **client_options: For :func:`make_client` (``region_name``, ``profile_name``,
+            ``pins_issuer()``).
+        **client_options: For ``make_client()`` (``region_name``, ``profile_name``,
             ``session``, ``endpoint_url``, ``retry_mode``, ``max_attempts``).
     """
 
@@ -209,8 +209,8 @@ class LicenseManager:
                  max_backoff: float = 20.0, pinned_issuers: Collection[str] | None = None,
                  **client_options: Any) -> None:
         self.verifier = verifier
-        #: ``KeyFingerprint``s whose keys ``verifier`` pins (see ``marketplace.pins_issuer``).
         self.pinned_issuers = None if pinned_issuers is None else frozenset(pinned_issuers)
+        """``KeyFingerprint``s whose keys ``verifier`` pins (see ``marketplace.pins_issuer``)."""
         self.client = make_client("license-manager", client=client, **client_options)
         install_retries(self.client, max_backoff=max_backoff)
         if client_for_region is None and client is None and not client_options.get(
@@ -252,7 +252,7 @@ class LicenseManager:
 
         Args:
             license_arn: the license to borrow from.
-            entitlements: what to borrow, as :class:`~license_token.Entitlement` values or
+            entitlements: what to borrow, as ``Entitlement`` values or
                 ``{"Name", "Unit", "Value"}`` mappings.
             node_id: the node to bind the token to (pass the verifier's).
             metadata: ``CheckoutMetadata`` to sign into the token.
@@ -317,7 +317,7 @@ class LicenseManager:
 
         The service grants the subset of ``entitlements`` the license has (AWS Marketplace
         tiers: ask for every tier, get the one bought): read ``EntitlementsAllowed``, or
-        use :meth:`checkout_online`. A ``SignedToken`` in the answer is verified only when
+        use ``checkout_online()``. A ``SignedToken`` in the answer is verified only when
         the pinned keys belong to its issuer (``pinned_issuers``); otherwise ``license``
         is ``None``.
 
@@ -355,7 +355,7 @@ class LicenseManager:
     def _refused_provisional(self, response: Mapping[str, Any], checkout_type: str,
                              reason: LicenseTokenError) -> NoReturn:
         """Raise ``reason`` for a refused ``CheckoutLicense`` answer, a ``PROVISIONAL``
-        consumption checked back in first (see :meth:`_refused`; a drawdown is kept)."""
+        consumption checked back in first (see ``_refused()``; a drawdown is kept)."""
         if checkout_type == "PROVISIONAL":
             self._refused(response, reason)
         raise reason
@@ -366,7 +366,7 @@ class LicenseManager:
                         checkout_type: str = "PROVISIONAL", node_id: str | None = None,
                         beneficiary: str | None = None,
                         client_token: str | None = None) -> OnlineLicense:
-        """``CheckoutLicense``, read as an :class:`~license_token.aws.marketplace.OnlineLicense`.
+        """``CheckoutLicense``, read as an ``OnlineLicense``.
 
         Args:
             product_sku: The product.
@@ -456,13 +456,15 @@ def fetch_public_key(kms_key_id: str, *, client: Any = None, **client_options: A
     """KMS ``GetPublicKey``, checked (RSA, ``RSASSA_PSS_SHA_384``), ready to pin.
 
     Example:
-        >>> key = fetch_public_key("alias/license-signing")  # doctest: +SKIP
-        >>> open("issuer-public-key.pem", "wb").write(key.pem)  # doctest: +SKIP
+        ```python
+        key = fetch_public_key("alias/license-signing")
+        open("issuer-public-key.pem", "wb").write(key.pem)
+        ```
 
     Args:
         kms_key_id: the key's ID, ARN or alias.
         client: a ready ``kms`` client; made from ``client_options`` if not given.
-        **client_options: for :func:`make_client` (``region_name``, ``profile_name``, …).
+        **client_options: for ``make_client()`` (``region_name``, ``profile_name``, …).
 
     Returns:
         The checked public key.

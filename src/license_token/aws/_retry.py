@@ -18,8 +18,8 @@ from botocore.retries.base import BaseRetryableChecker
 
 __all__ = ["RATE_LIMIT_CODES", "install_retries"]
 
-#: Throttling codes of License Manager's model that botocore does not know as such.
 RATE_LIMIT_CODES = frozenset({"RateLimitExceededException"})
+"""Throttling codes of License Manager's model that botocore does not know as such."""
 
 
 class _ThrottlingDetector(standard.ThrottlingErrorDetector):  # type: ignore[misc]

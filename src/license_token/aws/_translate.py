@@ -47,7 +47,6 @@ from .._errors import (
 __all__ = ["BY_AWS_CODE", "redirect_region", "translate"]
 
 
-#: AWS error code -> our class. Retryability is the class's: see ``tests/test_aws_errors.py``.
 BY_AWS_CODE: Mapping[str, type[AwsError]] = {
     # License Manager 2018-08-01
     "ValidationException": InvalidRequest,
@@ -92,6 +91,7 @@ BY_AWS_CODE: Mapping[str, type[AwsError]] = {
     "InvalidParameterCombination": InvalidRequest,
     "MissingParameter": InvalidRequest,
 }
+"""AWS error code -> our class. Retryability is the class's: see ``tests/test_aws_errors.py``."""
 
 
 def translate(exc: Exception) -> AwsError:
@@ -101,8 +101,8 @@ def translate(exc: Exception) -> AwsError:
         exc: What botocore raised.
 
     Returns:
-        The matching :class:`AwsError`; an unknown code is a :class:`ServiceUnavailable`
-        when the status is 5xx, a bare :class:`AwsError` otherwise.
+        The matching ``AwsError``; an unknown code is a ``ServiceUnavailable``
+        when the status is 5xx, a bare ``AwsError`` otherwise.
     """
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})

@@ -68,17 +68,17 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", re.AS
 _RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 5})
 
 
-#: botocore's loggers that print request and response bodies or signed headers at DEBUG.
 _BOTOCORE_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.auth", "botocore.hooks",
                      "botocore.credentials")
+"""botocore's loggers that print request and response bodies or signed headers at DEBUG."""
 
 
-#: Secret-bearing fields in the bodies botocore logs (JSON, XML, form-encoded).
 _SECRET_FIELDS = (
     (re.compile(r'("(?:Access)?Token"\s*:\s*")[^"]*(")'), r"\1<redacted>\2"),
     (re.compile(r"<(SecretAccessKey|SessionToken)>[^<]*</"), r"<\1><redacted></"),
     (re.compile(r"((?:WebIdentity)?Token=)[^&'\s]*"), r"\1<redacted>"),
 )
+"""Secret-bearing fields in the bodies botocore logs (JSON, XML, form-encoded)."""
 
 
 class _Redactor(logging.Filter):
@@ -186,7 +186,7 @@ def _checked(value: object, what: str) -> str:
 
 @contextmanager
 def _exchange(step: str) -> Iterator[None]:
-    """AWS errors of an exchange step: refusals become :class:`TokenRejected`."""
+    """AWS errors of an exchange step: refusals become ``TokenRejected``."""
     try:
         yield
     except ClientError as exc:
@@ -294,10 +294,10 @@ def token_credentials(token: LicenseToken | str, role_arn: str, *, region_name: 
     """Refreshable temporary credentials from a license token.
 
     Args:
-        token: The license token (a :class:`LicenseToken`, or the token as a string).
+        token: The license token (a ``LicenseToken``, or the token as a string).
         role_arn: The role to assume.
         region_name: The license's home Region.
-        **options: For :class:`LicenseTokenCredentialProvider`.
+        **options: For ``LicenseTokenCredentialProvider``.
 
     Returns:
         botocore credentials that fetch on first use and refresh before they expire.
@@ -317,10 +317,10 @@ def token_session(token: LicenseToken | str, role_arn: str, *, region_name: str,
     ``checkout-borrow --license-token-file F --role-arn ARN`` does the same.
 
     Args:
-        token: The license token (a :class:`LicenseToken`, or the token as a string).
+        token: The license token (a ``LicenseToken``, or the token as a string).
         role_arn: The role to assume.
         region_name: The license's home Region.
-        **options: For :class:`LicenseTokenCredentialProvider`.
+        **options: For ``LicenseTokenCredentialProvider``.
 
     Returns:
         A session in ``region_name``; signed calls made with it use refreshable

@@ -1,20 +1,20 @@
 """Online checkouts (``CheckoutLicense``), AWS Marketplace's among them.
 
 AWS Marketplace issues its licenses itself (``KeyFingerprint``
-:data:`MARKETPLACE_KEY_FINGERPRINT`), and no public key has been published with which a
+``MARKETPLACE_KEY_FINGERPRINT``), and no public key has been published with which a
 vendor could verify a Marketplace ``SignedToken`` offline. Its documented integration is
 online: ``CheckoutLicense`` ``PROVISIONAL`` every 15 minutes (AMI products) or daily
 (container products), retried for up to 30 minutes while the app runs on its last good
 result; ``PERPETUAL`` for drawdown; tiered products ask for every tier and learn from the
 answer which one was bought.
 
-An :class:`OnlineLicense` is therefore *not* a :class:`~license_token.VerifiedLicense`:
+An ``OnlineLicense`` is therefore *not* a ``VerifiedLicense``:
 its trust rests on TLS and SigV4 to AWS at the moment of the call, and it holds until
 the answer's ``Expiration`` at the latest. Never save one for offline use. Its
 ``SignedToken``, when there is one, is verified only when a pinned key belongs to the
-issuer (:func:`pins_issuer`); then :attr:`OnlineLicense.signed` holds the verified token.
+issuer (``pins_issuer()``); then ``OnlineLicense.signed`` holds the verified token.
 
-No I/O here: :class:`EntitlementKeeper` takes the checkout as a callable and the time as
+No I/O here: ``EntitlementKeeper`` takes the checkout as a callable and the time as
 an input.
 """
 
@@ -48,20 +48,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The ``KeyFingerprint`` of licenses issued by AWS Marketplace (it names the issuer).
 MARKETPLACE_KEY_FINGERPRINT = "aws:294406891311:AWS/Marketplace:issuer-fingerprint"
-#: How often an AMI product checks out (``PROVISIONAL``), per the Marketplace seller guide.
+"""The ``KeyFingerprint`` of licenses issued by AWS Marketplace (it names the issuer)."""
 AMI_INTERVAL = timedelta(minutes=15)
-#: How often a container product checks out.
+"""How often an AMI product checks out (``PROVISIONAL``), per the Marketplace seller guide."""
 CONTAINER_INTERVAL = timedelta(days=1)
-#: How long failed checkouts are retried while the app runs on its last good result.
+"""How often a container product checks out."""
 RETRY_WINDOW = timedelta(minutes=30)
-#: The pause between two retries.
+"""How long failed checkouts are retried while the app runs on its last good result."""
 RETRY_DELAY = timedelta(minutes=1)
+"""The pause between two retries."""
 
 _CHECKOUT_TYPES = frozenset({"PROVISIONAL", "PERPETUAL"})
-#: ``aws.ResourceNotFound``'s code: a check-in that finds no consumption holds no seat.
 _CONSUMPTION_GONE = "aws_resource_not_found"
+"""``aws.ResourceNotFound``'s code: a check-in that finds no consumption holds no seat."""
 
 
 def pins_issuer(key_fingerprint: str, pinned_issuers: Collection[str] | None) -> bool:
@@ -98,8 +98,8 @@ class OnlineLicense:
         response: the raw answer.
     """
 
-    #: Why this result can be believed.
     TRUST_BASIS: ClassVar[str] = "TLS and SigV4 to AWS License Manager; not signed"
+    """Why this result can be believed."""
 
     answer: LicenseClaims
     product_sku: str
@@ -172,7 +172,7 @@ class OnlineLicense:
         """Raise on the first requirement the granted entitlements do not meet.
 
         Args:
-            requirements: :class:`~license_token.Requirement` values or their strings.
+            requirements: ``Requirement`` values or their strings.
 
         Raises:
             EntitlementMissing: Nothing with that name (and unit) was granted.
@@ -185,7 +185,7 @@ class OnlineLicense:
         """Whether one requirement is met (for optional features).
 
         Args:
-            requirement: a :class:`~license_token.Requirement` or its string.
+            requirement: a ``Requirement`` or its string.
 
         Returns:
             ``True`` when the granted entitlements meet it.
@@ -265,9 +265,9 @@ def online_license(response: Mapping[str, Any], *, product_sku: str, key_fingerp
         product_sku: The SKU asked for.
         key_fingerprint: The issuer asked for.
         checkout_type: ``PROVISIONAL`` or ``PERPETUAL``.
-        verifier: Verifies the ``SignedToken`` when :func:`pins_issuer` says the pinned
+        verifier: Verifies the ``SignedToken`` when ``pins_issuer()`` says the pinned
             keys belong to this issuer.
-        pinned_issuers: See :func:`pins_issuer`.
+        pinned_issuers: See ``pins_issuer()``.
         now: When the answer arrived (timezone-aware); the verifier's clock (or the
             system's) by default.
 
@@ -306,11 +306,11 @@ class _Seat:
 class EntitlementKeeper:
     """The Marketplace cadence: check out every ``interval``, ride out failures a while.
 
-    Call :meth:`poll` from the app's own timer (e.g. every minute, or after
-    :meth:`next_due`): it checks out when due and returns the license to run on. A
+    Call ``poll()`` from the app's own timer (e.g. every minute, or after
+    ``next_due()``): it checks out when due and returns the license to run on. A
     checkout that fails with a retryable error (network, throttling, AWS unavailable) is
     retried every ``retry_delay`` for up to ``retry_window``, the last good result being
-    returned meanwhile; then :meth:`poll` raises the last error. A definitive answer (no
+    returned meanwhile; then ``poll()`` raises the last error. A definitive answer (no
     entitlement, access denied, a requirement not met) raises at once.
 
     With ``check_in`` (for ``PROVISIONAL`` checkouts), the last consumption is checked in
@@ -319,15 +319,15 @@ class EntitlementKeeper:
     before any checkout: it is retried every ``retry_delay``, the app running on the last
     good result as for a failed checkout, until it succeeds or the consumption expires
     and frees its seat by itself. A check-in refused for good is not retried; that
-    consumption stays in :attr:`unreturned` until it expires.
+    consumption stays in ``unreturned`` until it expires.
 
     Attributes:
         checkout: Makes one online checkout, e.g. ``lambda: manager.checkout_online(...)``.
-        interval: :data:`AMI_INTERVAL` or :data:`CONTAINER_INTERVAL`.
+        interval: ``AMI_INTERVAL`` or ``CONTAINER_INTERVAL``.
         retry_window: How long failures are ridden out.
         retry_delay: The pause between retries.
         check_in: Called with a consumption token to give its seat back.
-        clock: The time when :meth:`poll` is not given ``now``.
+        clock: The time when ``poll()`` is not given ``now``.
     """
 
     checkout: Callable[[], OnlineLicense]
@@ -356,7 +356,7 @@ class EntitlementKeeper:
         return tuple(seat.token for seat in self._held)
 
     def next_due(self) -> datetime | None:
-        """When :meth:`poll` will next check out (``None``: at the first call)."""
+        """When ``poll()`` will next check out (``None``: at the first call)."""
         return self._due
 
     def poll(self, now: datetime | None = None) -> OnlineLicense:

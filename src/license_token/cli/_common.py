@@ -24,8 +24,8 @@ from .._response import MAX_RESPONSE_LENGTH
 from .._verify import VerifiedLicense, Verifier
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
-#: How the JSON result marks a check: made and passed, or not asked for.
 CHECKED, NOT_CHECKED = "ok", "not_checked"
+"""How the JSON result marks a check: made and passed, or not asked for."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
@@ -271,7 +271,7 @@ def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenErro
            verifier: Verifier) -> int:
     """Print one result in the fixed ``--json`` shape, or for people; return the exit code.
 
-    The JSON license document is :meth:`VerifiedLicense.to_json` plus ``checks``: each check
+    The JSON license document is ``VerifiedLicense.to_json()`` plus ``checks``: each check
     ``ok`` or ``not_checked``.
     """
     if isinstance(outcome, LicenseTokenError):

@@ -24,12 +24,12 @@ from ._online import _program
 if TYPE_CHECKING:  # the emulator itself is imported only when the command runs
     from ..testing import EmulatedLicense, LocalLicenseManager
 
-#: The demo's license: 10 ``Users`` seats and the ``ProFeature`` flag, borrowable for a day.
 SAMPLE_ENTITLEMENTS: dict[str, tuple[str, int | None]] = {
     "Users": ("Count", 10), "ProFeature": ("None", None)}
+"""The demo's license: 10 ``Users`` seats and the ``ProFeature`` flag, borrowable for a day."""
 SAMPLE_BORROW_TTL_MINUTES = 24 * 60
-#: The node the suggested commands borrow for.
 SAMPLE_NODE = "node-1"
+"""The node the suggested commands borrow for."""
 
 
 def register(sub: Any) -> None:

@@ -12,15 +12,15 @@ from .. import node
 from .._errors import ConfigurationError, LicenseTokenError
 from ._common import EXIT_OK, EXIT_REJECTED, UsageError, add_json_option, escape, write
 
-#: The salt used without ``--salt``; an app that passes its own salt gets other IDs.
 DEFAULT_SALT = "license-token"
+"""The salt used without ``--salt``; an app that passes its own salt gets other IDs."""
 
 
 def add_node_options(parser: argparse.ArgumentParser, *, salt_default: str | None) -> None:
     """``--salt``, ``--installation-file`` and ``--allow-container``: this machine's node ID.
 
     ``salt_default=None`` lets the command tell a given ``--salt`` from none; it then
-    uses :data:`DEFAULT_SALT` itself.
+    uses ``DEFAULT_SALT`` itself.
     """
     parser.add_argument("--salt", default=salt_default, metavar="SALT",
                         help="the app's node-ID salt, as it passes to node_id() "

@@ -1,5 +1,5 @@
 """``--license-token-file`` and ``--role-arn``: online commands on a machine without AWS
-credentials (see :mod:`license_token.aws.credentials`)."""
+credentials (see ``license_token.aws.credentials``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The check an app makes at every start: load, re-verify, and renew when it is time.
 
-One entry point, :func:`check_license`. With a :class:`Renewer` it also keeps the
+One entry point, ``check_license()``. With a ``Renewer`` it also keeps the
 license fresh without ever costing the customer a seat: at most one seat per (license,
 node) is held (the stored consumption is checked in *before* a new one is borrowed), a
 check-in that fails is remembered in the store and retried at later starts, renewals
@@ -30,13 +30,13 @@ __all__ = ["BorrowRenewer", "RenewalPolicy", "Renewer", "StartupResult", "check_
 
 @attrs.frozen(kw_only=True)
 class BorrowRenewer:
-    """Renew with ``CheckoutBorrowLicense`` through a :class:`~license_token.aws.LicenseManager`.
+    """Renew with ``CheckoutBorrowLicense`` through a ``LicenseManager``.
 
     ``node_id`` defaults to the node the manager's verifier is bound to; every token is
     checked against the request (license, node, entitlements) before it is returned.
 
     Attributes:
-        manager: the :class:`~license_token.aws.LicenseManager` to borrow with.
+        manager: the ``LicenseManager`` to borrow with.
         license_arn: the license to borrow from.
         entitlements: what to borrow, as entitlements or ``{"Name", "Unit", "Value"}``.
         node_id: the node to bind the borrow to; the verifier's by default.
@@ -99,7 +99,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
 
     Without ``renew`` this only loads and re-verifies (the best stored license when
     ``license_arn`` is not given). With ``renew``, it first retries the check-ins still
-    pending, then renews when the stored license is due (see :class:`RenewalPolicy`) or
+    pending, then renews when the stored license is due (see ``RenewalPolicy``) or
     fails in a way a fresh checkout can cure (expired, missing, corrupt, bad signature,
     node or license mismatch, clock rollback, malformed…). The stored consumption is
     checked in before a new one is borrowed; if the license forbids early check-in, the
@@ -110,7 +110,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
         store: where the checkout is kept.
         verifier: the app's verifier (pinned keys, node, requirements).
         license_arn: which stored license (default: ``renew.license_arn``, else the best).
-        renew: how to renew online, e.g. :class:`BorrowRenewer`.
+        renew: how to renew online, e.g. ``BorrowRenewer``.
         policy: when to renew and how to back off.
         now: a real clock reading (default: the verifier's clock).
         as_of: a what-if instant instead of ``now``: verify only, no renewal, no clock mark.

@@ -29,7 +29,7 @@ _CONFLICT = "aws_conflict"  # transient, or the license forbids early check-in
 
 
 class Renewer(Protocol):
-    """What :func:`check_license` needs to renew one license online."""
+    """What ``check_license()`` needs to renew one license online."""
 
     @property
     def license_arn(self) -> str:

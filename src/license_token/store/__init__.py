@@ -65,8 +65,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 """How far a clock reading may fall behind the store's mark before ``clock_rollback``."""
-#: Largest rollback tolerance accepted (the clock mark is a date: it must stay one).
 MAX_ROLLBACK_TOLERANCE = timedelta(days=366)
+"""Largest rollback tolerance accepted (the clock mark is a date: it must stay one)."""
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
 _MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
@@ -134,9 +134,11 @@ class LicenseStore(StoreState):
     (``platformdirs``). Nothing read from disk is trusted: every load re-verifies.
 
     Example:
-        >>> store = LicenseStore(app_name="AcmeApp")  # doctest: +SKIP
-        >>> store.save(checkout.response, verifier)  # doctest: +SKIP
-        >>> lic = store.load(license_arn, verifier).license  # doctest: +SKIP
+        ```python
+        store = LicenseStore(app_name="AcmeApp")
+        store.save(checkout.response, verifier)
+        lic = store.load(license_arn, verifier).license
+        ```
 
     Args:
         directory: the store directory (created on the first save).
@@ -144,7 +146,7 @@ class LicenseStore(StoreState):
         app_author: the app's author, for that directory on Windows.
         rollback_tolerance: how far the clock may read before the latest trusted time seen
             without ``clock_rollback`` (24 h by default; at most
-            :data:`MAX_ROLLBACK_TOLERANCE`).
+            ``MAX_ROLLBACK_TOLERANCE``).
 
     Raises:
         ConfigurationError: neither ``directory`` nor ``app_name`` was given, or
@@ -327,13 +329,13 @@ class LicenseStore(StoreState):
 
     def load_path(self, path: Path, verifier: Verifier, *, now: datetime | None = None,
                   as_of: datetime | None = None) -> StoredLicense:
-        """:meth:`load` for one file of the store.
+        """``load()`` for one file of the store.
 
         Args:
-            path: a file of the store (see :meth:`paths`).
+            path: a file of the store (see ``paths()``).
             verifier: checks the stored response.
-            now: as for :meth:`load`.
-            as_of: as for :meth:`load`.
+            now: as for ``load()``.
+            as_of: as for ``load()``.
 
         Returns:
             The stored license, verified.
@@ -362,12 +364,12 @@ class LicenseStore(StoreState):
 
         Args:
             verifier: checks each stored response.
-            now: as for :meth:`load`.
-            as_of: as for :meth:`load`.
+            now: as for ``load()``.
+            as_of: as for ``load()``.
 
         Returns:
-            ``(loaded, failed)``: one list of :class:`StoredLicense`, one of
-            :class:`LoadFailure`.
+            ``(loaded, failed)``: one list of ``StoredLicense``, one of
+            ``LoadFailure``.
         """
         self._as_of(now, as_of)
         if as_of is None:

@@ -23,8 +23,8 @@ __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
 _MAX_STATE_FILE = 1024 * 1024
 log = logging.getLogger("license_token.store")
-#: Seconds a store write (or a waiting renewal) waits for the store's lock.
 LOCK_TIMEOUT = 30.0
+"""Seconds a store write (or a waiting renewal) waits for the store's lock."""
 
 _FORMAT, _VERSION = "license-token/lifecycle", 1
 
@@ -167,7 +167,7 @@ def _int(value: Any) -> int:
 class StoreState:
     """The store's lifecycle state (``lifecycle.json``): pending check-ins, renewal back-off.
 
-    Mixed into :class:`~license_token.store.LicenseStore`, which provides ``directory``
+    Mixed into ``LicenseStore``, which provides ``directory``
     and ``_writing`` (the store's cross-process write lock).
     """
 

@@ -6,7 +6,7 @@ does and keeps seats, TTLs, ``PERPETUAL`` drawdowns, license versions and client
 idempotency as the service does (``_lm_api`` names the source of each behaviour), and can
 inject throttling, any error, 500s, latency and dropped connections. It does not emulate
 authentication (any credentials are accepted, SigV4 is not checked) nor Regions (one
-emulator is one Region; :meth:`redirect` makes it send ``RedirectException``).
+emulator is one Region; ``redirect()`` makes it send ``RedirectException``).
 Standard library only.
 """
 
@@ -33,9 +33,9 @@ from ._sts import CreatedToken, IdentityService
 __all__ = ["EmulatedLicense", "LocalLicenseManager", "ServiceError"]
 
 MARKETPLACE_ACCOUNT = "294406891311"
-#: Credentials for clients of the emulator: it accepts any it did not issue (unless
-#: ``identity.require_issued_credentials``), but AWS SDKs refuse to call without some.
 DUMMY_ACCESS_KEY_ID = "AKIDEMULATOR"
+"""Credentials for clients of the emulator: it accepts any it did not issue (unless
+``identity.require_issued_credentials``), but AWS SDKs refuse to call without some."""
 DUMMY_SECRET_ACCESS_KEY = "emulator-secret"  # noqa: S105
 
 
@@ -49,14 +49,16 @@ class _Faults:
 class LocalLicenseManager:
     """The emulator. Use as a context manager, or ``start()``/``stop()``.
 
-    >>> with LocalLicenseManager() as lm:
-    ...     arn = lm.add_license(entitlements={"Users": ("Count", 5)}).arn
-    ...     client = lm.client("license-manager")   # a real boto3 client
+    ```python
+    with LocalLicenseManager() as lm:
+        arn = lm.add_license(entitlements={"Users": ("Count", 5)}).arn
+        client = lm.client("license-manager")   # a real boto3 client
+    ```
 
     Args:
         clock: The service's clock (UTC); the real one by default.
         region: The Region this emulator plays.
-        key_bits: The size of the RSA keys :meth:`create_key` makes.
+        key_bits: The size of the RSA keys ``create_key()`` makes.
         max_workers: Connections served at once; more are closed unanswered.
         read_timeout: Seconds a connection may stay silent before it is closed.
     """
@@ -106,7 +108,7 @@ class LocalLicenseManager:
         Args:
             host: The address to bind: loopback by default. The emulator authenticates no
                 one: bind another address only on a network you trust.
-            port: The TCP port; ``0`` picks a free one (:attr:`endpoint_url` tells which).
+            port: The TCP port; ``0`` picks a free one (``endpoint_url`` tells which).
 
         Returns:
             This emulator, for chaining.
@@ -189,13 +191,13 @@ class LocalLicenseManager:
         return key_id
 
     def key(self, key_arn: str) -> TokenFactory:
-        """The signer behind a key created by :meth:`create_key`.
+        """The signer behind a key created by ``create_key()``.
 
         Args:
             key_arn: the key's ARN.
 
         Returns:
-            Its :class:`TokenFactory` (to mint tokens the service would not).
+            Its ``TokenFactory`` (to mint tokens the service would not).
         """
         return self._keys[key_arn]
 
@@ -218,9 +220,9 @@ class LocalLicenseManager:
 
         Args:
             entitlements: name to ``(unit, max count)``; a max count of ``None`` is unlimited.
-            key_id: the signing key (from :meth:`create_key`); a new one by default.
+            key_id: the signing key (from ``create_key()``); a new one by default.
             product_sku: the SKU; a random one by default.
-            **settings: other :class:`EmulatedLicense` fields (TTLs, status, validity, …).
+            **settings: other ``EmulatedLicense`` fields (TTLs, status, validity, …).
 
         Returns:
             The license; its ``arn`` and ``key_id`` are what tests need.
@@ -241,7 +243,7 @@ class LocalLicenseManager:
 
         Args:
             license_arn: the license.
-            **changes: :class:`EmulatedLicense` fields to change.
+            **changes: ``EmulatedLicense`` fields to change.
 
         Returns:
             The new version.
@@ -272,13 +274,13 @@ class LocalLicenseManager:
         """Seed a license as AWS Marketplace issues it.
 
         Its tokens are signed with a key in AWS's account, which the vendor cannot fetch
-        (``GetPublicKey`` answers ``NotFoundException``; :meth:`public_key_pem` raises
+        (``GetPublicKey`` answers ``NotFoundException``; ``public_key_pem()`` raises
         ``KeyError``).
 
         Args:
             entitlements: name to ``(unit, max count)``; a max count of ``None`` is unlimited.
             product_sku: the SKU; a random one by default.
-            **settings: other :class:`EmulatedLicense` fields.
+            **settings: other ``EmulatedLicense`` fields.
 
         Returns:
             The license.
@@ -342,7 +344,7 @@ class LocalLicenseManager:
             return self.identity.handle_query(body)
 
     def public_key_pem(self, key_id: str) -> bytes:
-        """The PEM public key of a key created by :meth:`create_key`: what an app pins.
+        """The PEM public key of a key created by ``create_key()``: what an app pins.
 
         Args:
             key_id: the key's ARN.
@@ -409,7 +411,7 @@ class LocalLicenseManager:
         return self._faults.latency
 
     def track(self, connection: socket.socket) -> None:
-        """Remember an open connection, to cut it on :meth:`stop` (the HTTP handler's).
+        """Remember an open connection, to cut it on ``stop()`` (the HTTP handler's).
 
         Args:
             connection: the client's socket.
@@ -483,7 +485,7 @@ class LocalLicenseManager:
 
         Raises:
             ServiceError: the AWS error to answer with.
-            ConnectionAbortedError: a dropped call (:meth:`drop`).
+            ConnectionAbortedError: a dropped call (``drop()``).
         """
         operation = target.rpartition(".")[2]
         with self._lock:

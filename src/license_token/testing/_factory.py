@@ -58,9 +58,11 @@ def _json(value: Mapping[str, Any] | bytes) -> bytes:
 class TokenFactory:
     """Mints checkout tokens like License Manager does, with any claims or defects.
 
-    >>> factory = TokenFactory()
-    >>> response = factory.response(nodeId="node-1")      # a boto3-shaped dict
-    >>> keys = factory.trust_store()                       # pin the factory's public key
+    ```python
+    factory = TokenFactory()
+    response = factory.response(nodeId="node-1")      # a boto3-shaped dict
+    keys = factory.trust_store()                       # pin the factory's public key
+    ```
 
     Attributes:
         private_key: the issuer's RSA private key (a fresh 2048-bit key by default).
@@ -102,14 +104,14 @@ class TokenFactory:
         )
 
     def trust_store(self) -> TrustStore:
-        """A :class:`~license_token.TrustStore` pinning the issuer's public key."""
+        """A ``TrustStore`` pinning the issuer's public key."""
         return TrustStore.from_pem(self.public_key_pem())
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
         """Default claims, amended: issued an hour ago, valid for a day, two entitlements.
 
         The defaults grant ``Users`` = 10 (``Count``) and ``ProFeature`` = ``Enabled``
-        (unit ``None``) for node ``node-7f3a`` under :data:`DEFAULT_ARN`.
+        (unit ``None``) for node ``node-7f3a`` under ``DEFAULT_ARN``.
 
         Args:
             **overrides: claims to set; a value of ``None`` removes the claim.
@@ -161,7 +163,7 @@ class TokenFactory:
         Args:
             header: the protected header, as an object or exact bytes.
             payload: the payload, as an object or exact bytes.
-            alg: the algorithm to sign with (see :meth:`sign`).
+            alg: the algorithm to sign with (see ``sign()``).
             salt_length: the PSS salt length.
             secret: the HMAC key for ``HS*``.
 
@@ -177,7 +179,7 @@ class TokenFactory:
         """A signed token; ``claims`` replaces the defaults, ``overrides`` amend them.
 
         Args:
-            claims: the whole payload, or ``None`` for :meth:`claims`.
+            claims: the whole payload, or ``None`` for ``claims()``.
             alg: the algorithm, also written to the header.
             header: extra header members.
             **overrides: claims to set on top.
@@ -195,7 +197,7 @@ class TokenFactory:
         """A boto3-shaped ``CheckoutBorrowLicense`` response around a fresh token.
 
         Args:
-            claims: the whole payload, or ``None`` for :meth:`claims`.
+            claims: the whole payload, or ``None`` for ``claims()``.
             tamper: unsigned fields to replace afterwards, as an attacker editing the saved
                 file would.
             **overrides: claims to set on top.

@@ -301,7 +301,6 @@ def get_public_key(lm: LocalLicenseManager, body: Mapping[str, Any]) -> dict[str
                                   "RSASSA_PKCS1_V1_5_SHA_512"]}
 
 
-#: ``X-Amz-Target`` -> operation. Other emulated services add their entries here.
 OPERATIONS: dict[str, Operation] = {
     "AWSLicenseManager.CheckoutBorrowLicense": checkout_borrow,
     "AWSLicenseManager.CheckoutLicense": checkout,
@@ -311,3 +310,4 @@ OPERATIONS: dict[str, Operation] = {
     "TrentService.GetPublicKey": get_public_key,
     "AWSLicenseManager.GetAccessToken": lambda lm, body: lm.identity.get_access_token(body),
 }
+"""``X-Amz-Target`` -> operation. Other emulated services add their entries here."""

@@ -1,6 +1,6 @@
 """The token exchange of customers without AWS credentials, emulated.
 
-License Manager ``CreateToken`` (seeded with :meth:`IdentityService.create_token`) and
+License Manager ``CreateToken`` (seeded with ``IdentityService.create_token()``) and
 ``GetAccessToken`` (JSON protocol), STS ``AssumeRoleWithWebIdentity`` (query protocol,
 XML answers), and the temporary credentials they issue: a call signed with an issued
 access key must carry its session token and a valid SigV4 signature, and fails once the

@@ -31,18 +31,18 @@ __all__ = [
     "amount",
 ]
 
-#: Shape ``Arn``.
 ARN_PATTERN = (r"^arn:aws[a-zA-Z-]*:[A-Za-z0-9][A-Za-z0-9_/.-]{0,62}:[A-Za-z0-9_/.-]{0,63}:"
                r"[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9][A-Za-z0-9:_/+=,@.-]{0,1023}$")
+"""Shape ``Arn``."""
 ARN_MAX = 2048
-#: Shape ``ClientToken``.
 CLIENT_TOKEN_PATTERN = r"\S+"  # noqa: S105 (a pattern, not a secret)
+"""Shape ``ClientToken``."""
 CLIENT_TOKEN_MAX = 2048
-#: Enums ``CheckoutType`` and ``DigitalSignatureMethod``.
 CHECKOUT_TYPES = frozenset({"PROVISIONAL", "PERPETUAL"})
+"""Enums ``CheckoutType`` and ``DigitalSignatureMethod``."""
 DIGITAL_SIGNATURE_METHODS = frozenset({"JWT_PS384"})
-#: KMS shapes ``KeyIdType`` (1..2048) and ``GrantTokenList`` (0..10).
 KEY_ID_MAX = 2048
+"""KMS shapes ``KeyIdType`` (1..2048) and ``GrantTokenList`` (0..10)."""
 GRANT_TOKENS_MAX = 10
 
 
@@ -59,7 +59,7 @@ class Request:
         self.body = body
 
     def string(self, name: str, **constraints: Any) -> str | None:
-        """An optional string member; ``constraints`` as for :meth:`required`."""
+        """An optional string member; ``constraints`` as for ``required()``."""
         value = self.body.get(name)
         return None if value is None else self._checked(name, value, **constraints)
 

@@ -12,12 +12,12 @@ from ._factory import TokenFactory
 
 @pytest.fixture(scope="session")
 def license_token_factory() -> TokenFactory:
-    """A session-wide :class:`TokenFactory` with a fresh 2048-bit issuer key."""
+    """A session-wide ``TokenFactory`` with a fresh 2048-bit issuer key."""
     return TokenFactory()
 
 
 @pytest.fixture
 def license_manager() -> Iterator[LocalLicenseManager]:
-    """A running :class:`LocalLicenseManager` on 127.0.0.1, stopped after the test."""
+    """A running ``LocalLicenseManager`` on 127.0.0.1, stopped after the test."""
     with LocalLicenseManager() as emulator:
         yield emulator
