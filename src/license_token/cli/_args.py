@@ -81,12 +81,14 @@ class ArgumentParser(argparse.ArgumentParser):
         for word in words:
             if word == "--":
                 return
-            if not word.startswith("--") or word == "--":
+            if not word.startswith("--"):
                 continue
             name = word.split("=", 1)[0]
             if name in self._option_string_actions:
                 continue
-            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            near = [o for o in known if o.startswith(name)] if len(name) > 2 else []
+            if len(near) != 1:  # an abbreviation of one option, else the closest spelling
+                near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f"; did you mean {near[0]}?" if near else f"; {self.prog} takes " + \
                 ", ".join(o for o in known if o.startswith("--"))
             self.error(f"unrecognized arguments: {name}{hint}")
