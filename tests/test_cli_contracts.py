@@ -22,6 +22,7 @@ from license_token.testing import EmulatedLicense, LocalLicenseManager, TokenFac
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = str(Path(sys.executable).with_name("license-token"))
 BASE_KEYS = {"valid", "code", "message", "license"}
+CLI_REFERENCE = (ROOT / "docs" / "reference" / "cli.md").read_text()
 
 
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
@@ -146,6 +147,8 @@ def test_the_exit_table_command_by_command(
     assert len(lines) == 1, out
     doc = json.loads(lines[0])
     assert BASE_KEYS <= set(doc), doc
+    undocumented = [k for k in doc if f"`{k}`" not in CLI_REFERENCE]
+    assert undocumented == [], "keys missing from docs/reference/cli.md"
     assert doc["valid"] is (exit_code == 0 and argv[0] != "inspect")  # inspect verifies nothing
     assert (doc["code"] is None) is (exit_code == 0)
     if exit_code == 2:  # a usage error, or a machine that gives no node ID (unreadable)

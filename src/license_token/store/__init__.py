@@ -291,9 +291,10 @@ class LicenseStore(StoreState):
             return []
 
     def skipped_files(self) -> list[tuple[Path, str]]:
-        """The files of the directory no load can use, and why: not a store entry (a
-        response copied in by hand, say: ``import_response`` stores one), or an entry that
-        cannot be read.
+        """The files of the directory that no load can use, and why.
+
+        A file is skipped when it is not a store entry (a response copied in by hand, say:
+        ``import_response`` stores one), or when it is an entry that cannot be read.
 
         Returns:
             ``(path, why)`` pairs, sorted; empty when the directory cannot be listed.
