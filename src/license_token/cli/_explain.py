@@ -154,7 +154,7 @@ def _examine(source: Source, keys: TrustStore, policy: Policy, now: datetime,
         if payload_error is not None:
             raise payload_error
         claims = outcome.claims if isinstance(outcome, VerifiedLicense) else \
-            LicenseClaims.from_payload(payload)
+            LicenseClaims._from_payload(payload)
     except InvalidLicense as exc:
         token = payload | {"signature_verified": True} if isinstance(payload, dict) else None
         return Findings(rows=(signature, Row("", "claims", FAILED, str(exc)),
@@ -232,7 +232,7 @@ def _entitlement_rows(claims: LicenseClaims,
     for requirement in requirements:
         label = f"entitlement {requirement}"
         try:
-            granted = requirement.check(claims)
+            granted = requirement._check(claims)
         except InvalidLicense as exc:
             rows.append(Row("entitlements", label, FAILED,
                             f"{exc}; {_granted_and_near(requirement, claims)}"))
