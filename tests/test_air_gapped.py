@@ -15,7 +15,12 @@ import pytest
 from license_token import ClockRollback, NodeMismatch, TrustStore, Verifier
 from license_token.cli import main
 from license_token.cli._node import DEFAULT_SALT
-from license_token.node import NodeIdUnavailable, installation_node_id, node_id
+from license_token.node import (
+    ContainerNodeId,
+    NodeIdUnavailable,
+    installation_node_id,
+    node_id,
+)
 from license_token.store import LicenseStore
 from license_token.testing import LocalLicenseManager, TokenFactory
 
@@ -47,11 +52,13 @@ def test_node_id_with_the_machine_id_matches_the_api(tmp_path: Path) -> None:
     done = _run("node-id", "--salt", SALT, "--json")
     doc = json.loads(done.stdout.splitlines()[-1])
     try:
-        expected, failure = node_id(SALT), None
+        expected, failure, exit_code = node_id(SALT), None, 0
     except NodeIdUnavailable as exc:  # a container or a machine without an ID: the same code
-        expected, failure = None, {"code": exc.code, "message": str(exc), "node_id": None}
+        expected, failure = None, {"code": exc.code, "message": str(exc), "node_id": None,
+                                   "license": None, "valid": False}
+        exit_code = 1 if isinstance(exc, ContainerNodeId) else 2  # refused, or unreadable
     if failure is not None:
-        assert done.returncode == 1 and doc == failure
+        assert done.returncode == exit_code and doc == failure
     else:
         assert done.returncode == 0 and doc["node_id"] == expected
     allowed = _run("node-id", "--salt", SALT, "--allow-container")

@@ -101,7 +101,7 @@ def test_bad_paths_end_in_a_message_and_exit_2(command: str, message: str,
 ])
 def test_an_unusable_installation_file_is_node_id_unavailable(
         command: str, paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(shlex.split(command.format(**paths))) == 1
+    assert main(shlex.split(command.format(**paths))) == EXIT_USAGE  # unreadable input
     out, err = capsys.readouterr()
     assert err.startswith("license-token: node_id_unavailable: ")
     assert out == ""
@@ -180,6 +180,8 @@ def _without_boto3(code: str) -> subprocess.CompletedProcess[str]:
     ["checkout-borrow", "--license-arn", "arn:x", "--entitlement", "Users:Count=1", "--key",
      "{key}", "--out", "{dir}/r.json"],
     ["public-key", "--kms-key-id", "k", "--out", "{dir}/k.pem"],
+    ["check-in", "--consumption-token", "t"],
+    ["check-in", "--consumption-token", "t", "--json"],
 ])
 def test_without_the_aws_extra_commands_say_what_to_install(
         argv: list[str], paths: dict[str, str]) -> None:
@@ -205,3 +207,17 @@ def test_without_boto3_importing_the_adapter_says_what_to_install(module: str) -
     assert first.startswith("ImportError license_token.aws needs boto3")  # the package says it
     assert first.endswith("install license-token[aws]")
     assert second == "offline ok"
+
+
+def test_without_boto3_the_emulator_client_says_what_to_install() -> None:
+    """The emulator serves without boto3; only its ``client()`` needs it, and says so."""
+    done = _without_boto3(
+        "from license_token.testing import LocalLicenseManager\n"
+        "with LocalLicenseManager() as emulator:\n"
+        "    try:\n"
+        "        emulator.client()\n"
+        "    except ImportError as exc:\n"
+        "        print(type(exc).__name__, exc)\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ImportError LocalLicenseManager.client() needs boto3")
+    assert done.stdout.rstrip().endswith("install license-token[aws]")

@@ -88,7 +88,7 @@ def test_make_client_turns_a_bad_endpoint_into_invalid_request() -> None:
     "verify {response} --json",
     "store list --dir {key} --key {key} --json",
     "node-id --json --bogus",
-    "store list --dir {dir} --key {key} --js --at x",
+    "store list --dir {dir} --key {key} --json --at x",
 ])
 def test_argparse_usage_errors_under_json_print_the_usage_document(
         command: str, key_file: Path, factory: TokenFactory,

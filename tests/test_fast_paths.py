@@ -39,7 +39,7 @@ from license_token import (
     VerifiedLicense,
     Verifier,
 )
-from license_token._claims import NUMBER, parse_metadata, parse_time, slot_setters
+from license_token._claims import NUMBER, format_time, parse_metadata, parse_time, slot_setters
 from license_token._clock import utc_now
 from license_token._jws import (
     _DECODER,
@@ -850,9 +850,9 @@ def _policy_reference(policy: Policy, claims: LicenseClaims,
                       now: datetime) -> dict[Requirement, Entitlement]:
     """The window, then the pins, then every requirement (none: nothing granted)."""
     if now < claims.issued_at - policy.leeway:
-        raise NotYetValid(f"issued at {claims.issued_at.isoformat()}, now is {now.isoformat()}")
+        raise NotYetValid(f"issued at {format_time(claims.issued_at)}, now is {format_time(now)}")
     if now >= claims.expiration + policy.leeway:
-        raise Expired(f"expired at {claims.expiration.isoformat()}, now is {now.isoformat()}")
+        raise Expired(f"expired at {format_time(claims.expiration)}, now is {format_time(now)}")
     if policy.license_arn is not None and claims.license_arn != policy.license_arn:
         raise LicenseMismatch(f"token is for {claims.license_arn!r}, not {policy.license_arn!r}")
     if policy.node_id is not None and claims.node_id != policy.node_id:

@@ -275,7 +275,7 @@ def test_checkout_borrow_cli_with_a_token_file_and_no_credentials(tmp_path: Path
                                   check=False, env=env)
 
         without = run("--region", "us-east-1")
-        assert without.returncode == 1 and "aws_no_credentials" in without.stderr
+        assert without.returncode == 2 and "aws_no_credentials" in without.stderr  # misconfigured
         done = run("--region", "us-east-1", "--license-token-file", str(token_file),
                    "--role-arn", ROLE)
         assert done.returncode == 0, done.stderr

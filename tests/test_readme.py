@@ -226,12 +226,12 @@ def test_the_demo_names_the_program_as_a_shell_can_start_it(
         monkeypatch: pytest.MonkeyPatch, argv0: str, on_path: str | None,
         expected: list[str]) -> None:
     """An unactivated venv: the bare name would be 'command not found' (exit 127)."""
-    from license_token.cli import _online
+    from license_token.cli import _demo
 
     monkeypatch.setattr(sys, "argv", [argv0])
     monkeypatch.setattr(shutil, "which", lambda _: on_path)
     monkeypatch.setattr(os.path, "realpath", lambda path: path)
-    words = shlex.split(_online.verify_command(Path("r.json"), Path("k.pem"), "arn"))
+    words = shlex.split(_demo.verify_command(Path("r.json"), Path("k.pem"), "arn"))
     assert words[:len(expected) + 1] == [*expected, "verify"]
 
 

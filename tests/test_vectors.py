@@ -77,11 +77,14 @@ def test_cli(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture
         argv += ["--leeway", str(policy["leeway"])]
     status = main(argv)
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result) == {"valid", "code", "message", "license"}
+    assert set(result) == {"valid", "code", "message", "license", "checks", "token"}
     if case["expected"]["valid"]:
+        assert "failed" not in result["checks"].values()
         assert (status, result["valid"], result["code"]) == (0, True, None)
         for name, value in case["expected"]["claims"].items():
             assert result["license"]["claims"][name] == value
     else:
         assert (status, result["valid"], result["license"]) == (1, False, None)
         assert result["code"] == case["expected"]["code"]
+        # the check that failed is shown (a token that cannot be read has no check of its own)
+        assert "failed" in result["checks"].values() or result["code"] == "malformed"

@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import attrs
 
-from ._claims import ENTITLEMENT_UNITS, NUMBER, Entitlement, LicenseClaims
+from ._claims import ENTITLEMENT_UNITS, NUMBER, Entitlement, LicenseClaims, format_time
 from ._errors import (
     ConfigurationError,
     EntitlementInsufficient,
@@ -251,12 +251,13 @@ class Policy:
             not_before, not_after = claims.issued_at - self.leeway, claims.expiration + self.leeway
         except OverflowError:
             raise Malformed(f"claims: a validity window {self.leeway} wider than issuedAt "
-                            f"{claims.issued_at.isoformat()} .. expiration "
-                            f"{claims.expiration.isoformat()} cannot be represented") from None
+                            f"{format_time(claims.issued_at)} .. expiration "
+                            f"{format_time(claims.expiration)} cannot be represented") from None
         if now < not_before:
-            raise NotYetValid(f"issued at {claims.issued_at.isoformat()}, now is {now.isoformat()}")
+            raise NotYetValid(f"issued at {format_time(claims.issued_at)}, "
+                              f"now is {format_time(now)}")
         if now >= not_after:
-            raise Expired(f"expired at {claims.expiration.isoformat()}, now is {now.isoformat()}")
+            raise Expired(f"expired at {format_time(claims.expiration)}, now is {format_time(now)}")
         if self.license_arn is not None and claims.license_arn != self.license_arn:
             raise LicenseMismatch(f"token is for {claims.license_arn!r}, not {self.license_arn!r}")
         if self.node_id is not None and claims.node_id != self.node_id:

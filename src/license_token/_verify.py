@@ -276,4 +276,14 @@ class Verifier:
             if key is not tried and verify_ps384(key.public_key, signing_input, signature):
                 self._last_key = (key, signature_length(key.public_key))
                 return key
-        raise BadSignature(f"no pinned key ({len(self.keys)} tried) verifies the PS384 signature")
+        raise BadSignature(f"no pinned key ({len(self.keys)} tried) verifies the PS384 signature"
+                           + self._length_hint(len(signature)))
+
+    def _length_hint(self, length: int) -> str:
+        """Why no key could verify a signature of ``length`` bytes, when its size says so."""
+        sizes = sorted({signature_length(key.public_key) for key in self.keys})
+        if length in sizes:
+            return ""
+        needed = " or ".join(str(size) for size in sizes)
+        return (f": the signature is {length} bytes, the pinned keys' signatures are {needed} "
+                "(a truncated token, or one signed by another key)")

@@ -1,9 +1,10 @@
 """``license-token``: verify and inspect tokens; fetch them from AWS or the emulator.
 
-One module per command group (``_verify``, ``_store``, ``_node``, ``_online``), all built on
-``_common``. Exit codes: 0 verified (or done), 1 rejected, 2 usage error, unreadable
-input, unwritable output, unusable key or missing extra. Commands that need boto3
-import it only when they run.
+One module per command group (``_verify``, ``_store``, ``_node``, ``_online``, ``_demo``,
+``_checkin``), all built on ``_common`` and ``_result``. Exit codes: 0 verified (or done),
+1 rejected or AWS refused, 2 usage error, unreadable input, unwritable output, unusable
+key, AWS not configured (no Region, credentials or profile) or missing extra; 130
+interrupted (Ctrl-C). Commands that need boto3 import it only when they run.
 """
 
 from __future__ import annotations
@@ -14,40 +15,42 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from .._errors import InvalidLicense, LicenseTokenError
-from . import _emulator, _node, _online, _store, _verify
+from . import _checkin, _demo, _emulator, _node, _online, _store, _verify
+from ._args import ArgumentParser, ArgumentRefused
 from ._common import (
+    EXIT_INTERRUPTED,
     EXIT_REJECTED,
     EXIT_USAGE,
-    ArgumentParser,
-    ArgumentRefused,
     UsageError,
     dump_json,
     escape,
     write,
 )
+from ._logs import warnings_once
+from ._result import refused, result
 
 __all__ = ["main"]
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
-    """``--json`` (or an abbreviation argparse would accept) is among the arguments."""
-    return any(len(arg) >= 3 and "--json".startswith(arg) for arg in argv)
-
-
-def _usage_json(message: str) -> None:
-    dump_json({"code": "usage", "license": None, "message": message, "valid": False})
+    """``--json`` is among the arguments (options are never abbreviated)."""
+    return "--json" in argv
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="license-token",
         description="Verify AWS License Manager checkout tokens offline.",
-        epilog="exit codes: 0 verified or done, 1 rejected (the code says why), 2 usage "
-               "error, unreadable input, unwritable output, unusable key or missing extra",
+        epilog="exit codes: 0 verified or done, 1 rejected (the code says why) or AWS "
+               "refused, 2 usage error, unreadable input, unwritable output, unusable key, "
+               "AWS not configured (no Region, credentials or profile) or missing extra, "
+               "130 interrupted",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for group in (_verify, _store, _node, _online, _emulator):
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (COMMAND --help says more)")
+    for group in (_verify, _store, _node, _demo, _online, _checkin, _emulator):
         group.register(sub)
     return parser
 
@@ -59,15 +62,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
-        0 verified (or done), 1 rejected, 2 usage error or unusable key.
+        0 verified (or done), 1 rejected or AWS refused, 2 usage error, unreadable input
+        or misconfiguration, 130 interrupted.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with warnings_once():
+            return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        write("license-token: interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: list[str]) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except ArgumentRefused as exc:  # reported on stderr; under --json the JSON line too
         if _wants_json(argv):
-            _usage_json(exc.message)
+            dump_json(result(valid=False, code="usage", message=exc.message))
         return EXIT_USAGE
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
@@ -79,9 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file the command could not read or write
         message = f"{exc.filename or 'I/O'}: {exc.strerror or exc}"
     except LicenseTokenError as exc:
-        write(f"license-token: {exc.code}: {escape(exc)}")
-        return EXIT_REJECTED if isinstance(exc, InvalidLicense) else EXIT_USAGE
+        return refused(args, exc.code, str(exc), exit_code=EXIT_REJECTED
+                       if isinstance(exc, InvalidLicense) else EXIT_USAGE)
     if getattr(args, "json", False):
-        _usage_json(message)
+        dump_json(result(valid=False, code="usage", message=message))
     write(f"license-token: error: {escape(message)}")
     return EXIT_USAGE

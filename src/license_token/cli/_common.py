@@ -12,20 +12,19 @@ import json
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from .. import _claims
-from .._claims import Entitlement, format_time
-from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError, Malformed
+from .._errors import ConfigurationError, InvalidLicense, Malformed
 from .._files import read_bounded
 from .._keys import TrustStore
-from .._policy import DEFAULT_LEEWAY, MAX_LEEWAY, Policy, Requirement
+from .._policy import DEFAULT_LEEWAY, MAX_LEEWAY, Requirement
 from .._response import MAX_RESPONSE_LENGTH
-from .._verify import VerifiedLicense, Verifier
+from .._verify import Verifier
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
-CHECKED, NOT_CHECKED = "ok", "not_checked"
-"""How the JSON result marks a check: made and passed, or not asked for."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT), as a shell reports it: 128 + 2."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
@@ -46,28 +45,6 @@ def escape(text: object) -> str:
         return line
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in line)
-
-
-class ArgumentRefused(SystemExit):
-    """argparse refused the command line (already reported on stderr): exit 2, with the
-    message for the ``--json`` line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(EXIT_USAGE)
-        self.message = message
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """``argparse`` whose messages (which quote the arguments given) are escaped too."""
-
-    def _print_message(self, message: str, file: Any = None) -> None:
-        if message:
-            write(message.rstrip("\n"), file)
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        write(f"{self.prog}: error: {escape(message)}")
-        raise ArgumentRefused(message)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
@@ -101,6 +78,9 @@ def read_input(path: str) -> bytes:
         Malformed: it is larger than any response can be.
     """
     if path == "-":
+        if sys.stdin.isatty():
+            write("license-token: reading the response or token from the terminal: paste "
+                  "it, then Ctrl-D (Ctrl-Z, Enter on Windows)")
         data: bytes = sys.stdin.buffer.read(MAX_RESPONSE_LENGTH + 1)
         if len(data) > MAX_RESPONSE_LENGTH:
             raise Malformed(f"input larger than {MAX_RESPONSE_LENGTH} bytes")
@@ -146,8 +126,8 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 <= value <= MAX_LEEWAY.total_seconds():
         raise argparse.ArgumentTypeError(
-            f"leeway must be between 0 and {MAX_LEEWAY.total_seconds():g} seconds "
-            f"({MAX_LEEWAY.days} days)")
+            f"{text!r}: leeway must be between 0 and {int(MAX_LEEWAY.total_seconds())} "
+            f"seconds ({MAX_LEEWAY.days} days)")
     return value
 
 
@@ -158,16 +138,18 @@ def add_key_option(parser: argparse.ArgumentParser) -> None:
                              "GetPublicKey JSON); required, repeatable")
 
 
-def add_policy_options(parser: argparse.ArgumentParser, *, what_if: bool = True) -> None:
+def add_policy_options(parser: argparse.ArgumentParser, *, what_if: bool = True,
+                       node_help: str = "the node the token must be bound to (else NOT "
+                                        "CHECKED)") -> None:
     """``--key`` and the policy options shared by ``verify`` and ``store``.
 
-    ``what_if=False`` leaves out ``--at``, for commands that must use the real clock.
+    ``what_if=False`` leaves out ``--at``, for commands that must use the real clock;
+    ``node_help`` says what ``--node-id`` does for this command.
     """
     add_key_option(parser)
     parser.add_argument("--license-arn", metavar="ARN", type=non_empty,
                         help="the license the token must be for (else NOT CHECKED)")
-    parser.add_argument("--node-id", metavar="ID", type=non_empty,
-                        help="the node the token must be bound to (else NOT CHECKED)")
+    parser.add_argument("--node-id", metavar="ID", type=non_empty, help=node_help)
     parser.add_argument("--require", action="append", default=[], type=_requirement,
                         metavar="NAME[:UNIT][=MIN]",
                         help="a required entitlement; repeatable (else NOT CHECKED)")
@@ -198,6 +180,12 @@ def load_keys(paths: list[str]) -> TrustStore:
         raise UsageError(str(exc)) from exc
 
 
+def judged_at(args: argparse.Namespace) -> datetime:
+    """The instant to verify at: ``--at``, else the system clock now (UTC)."""
+    at: datetime | None = args.at
+    return at if at is not None else Verifier.DEFAULT_CLOCK()
+
+
 def verifier_from_args(args: argparse.Namespace) -> Verifier:
     """The ``Verifier`` the policy options ask for; an unusable key file is a usage error."""
     at: datetime | None = args.at
@@ -206,82 +194,8 @@ def verifier_from_args(args: argparse.Namespace) -> Verifier:
                     clock=(lambda: at) if at is not None else Verifier.DEFAULT_CLOCK)
 
 
-def emit(doc: dict[str, Any], as_json: bool, human: str) -> None:
-    """The result: the JSON line on stdout and the human text on stderr, or the text alone."""
-    if as_json:
-        dump_json(doc)
-        write(human)
-    else:
-        show(human)
-
-
-def checks(policy: Policy) -> dict[str, str]:
-    """Which checks a verification under ``policy`` made: ``ok`` or ``not_checked``."""
-    return {
-        "signature": CHECKED, "unsigned_fields": CHECKED, "validity": CHECKED,
-        "license_arn": CHECKED if policy.license_arn is not None else NOT_CHECKED,
-        "node": CHECKED if policy.node_id is not None else NOT_CHECKED,
-        "entitlements": CHECKED if policy.requirements else NOT_CHECKED,
-    }
-
-
-def grant(entitlement: Entitlement) -> str:
-    """``10 Count``, ``Enabled`` (unit ``None``), or ``(no value)``."""
-    value = "(no value)" if entitlement.value is None else entitlement.value
-    return value if entitlement.unit == "None" else f"{value} {entitlement.unit}"
-
-
-def check_rows(lic: VerifiedLicense, policy: Policy, now: datetime) -> list[tuple[str, str, str]]:
-    """One row per check, ``(check, result, detail)``; a check not made says NOT CHECKED."""
-    left = int((lic.expires_at - now).total_seconds()) // 60
-    leeway = f"leeway {policy.leeway.total_seconds():g} s"
-    rows = [
-        ("signature PS384", "ok", f"{lic.key.key_size}-bit RSA, pinned key "
-                                  f"sha256:{lic.key.fingerprint[:16]}…"),
-        ("unsigned fields", "ok", "match the signed claims"),
-        ("issued", "ok", f"{format_time(lic.issued_at)} ({leeway})"),
-        ("expiry", "ok", f"{format_time(lic.expires_at)} ({left} min left, {leeway})"),
-    ]
-    if policy.license_arn is None:
-        rows.append(("license", "NOT CHECKED", f"{lic.license_arn} (no license ARN pinned)"))
-    else:
-        rows.append(("license", "ok", lic.license_arn))
-    bound = lic.node_id or "no node"
-    if policy.node_id is None:
-        rows.append(("node", "NOT CHECKED", f"token bound to {bound} (no node ID given)"))
-    else:
-        rows.append(("node", "ok", bound))
-    if not policy.requirements:
-        rows.append(("entitlements", "NOT CHECKED", "no entitlement required"))
-    for requirement in policy.requirements:  # the entitlement the policy checked
-        rows.append((f"entitlement {requirement}", "ok",
-                     f"granted {grant(lic.granted[requirement])}"))
-    rows += [("grants", "", f"{e.name}: {grant(e)}") for e in lic.claims.entitlements]
-    return rows
-
-
 def table(rows: list[tuple[str, str, str]]) -> str:
     """Rows as aligned columns, indented by two spaces."""
     rows = [(escape(a), escape(b), escape(c)) for a, b, c in rows]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}".rstrip() for a, b, c in rows)
-
-
-def report(args: argparse.Namespace, outcome: VerifiedLicense | LicenseTokenError,
-           verifier: Verifier) -> int:
-    """Print one result in the fixed ``--json`` shape, or for people; return the exit code.
-
-    The JSON license document is ``VerifiedLicense.to_json()`` plus ``checks``: each check
-    ``ok`` or ``not_checked``.
-    """
-    if isinstance(outcome, LicenseTokenError):
-        doc = {"valid": False, "code": outcome.code, "message": str(outcome), "license": None}
-        emit(doc, args.json, f"INVALID ({outcome.code}): {escape(outcome)}")
-        return EXIT_REJECTED
-    policy = verifier.policy
-    license_doc = outcome.to_json() | {"checks": checks(policy)}
-    doc = {"valid": True, "code": None, "message": "verified", "license": license_doc}
-    human = f"VALID  {escape(outcome.license_arn)}\n" + table(
-        check_rows(outcome, policy, outcome.verified_at))
-    emit(doc, args.json, human)
-    return EXIT_OK

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ._common import EXIT_OK, UsageError, add_json_option, dump_json, escape, show, write
-from ._online import _program
+from ._demo import _program
 
 if TYPE_CHECKING:  # the emulator itself is imported only when the command runs
     from ..testing import EmulatedLicense, LocalLicenseManager

@@ -14,13 +14,16 @@ from .._response import read_response
 from ._common import (
     EXIT_OK,
     EXIT_REJECTED,
+    add_json_option,
     add_policy_options,
+    dump_json,
     escape,
+    judged_at,
     read_input,
-    report,
     verifier_from_args,
     write,
 )
+from ._result import failure, report, result
 
 
 def register(sub: Any) -> None:
@@ -32,16 +35,18 @@ def register(sub: Any) -> None:
 
     inspect = sub.add_parser("inspect", help="decode WITHOUT verifying (debugging only)")
     inspect.add_argument("file", metavar="FILE", help="response JSON or bare token; - for stdin")
+    add_json_option(inspect)
     inspect.set_defaults(handler=cmd_inspect)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``verify``: one response or token against the pinned keys and the policy options."""
-    verifier = verifier_from_args(args)
+    verifier, now = verifier_from_args(args), judged_at(args)
+    data = read_input(args.file)
     try:
-        return report(args, verifier.verify(read_input(args.file)), verifier)
+        return report(args, verifier.verify(data, now=now), verifier, data, now)
     except InvalidLicense as exc:
-        return report(args, exc, verifier)
+        return report(args, exc, verifier, data, now)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -50,16 +55,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         jws = parse_compact(read_response(read_input(args.file)).token)
         payload: Any = loads_strict(jws.payload, "payload")
     except InvalidLicense as exc:
+        if args.json:
+            dump_json(failure(exc, verified=False))
         write(f"license-token: cannot decode: {escape(exc)}")
         return EXIT_REJECTED
-    doc = {
-        "verified": False,
-        "warning": "UNVERIFIED: decoded only; the signature and claims were NOT checked",
-        "header": dict(jws.header),
-        "claims": payload,
-        "signature_bytes": len(jws.signature),
-        "signature_b64u_prefix": base64.urlsafe_b64encode(jws.signature[:12]).decode(),
-    }
+    warning = "UNVERIFIED: decoded only; the signature and claims were NOT checked"
+    doc = result(
+        valid=False, code=None, message=warning, verified=False, warning=warning,
+        header=dict(jws.header), claims=payload, signature_bytes=len(jws.signature),
+        signature_b64u_prefix=base64.urlsafe_b64encode(jws.signature[:12]).decode())
     write("*** UNVERIFIED: nothing on stdout has been checked; do not trust it ***")
-    write(json.dumps(doc, indent=2, sort_keys=True), sys.stdout)
+    if args.json:
+        dump_json(doc)
+    else:
+        write(json.dumps(doc, indent=2, sort_keys=True), sys.stdout)
     return EXIT_OK

@@ -69,6 +69,8 @@ MAX_ROLLBACK_TOLERANCE = timedelta(days=366)
 """Largest rollback tolerance accepted (the clock mark is a date: it must stay one)."""
 _ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
+_OWN_FILE = re.compile(r"clock\.json|lifecycle\.json|\.lock|\.renew\.lock|\..+\.tmp", re.ASCII)
+"""The store's own files besides its entries (clock mark, lifecycle, locks, temp files)."""
 _MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
 _MAX_CLOCK = 4096
 _MARK_STEP = timedelta(seconds=60)  # the mark is rewritten only when it moves this much
@@ -290,6 +292,31 @@ class LicenseStore(StoreState):
                           if _ENTRY_NAME.fullmatch(p.name))
         except OSError:
             return []
+
+    def skipped_files(self) -> list[tuple[Path, str]]:
+        """The files of the directory that no load can use, and why.
+
+        A file is skipped when it is not a store entry (a response copied in by hand, say:
+        ``import_response`` stores one), or when it is an entry that cannot be read.
+
+        Returns:
+            ``(path, why)`` pairs, sorted; empty when the directory cannot be listed.
+        """
+        entries = set(self.paths())
+        try:
+            names = sorted(self.directory.iterdir())
+        except OSError:
+            return []
+        skipped = []
+        for path in names:
+            if path in entries:
+                try:
+                    self._read_entry(path)
+                except StoreError as exc:
+                    skipped.append((path, f"{exc.code}: {exc}"))
+            elif not _OWN_FILE.fullmatch(path.name):
+                skipped.append((path, "not a store entry"))
+        return skipped
 
     def license_arns(self) -> list[str]:
         """License ARNs named by the stored files (unverified; use ``load`` to verify)."""

@@ -165,10 +165,17 @@ class LocalLicenseManager:
             **config: ``botocore.config.Config`` options (retries: ``standard``, 5 attempts).
 
         Returns:
-            The client (needs the ``[aws]`` extra).
+            The client.
+
+        Raises:
+            ImportError: boto3 is not installed (it comes with the ``[aws]`` extra).
         """
-        import boto3
-        from botocore.config import Config
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as missing:
+            raise ImportError(f"LocalLicenseManager.client() needs boto3 ({missing}): "
+                              "install license-token[aws]") from missing
 
         return boto3.client(
             service, endpoint_url=self.endpoint_url, region_name=self.region,
