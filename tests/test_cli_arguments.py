@@ -56,7 +56,7 @@ def test_every_parser_refuses_abbreviations() -> None:
 
 
 @pytest.mark.parametrize(("words", "commands"), [
-    ([], "verify, inspect, store, node-id, demo, checkout-borrow, public-key, check-in"),
+    ([], "verify, inspect, store, node-id, demo, checkout-borrow, public-key, check-in, emulator"),
     (["store"], "list, show, verify, import, remove"),
 ])
 def test_a_missing_command_names_the_commands_of_its_group(words: list[str],
