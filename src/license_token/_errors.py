@@ -225,9 +225,12 @@ class StoreUnavailable(StoreError):
     """The store cannot be used: a file cannot be written, read or locked.
 
     Disk full, read-only, permissions, an unreadable ``lifecycle.json``, a lock held too long.
+    A failed save puts back what it had replaced: nothing changed, unless ``written`` names
+    files that could not be put back (they hold what that save wrote).
     """
 
     code = "store_unavailable"
+    written: tuple[Path, ...] = ()
 
 
 class NotInStore(StoreError):

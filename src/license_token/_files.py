@@ -165,7 +165,8 @@ class Rollback:
                 if kept is None:
                     path.unlink(missing_ok=True)
                 elif isinstance(kept, bytes):
-                    write_atomic(path, kept)
+                    if read_regular(path, len(kept)) != kept:  # else it was never replaced
+                        write_atomic(path, kept)
                 else:
                     os.replace(kept, path)
                     fsync_directory(path.parent)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import attrs
@@ -54,7 +54,7 @@ from .._errors import (
 )
 from .._keys import PinnedKey, TrustStore
 from .._policy import Requirement
-from .._verify import VerifiedLicense, Verifier
+from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._checkout import check_answers
 from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._retry import install_retries
@@ -247,7 +247,8 @@ class LicenseManager:
     def checkout_borrow(self, license_arn: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
                         node_id: str | None = None, metadata: Mapping[str, str] | None = None,
-                        client_token: str | None = None) -> Checkout:
+                        client_token: str | None = None,
+                        clock_behind_tolerance: timedelta | None = None) -> Checkout:
         """``CheckoutBorrowLicense`` with ``JWT_PS384``; the token is verified before returning.
 
         Args:
@@ -258,6 +259,10 @@ class LicenseManager:
             metadata: ``CheckoutMetadata`` to sign into the token.
             client_token: the idempotency token; a new one by default. Reuse it to retry
                 the same logical checkout without taking a second seat.
+            clock_behind_tolerance: accept a token whose signed ``issuedAt`` is ahead of
+                the local clock by up to this much (the clock is slow; the license's
+                ``clock_behind`` says by how much). The startup passes the store's limit
+                and lets the store decide; by default the verifier's leeway applies.
 
         Returns:
             The checkout, with its verified license and the response to save.
@@ -275,7 +280,9 @@ class LicenseManager:
             or None,
         )
         try:
-            lic = self.verifier.verify(response)
+            lic = self.verifier.verify(response) if clock_behind_tolerance is None else (
+                verify_allowing_slow_clock(self.verifier, response, now=None,
+                                           tolerance=clock_behind_tolerance))
             check_answers(lic, license_arn=license_arn, node_id=node_id,
                           entitlements=_entitlement_data(entitlements))
         except InvalidLicense as exc:

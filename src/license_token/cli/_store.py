@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .._claims import format_time
-from .._errors import LicenseTokenError
+from .._errors import LicenseTokenError, StoreUnavailable
 from ..startup import check_license
 from ..store import LicenseStore
 from ._common import (
@@ -132,8 +132,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _refused(args: argparse.Namespace, exc: LicenseTokenError) -> int:
-    doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None}
-    emit(doc, args.json, f"REFUSED ({exc.code}): {escape(exc)}; nothing was written")
+    """Exit 1, saying what the refused import left written: nothing, unless a failed write
+    could not be put back (``StoreUnavailable.written``)."""
+    left = exc.written if isinstance(exc, StoreUnavailable) else ()
+    doc = {"valid": False, "code": exc.code, "message": str(exc), "license": None,
+           "written": [str(path) for path in left]}
+    wrote = ("left written: " + ", ".join(escape(path) for path in left) if left
+             else "nothing was written")
+    emit(doc, args.json, f"REFUSED ({exc.code}): {escape(exc)}; {wrote}")
     return EXIT_REJECTED
 
 
@@ -170,8 +176,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _refused(args, exc)
     lic, policy = stored.license, verifier.policy
     doc = {"valid": True, "code": None, "message": f"imported into {stored.path}",
-           "license": lic.to_json() | {"checks": checks(policy)}, "file": str(stored.path)}
-    human = (f"IMPORTED into {escape(stored.path)}\n"
+           "license": lic.to_json() | {"checks": checks(policy)}, "file": str(stored.path),
+           "written": [str(path) for path in stored.written]}
+    human = (f"IMPORTED into {escape(stored.path)} (wrote "
+             + ", ".join(escape(path.name) for path in stored.written) + ")\n"
              + table(check_rows(lic, policy, lic.verified_at))
              + f"\n  borrow again before {format_time(lic.expires_at)}")
     emit(doc, args.json, human)

@@ -14,7 +14,15 @@ from typing import Protocol
 import attrs
 
 from .._claims import LicenseClaims
-from .._errors import ConfigurationError, LicenseTokenError, NodeMismatch, token_prefix
+from .._errors import (
+    ClockRollback,
+    ConfigurationError,
+    LicenseTokenError,
+    NodeMismatch,
+    NotInStore,
+    NotYetValid,
+    token_prefix,
+)
 from .._jws import loads_strict, parse_compact
 from .._response import Source, read_response
 from .._verify import VerifiedLicense, Verifier
@@ -161,6 +169,12 @@ class StartupResult:
         """Whether a renewal was attempted and failed (``renewal_error`` says why)."""
         return self.renewal_error is not None
 
+    @property
+    def clock_behind(self) -> timedelta | None:
+        """How slow this machine's clock is, at least, when the license proves it (see
+        :attr:`~license_token.VerifiedLicense.clock_behind`): tell the user to set it."""
+        return self.license.clock_behind
+
 
 def _unverified_claims(response: Source | None) -> LicenseClaims | None:
     """The claims of a stored or fetched response, UNVERIFIED: only to find its seat."""
@@ -236,6 +250,8 @@ class Renewal:
     def _without_renewal(self, stored: _Stored,
                          error: LicenseTokenError | None) -> StartupResult:
         if not isinstance(stored, VerifiedLicense):
+            if isinstance(stored, NotInStore) and isinstance(error, (NotYetValid, ClockRollback)):
+                raise error from stored  # the clock is the cause, not the empty store
             raise stored from error
         if error is not None:
             log.warning("license renewal failed, running on the stored token until %s: %s",
