@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from license_token import Expired, NotYetValid, TrustStore, Verifier
-from license_token._errors import ClockBehind
+from license_token import ClockBehind, Expired, NotYetValid, TrustStore, Verifier
 from license_token.aws import LicenseManager
 from license_token.startup import BorrowRenewer, check_license
 from license_token.store import LicenseStore

@@ -22,7 +22,6 @@ import attrs
 try:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
 except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         f"license_token.aws needs boto3 ({_missing}): install license-token[aws]",
@@ -32,9 +31,11 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
 from .._claims import Entitlement, parse_time
 from .._errors import (
     AccessDenied,
+    AnswerUnreadable,
     AwsError,
     Conflict,
     ConnectionFailed,
+    CredentialsExpired,
     CredentialsRejected,
     EntitlementNotAllowed,
     InvalidLicense,
@@ -63,11 +64,13 @@ from .marketplace import OnlineLicense, online_license, pins_issuer
 
 __all__ = [
     "AccessDenied",
+    "AnswerUnreadable",
     "AwsError",
     "Checkout",
     "Conflict",
     "ConnectionFailed",
     "ConsumptionConfiguration",
+    "CredentialsExpired",
     "CredentialsRejected",
     "EntitlementNotAllowed",
     "InvalidRequest",
@@ -90,9 +93,12 @@ __all__ = [
 
 @contextmanager
 def _translated() -> Iterator[None]:
+    """Only the library's errors leave a boto call: anything else is translated."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except LicenseTokenError:  # ours, raised inside the call (e.g. by the credentials)
+        raise
+    except Exception as exc:  # botocore's, or any other from botocore's parser or handlers
         raise translate(exc) from exc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -171,8 +172,10 @@ class StartupResult:
 
     @property
     def clock_behind(self) -> timedelta | None:
-        """How slow this machine's clock is, at least, when the license proves it (see
-        :attr:`~license_token.VerifiedLicense.clock_behind`): tell the user to set it."""
+        """How slow this machine's clock is, at least, when the license proves it, else ``None``.
+
+        See :attr:`~license_token.VerifiedLicense.clock_behind`: tell the user to set it.
+        """
         return self.license.clock_behind
 
 
@@ -215,7 +218,12 @@ class Renewal:
                 return StartupResult(license=current)
         except StoreError as exc:
             return self._state_unknown(stored, exc)
-        with self.store.renewing(wait=current is None) as mine:
+        with contextlib.ExitStack() as held:
+            try:
+                mine = held.enter_context(self.store.renewing(wait=current is None))
+            except StoreError as exc:  # the lock cannot be taken: an OS error, not a renewal
+                log.error("license renewal is stopped: %s", exc)
+                return self._without_renewal(stored, exc)
             if not mine:  # another process of this app is renewing right now
                 return self._without_renewal(stored, None)
             stored = self._load()  # it may just have renewed

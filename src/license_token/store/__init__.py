@@ -31,8 +31,8 @@ from filelock import FileLock, Timeout
 from .._claims import format_time, parse_time
 from .._clock import aware, current_time
 from .._errors import (
+    ClockBehind,
     ConfigurationError,
-    InvalidLicense,
     LicenseTokenError,
     Malformed,
     NotInStore,
@@ -50,6 +50,7 @@ from ._mark import MAX_MARK_FILE, ClockMark, next_mark, read_mark
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",
     "MAX_ROLLBACK_TOLERANCE",
+    "ClockBehind",
     "LicenseStore",
     "LoadFailure",
     "NotInStore",

@@ -262,14 +262,21 @@ class StoreState:
         """Serialise renewals across processes: yields ``True`` if this process may renew.
 
         With ``wait=False`` a renewal already running elsewhere yields ``False`` at once.
+
+        Raises:
+            StoreUnavailable: the lock cannot be taken for another reason than another
+                renewal (``.renew.lock`` a directory, a read-only or full store, …).
         """
         lock = FileLock(str(self.directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock.acquire()
-        except (Timeout, OSError):
+        except Timeout:
             yield False
             return
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot take the renewal lock: {exc.strerror or exc}",
+                                   self.directory / ".renew.lock") from exc
         try:
             yield True
         finally:
