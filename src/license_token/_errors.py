@@ -86,6 +86,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "UnsupportedSignatureMethod",
     "token_prefix",
+    "token_repr",
 ]
 
 
@@ -418,3 +419,13 @@ class TokenRejected(AwsError):
 def token_prefix(token: str) -> str:
     """The first characters of a token, enough to tell it apart in a log or a message."""
     return f"{token[:8]}..."
+
+
+def token_repr(value: str | tuple[str, ...] | None) -> str:
+    """``repr`` of a token, or of a tuple of them, shortened to :func:`token_prefix` as in logs.
+
+    For the ``repr=`` of attrs fields that hold consumption tokens or ``ClientToken`` values.
+    """
+    if isinstance(value, tuple):
+        return repr(tuple(token_prefix(token) for token in value))
+    return repr(value if value is None else token_prefix(value))

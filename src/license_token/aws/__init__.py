@@ -52,6 +52,7 @@ from .._errors import (
     Throttled,
     UnsupportedSignatureMethod,
     token_prefix,
+    token_repr,
 )
 from .._keys import PinnedKey, TrustStore
 from .._policy import Requirement
@@ -152,7 +153,7 @@ class Checkout:
 
     license: VerifiedLicense | None
     response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
-    client_token: str
+    client_token: str = attrs.field(repr=token_repr)
 
 
 @attrs.frozen(kw_only=True)

@@ -23,6 +23,7 @@ from .._errors import (
     NotInStore,
     NotYetValid,
     token_prefix,
+    token_repr,
 )
 from .._jws import loads_strict, parse_compact
 from .._response import Source, read_response
@@ -163,7 +164,7 @@ class StartupResult:
     license: VerifiedLicense
     renewed: bool = False
     renewal_error: LicenseTokenError | None = None
-    checked_in: tuple[str, ...] = ()
+    checked_in: tuple[str, ...] = attrs.field(default=(), repr=token_repr)
 
     @property
     def renewal_failed(self) -> bool:
@@ -195,7 +196,7 @@ _Stored = VerifiedLicense | LicenseTokenError  # the stored license, or why ther
 
 @attrs.frozen(kw_only=True)
 class _Seat:
-    token: str
+    token: str = attrs.field(repr=token_repr)
     expires_at: datetime
 
 
