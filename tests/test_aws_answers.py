@@ -21,12 +21,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from license_token import LicenseTokenError, TrustStore, Verifier
+from license_token import LicenseTokenError, Verifier
 from license_token.aws import AnswerUnreadable, LicenseManager, fetch_public_key
 from license_token.aws.credentials import token_session
 from license_token.startup import BorrowRenewer, check_license
 from license_token.store import LicenseStore
-from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
+from license_token.testing import DEFAULT_ARN, TokenFactory
+from license_token.testing._factory import aws_time
 
 BODIES = {"null": b"null", "empty list": b"[]", "not UTF-8": b"\xff\xfe{\x80\x81}"}
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
@@ -39,7 +40,7 @@ class _Answer(BaseHTTPRequestHandler):
     #: GetAccessToken answered well, so that the exchange reaches STS with ``body``.
     access_token_ok = False
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.access_token_ok and (self.headers.get("X-Amz-Target") or "").endswith(
                 "GetAccessToken"):
@@ -128,7 +129,7 @@ CALLS: dict[str, tuple[Callable[[str], Any], Callable[[str], Any]]] = {
 def _outcome(call: Callable[[], Any]) -> BaseException | None:
     try:
         call()
-    except Exception as exc:  # noqa: BLE001 (the point: which exception, if any)
+    except Exception as exc:
         return exc
     return None
 

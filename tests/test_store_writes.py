@@ -18,7 +18,8 @@ from conftest import NOW
 from license_token import Verifier
 from license_token.cli import main
 from license_token.store import LicenseStore, StoreUnavailable
-from license_token.testing import DEFAULT_ARN, TokenFactory, aws_time
+from license_token.testing import DEFAULT_ARN, TokenFactory
+from license_token.testing._factory import aws_time
 
 
 def _snapshot(directory: Path) -> dict[str, bytes | str]:
