@@ -160,7 +160,7 @@ def test_the_lifecycle_window_allows_a_slow_clock_up_to_the_tolerance_only() -> 
     hour = timedelta(hours=1)
     lic = verify_allowing_slow_clock(verifier, token, now=issued - hour, tolerance=hour)
     assert lic.clock_behind == hour and lic.verified_at == issued - hour
-    with pytest.raises(ClockBehind, match=r"reads 1:00:00\.000001|reads 1:00:00 behind") as info:
+    with pytest.raises(ClockBehind, match="reads 1:00:00 behind") as info:
         verify_allowing_slow_clock(verifier, token, now=issued - hour - timedelta(microseconds=1),
                                    tolerance=hour)
     assert info.value.code == "clock_behind" and isinstance(info.value, NotYetValid)
