@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ManualClock as Clock
 
 from license_token import NotYetValid, TrustStore, Verifier
 from license_token.aws import CredentialsExpired, LicenseManager, NoCredentials
@@ -26,28 +27,13 @@ ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
 USER = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def emulator(clock: Clock) -> Iterator[LocalLicenseManager]:
     with LocalLicenseManager(clock=clock) as lm:
-        lm.identity.require_issued_credentials = True
         yield lm
 
 
-@pytest.fixture
-def lic(emulator: LocalLicenseManager) -> EmulatedLicense:
+def _license(emulator: LocalLicenseManager) -> EmulatedLicense:
     return emulator.add_license(entitlements={"Users": ("Count", 2)}, borrow_ttl_minutes=24 * 60)
 
 
@@ -59,6 +45,7 @@ def _verifier(emulator: LocalLicenseManager, lic: EmulatedLicense, clock: Clock)
 def _token_renewer(emulator: LocalLicenseManager, lic: EmulatedLicense, clock: Clock,
                    token_file: Path, *, credentials_clock: Clock | None = None
                    ) -> tuple[Verifier, BorrowRenewer]:
+    emulator.identity.require_issued_credentials = True  # only the token's credentials
     session = token_session(LicenseToken.from_file(token_file), ROLE, region_name="us-east-1",
                             endpoint_url=emulator.endpoint_url,
                             time_fetcher=credentials_clock or clock)
@@ -70,9 +57,10 @@ def _token_renewer(emulator: LocalLicenseManager, lic: EmulatedLicense, clock: C
 
 @pytest.mark.parametrize("rotation", ["missing", "empty"])
 def test_a_token_file_mid_rotation_is_a_renewal_error_and_the_app_runs(
-        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager, lic: EmulatedLicense,
+        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager,
         rotation: str) -> None:
     """Before: ``ConfigurationError`` out of check_license although the license was valid."""
+    lic = _license(emulator)
     token_file = tmp_path / "license-token"
     token_file.write_text(emulator.create_token(lic.arn).token + "\n")
     verifier, renewer = _token_renewer(emulator, lic, clock, token_file)
@@ -96,10 +84,11 @@ def test_a_token_file_mid_rotation_is_a_renewal_error_and_the_app_runs(
 
 
 def test_credentials_expired_at_the_service_are_refreshed_once(
-        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager, lic: EmulatedLicense,
+        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager,
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore judges expiry by a clock 30 minutes slow: before, every call of the last
     30 minutes of each hour failed with ExpiredTokenException, no refresh."""
+    lic = _license(emulator)
     token_file = tmp_path / "license-token"
     token_file.write_text(emulator.create_token(lic.arn).token)
     slow = Clock()
@@ -130,10 +119,10 @@ def test_credentials_expired_at_the_service_are_refreshed_once(
 
 
 def test_a_renew_lock_that_cannot_be_taken_is_a_logged_store_error(
-        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager, lic: EmulatedLicense,
+        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager,
         caplog: pytest.LogCaptureFixture) -> None:
     """Before: ``.renew.lock`` a directory silently disabled renewal: no error, no log."""
-    emulator.identity.require_issued_credentials = False
+    lic = _license(emulator)
     verifier = _verifier(emulator, lic, clock)
     renewer = BorrowRenewer(manager=LicenseManager(verifier, client=emulator.client()),
                             license_arn=lic.arn, entitlements=USER)
@@ -156,9 +145,8 @@ def test_a_renew_lock_that_cannot_be_taken_is_a_logged_store_error(
 
 
 def test_not_yet_valid_is_never_hidden_behind_not_in_store(
-        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager,
-        lic: EmulatedLicense) -> None:
-    emulator.identity.require_issued_credentials = False
+        tmp_path: Path, clock: Clock, emulator: LocalLicenseManager) -> None:
+    lic = _license(emulator)
     behind = Clock()
     behind.now = clock.now - timedelta(days=3)
     verifier = _verifier(emulator, lic, behind)

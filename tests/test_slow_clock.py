@@ -10,13 +10,13 @@ told ``clock_behind`` with the skew, never ``not_in_store``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import readme_recipe
 
 from license_token import ClockBehind, Expired, NotYetValid, TrustStore, Verifier
 from license_token.aws import LicenseManager
@@ -71,22 +71,7 @@ def _run_readme_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clocks: 
                        emulator: LocalLicenseManager, lic: EmulatedLicense,
                        starts: int) -> list[Any]:
     """The README's startup recipe, pasted as is, started hourly on this machine."""
-    import license_token
-
-    class MachineVerifier(Verifier):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, clock=clocks.machine, **kwargs)
-
-    monkeypatch.setattr(license_token, "Verifier", MachineVerifier)
-    monkeypatch.setattr("license_token.node.detect_container", lambda **_: None)  # as a host
-    (tmp_path / "issuer-public-key.pem").write_bytes(emulator.public_key_pem(lic.key_id))
-    for name, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "x",
-                        "AWS_SECRET_ACCESS_KEY": "y",
-                        "XDG_DATA_HOME": str(tmp_path / "data")}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    recipe = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[1]
-    assert "check_license(store, verifier, renew=renewer)" in recipe
+    recipe = readme_recipe(tmp_path, monkeypatch, emulator, lic.key_id, clocks.machine)
     results = []
     for _ in range(starts):
         namespace: dict[str, Any] = {"LICENSE_ARN": lic.arn, "log": logging.getLogger()}
