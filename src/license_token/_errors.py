@@ -422,7 +422,7 @@ def token_prefix(token: str) -> str:
 
 
 def token_repr(value: str | tuple[str, ...] | None) -> str:
-    """``repr`` of a token, or of a tuple of them, shortened to :func:`token_prefix` as in logs.
+    """``repr`` of a token, or of a tuple of them, shortened to ``token_prefix()`` as in logs.
 
     For the ``repr=`` of attrs fields that hold consumption tokens or ``ClientToken`` values.
     """

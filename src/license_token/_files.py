@@ -117,9 +117,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 class Rollback:
     """Files about to be replaced, kept so that a group of replacements is all or nothing.
 
-    Before each replacement, :meth:`keep` keeps the file as it is (a hard link, which needs
+    Before each replacement, ``keep()`` keeps the file as it is (a hard link, which needs
     no space; its bytes where hard links are not supported; its absence). If a later write
-    fails, :meth:`undo` puts every kept file back; :meth:`discard` drops the copies once all
+    fails, ``undo()`` puts every kept file back; ``discard()`` drops the copies once all
     writes succeeded.
     """
 

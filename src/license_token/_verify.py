@@ -261,7 +261,7 @@ class Verifier:
 
     def _verified(self, source: Source, moment: datetime,
                   clock_behind: timedelta | None) -> VerifiedLicense:
-        """:meth:`verify` at ``moment``; ``clock_behind`` as for ``Policy._checked``."""
+        """``verify()`` at ``moment``; ``clock_behind`` as for ``Policy._check``."""
         response = read_response(source)
         jws = parse_compact(response.token)
         kid = jws.header.get("kid")  # a str or absent: parse_compact checked the header
@@ -297,7 +297,7 @@ class Verifier:
 
 def verify_allowing_slow_clock(verifier: Verifier, source: Source, *, now: datetime | None,
                                tolerance: timedelta) -> VerifiedLicense:
-    """:meth:`Verifier.verify`, with a token's ``issuedAt`` allowed ahead of ``now`` by up to
+    """``Verifier.verify()``, with a token's ``issuedAt`` allowed ahead of ``now`` by up to
     ``tolerance`` (a slow clock); expiry is judged exactly as ``verify`` judges it.
 
     For the lifecycle only (the store, the startup's fetch): it keeps a clock mark, so a
@@ -307,7 +307,7 @@ def verify_allowing_slow_clock(verifier: Verifier, source: Source, *, now: datet
 
     Args:
         verifier: the app's verifier.
-        source: as for :meth:`Verifier.verify`.
+        source: as for ``Verifier.verify()``.
         now: a clock reading (aware), or ``None`` for the verifier's clock.
         tolerance: how far ``issuedAt`` may be ahead of ``now``.
 
@@ -317,7 +317,7 @@ def verify_allowing_slow_clock(verifier: Verifier, source: Source, *, now: datet
     Raises:
         ClockBehind: ``issuedAt`` is ahead of ``now`` by more than ``tolerance`` (and the
             leeway).
-        InvalidLicense: any other check failed, as for :meth:`Verifier.verify`.
+        InvalidLicense: any other check failed, as for ``Verifier.verify()``.
         ConfigurationError: ``now`` is not timezone-aware.
     """
     return verifier._verified(source, current_time(verifier.clock, now), tolerance)

@@ -2,8 +2,8 @@
 
 botocore refreshes temporary credentials by the local clock: a clock 30 minutes slow keeps
 signing with credentials that expired at the service for the last 30 minutes of each hour
-(``ExpiredTokenException``). :class:`ExpiringCredentials` can be told they have expired,
-and :func:`register_refresh_on_expiry` installs a ``needs-retry`` handler that does so once
+(``ExpiredTokenException``). ``ExpiringCredentials`` can be told they have expired,
+and ``register_refresh_on_expiry()`` installs a ``needs-retry`` handler that does so once
 per call, then has botocore resend the call at once (re-signed with fresh credentials).
 """
 
@@ -26,7 +26,7 @@ _DONE = "license_token_forced_refresh"  # marks a call whose credentials were re
 
 
 class ExpiringCredentials(DeferredRefreshableCredentials):  # type: ignore[misc]
-    """botocore's deferred refreshable credentials, which :meth:`expire` can age at once."""
+    """botocore's deferred refreshable credentials, which ``expire()`` can age at once."""
 
     def __init__(self, refresh_using: Callable[[], dict[str, Any]], method: str,
                  **options: Any) -> None:

@@ -256,8 +256,8 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
             client_creator=self._sts_client, web_identity_token_loader=self._access_token,
             role_arn=role_arn, extra_args=extra, cache=_NoCache())
         self._time_fetcher = time_fetcher
-        #: The credentials :meth:`load` made last, or ``None``.
         self.loaded: ExpiringCredentials | None = None
+        """The credentials ``load()`` made last, or ``None``."""
 
     def __repr__(self) -> str:
         return (f"LicenseTokenCredentialProvider(token={self.token!r}, "
@@ -299,7 +299,7 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
         """Refreshable credentials; nothing is fetched until the first signed call.
 
         They are refreshed by botocore's clock, and at once (once per call) when the
-        service says they have expired, if the session was made by :func:`token_session`.
+        service says they have expired, if the session was made by ``token_session()``.
         """
         options = {} if self._time_fetcher is None else {"time_fetcher": self._time_fetcher}
         self.loaded = ExpiringCredentials(refresh_using=self._fetch, method=self.METHOD,

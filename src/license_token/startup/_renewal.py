@@ -175,7 +175,7 @@ class StartupResult:
     def clock_behind(self) -> timedelta | None:
         """How slow this machine's clock is, at least, when the license proves it, else ``None``.
 
-        See :attr:`~license_token.VerifiedLicense.clock_behind`: tell the user to set it.
+        See ``clock_behind``: tell the user to set it.
         """
         return self.license.clock_behind
 

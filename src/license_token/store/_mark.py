@@ -29,8 +29,8 @@ __all__ = ["MAX_MARK_FILE", "ClockMark", "next_mark", "read_mark"]
 log = logging.getLogger("license_token.store")
 
 _FORMAT, _VERSION = "license-token/clock", 1
-#: The largest ``clock.json`` read.
 MAX_MARK_FILE = 4096
+"""The largest ``clock.json`` read."""
 _STEP = timedelta(seconds=60)  # the mark is rewritten only when it moves this much
 
 
