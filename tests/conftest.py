@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -130,3 +131,26 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return site, done.stdout + done.stderr
+
+
+def readme_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: Any,
+                  key_id: str, clock: Callable[[], datetime]) -> str:
+    """The README's startup recipe, to ``exec`` as one start of a machine whose clock is
+    ``clock``: its AWS calls reach ``emulator``, its key and store live in ``tmp_path``."""
+    import license_token
+
+    class ClockedVerifier(Verifier):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, clock=clock, **kwargs)
+
+    monkeypatch.setattr(license_token, "Verifier", ClockedVerifier)
+    monkeypatch.setattr("license_token.node.detect_container", lambda **_: None)  # as a host
+    (tmp_path / "issuer-public-key.pem").write_bytes(emulator.public_key_pem(key_id))
+    for name, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "x",
+                        "AWS_SECRET_ACCESS_KEY": "y",
+                        "XDG_DATA_HOME": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    recipe: str = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[1]
+    assert "check_license(store, verifier, renew=renewer)" in recipe
+    return recipe

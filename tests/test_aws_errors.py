@@ -19,6 +19,7 @@ from license_token.aws import (
     AccessDenied,
     AwsError,
     Conflict,
+    CredentialsExpired,
     CredentialsRejected,
     EntitlementNotAllowed,
     InvalidRequest,
@@ -68,6 +69,7 @@ EXPECTED: dict[str, tuple[type[AwsError], bool]] = {
     "KMSInternalException": (ServiceUnavailable, True),
     "KMSInvalidStateException": (KeyUnusable, False),
     **{code: (CredentialsRejected, False) for code in COMMON_AUTH_ERRORS},
+    "ExpiredTokenException": (CredentialsExpired, False),  # refreshed once, then raised
 }
 ARN = "arn:aws:license-manager::123456789012:license:l-0123456789abcdef0123456789abcdef"
 ENTITLEMENTS = [{"Name": "Users", "Unit": "Count", "Value": "1"}]

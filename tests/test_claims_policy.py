@@ -147,6 +147,45 @@ def test_validity_window_boundaries() -> None:
         assert getattr(info.value, "code", "") == code
 
 
+def test_the_lifecycle_window_allows_a_slow_clock_up_to_the_tolerance_only() -> None:
+    """``verify_allowing_slow_clock`` (the store's and the startup's): ``issuedAt`` may be
+    ahead of ``now`` by up to the tolerance; expiry and plain ``verify`` are unchanged."""
+    from license_token import ClockBehind, NotYetValid
+    from license_token._verify import verify_allowing_slow_clock
+
+    factory = TokenFactory(now=datetime(2026, 1, 10, tzinfo=UTC))
+    token = factory.token(issuedAt="2026-01-10T00:00:00", expiration="2026-01-11T00:00:00")
+    verifier = Verifier(factory.trust_store(), leeway=timedelta(seconds=60))
+    issued, expiry = datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 1, 11, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    lic = verify_allowing_slow_clock(verifier, token, now=issued - hour, tolerance=hour)
+    assert lic.clock_behind == hour and lic.verified_at == issued - hour
+    with pytest.raises(ClockBehind, match="reads 1:00:00 behind") as info:
+        verify_allowing_slow_clock(verifier, token, now=issued - hour - timedelta(microseconds=1),
+                                   tolerance=hour)
+    assert info.value.code == "clock_behind" and isinstance(info.value, NotYetValid)
+    assert info.value.behind == hour + timedelta(microseconds=1)
+    assert "tolerance 1:00:00" in str(info.value)
+    small = verify_allowing_slow_clock(verifier, token, now=issued - timedelta(seconds=60),
+                                       tolerance=timedelta(0))  # never less than the leeway
+    assert small.clock_behind == timedelta(seconds=60)
+    with pytest.raises(ClockBehind):
+        verify_allowing_slow_clock(verifier, token, now=issued - timedelta(seconds=61),
+                                   tolerance=timedelta(seconds=30))
+    last = expiry + timedelta(seconds=59, microseconds=999999)  # expiry exactly as verify's
+    assert verify_allowing_slow_clock(verifier, token, now=last, tolerance=hour).clock_behind \
+        is None
+    with pytest.raises(Expired):
+        verify_allowing_slow_clock(verifier, token, now=expiry + timedelta(seconds=60),
+                                   tolerance=hour)
+    with pytest.raises(NotYetValid) as plain:  # plain verify: the documented window
+        verifier.verify(token, now=issued - hour)
+    assert type(plain.value) is NotYetValid and plain.value.behind == hour
+    assert str(plain.value) == ("issued at 2026-01-10T00:00:00+00:00: the clock reads 1:00:00 "
+                                "behind it (leeway 0:01:00), now is 2026-01-09T23:00:00+00:00")
+    assert verifier.verify(token, now=issued).clock_behind is None
+
+
 def test_clock_and_now_inputs() -> None:
     factory = TokenFactory()
     fixed = factory.now

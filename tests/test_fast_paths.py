@@ -850,7 +850,10 @@ def _policy_reference(policy: Policy, claims: LicenseClaims,
                       now: datetime) -> dict[Requirement, Entitlement]:
     """The window, then the pins, then every requirement (none: nothing granted)."""
     if now < claims.issued_at - policy.leeway:
-        raise NotYetValid(f"issued at {format_time(claims.issued_at)}, now is {format_time(now)}")
+        behind = claims.issued_at - now
+        raise NotYetValid(f"issued at {format_time(claims.issued_at)}: the clock reads "
+                          f"{timedelta(seconds=int(behind.total_seconds()))} behind it "
+                          f"(leeway {policy.leeway}), now is {format_time(now)}")
     if now >= claims.expiration + policy.leeway:
         raise Expired(f"expired at {format_time(claims.expiration)}, now is {format_time(now)}")
     if policy.license_arn is not None and claims.license_arn != policy.license_arn:
@@ -950,10 +953,18 @@ def test_the_default_clock_shortcut_agrees_with_an_equal_clock(
     if fast[0] == "error":  # the same code and message, but for the clock's reading
         (code, message), (full_code, full_message) = fast[1], full[1]
         reading = re.compile(r"now is (\S+)$")
-        assert (code, reading.sub("", message)) == (full_code, reading.sub("", full_message))
-        for match in (reading.search(message), reading.search(full_message)):
+        behind = re.compile(r"reads ([^a-z]+(?:days?, )?[0-9:]+) behind")  # issuedAt - now
+        assert (code, behind.sub("", reading.sub("", message))) == (
+            full_code, behind.sub("", reading.sub("", full_message)))
+        for text in (message, full_message):
+            match = reading.search(text)
             if match is not None:
                 assert datetime.fromisoformat(match[1]).utcoffset() == timedelta(0)
+                if code == "not_yet_valid":  # the skew shown is the one at that reading
+                    shown = behind.search(text)
+                    assert shown is not None
+                    skew = _NOW + timedelta(days=start) - datetime.fromisoformat(match[1])
+                    assert shown[1] == str(skew - timedelta(microseconds=skew.microseconds))
         return
     verified, expected = fast[1], full[1]
     assert verified.verified_at.tzinfo is expected.verified_at.tzinfo is timezone.utc

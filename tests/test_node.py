@@ -250,3 +250,35 @@ def test_derive_node_id_from_an_orchestrator_id() -> None:
     for bad in ("", "   "):
         with pytest.raises(ConfigurationError, match="source_id"):
             derive_node_id("acme-app", bad)
+
+
+_NODE_IN_CHILD = """
+import resource, sys
+from license_token.node import installation_node_id
+from license_token import LicenseTokenError
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read fails fast
+try:
+    print(installation_node_id("acme-app", sys.argv[1]))
+except LicenseTokenError as exc:
+    print(exc.code, exc)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_an_installation_file_is_read_bounded_and_never_blocks_on_a_fifo(
+        tmp_path: Path) -> None:
+    """Before: a FIFO at the path hung node_id(); a huge file was read whole."""
+    os.mkfifo(tmp_path / "fifo")
+    with (tmp_path / "huge").open("wb") as fh:
+        fh.write(b"0" * 32)
+        fh.truncate(1 << 31)  # sparse: 2 GiB that must never be read
+    (tmp_path / "link").symlink_to(tmp_path / "huge")
+    expected = {"fifo": "not a regular file", "huge": "not an installation ID",
+                "link": "cannot keep the installation ID"}
+    for name, message in expected.items():
+        child = subprocess.run([sys.executable, "-c", _NODE_IN_CHILD, str(tmp_path / name)],
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert child.returncode == 0, child.stderr[-500:]
+        assert child.stdout.startswith("node_id_unavailable ") and message in child.stdout, (
+            name, child.stdout)
+    assert (tmp_path / "fifo").exists() and (tmp_path / "huge").stat().st_size == 1 << 31

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
+from conftest import readme_recipe
 
 from license_token import (
     BadSignature,
@@ -97,22 +97,8 @@ def test_the_readme_recipe_started_12_times_hourly_holds_one_seat(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: SimClock,
         emulator: FlakyLicenseManager) -> None:
     """The issue's reproduction: before, 5 starts took all 5 seats and the 6th failed."""
-    import license_token
-
-    class ClockedVerifier(Verifier):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, clock=clock, **kwargs)
-
-    monkeypatch.setattr(license_token, "Verifier", ClockedVerifier)
-    monkeypatch.setattr("license_token.node.detect_container", lambda **_: None)  # as a host
     lic = emulator.add_license(entitlements={"Users": ("Count", 5)}, borrow_ttl_minutes=24 * 60)
-    (tmp_path / "issuer-public-key.pem").write_bytes(emulator.public_key_pem(lic.key_id))
-    for name, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "x",
-                        "AWS_SECRET_ACCESS_KEY": "y",
-                        "XDG_DATA_HOME": str(tmp_path / "data")}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    recipe = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[1]
+    recipe = readme_recipe(tmp_path, monkeypatch, emulator, lic.key_id, clock)
     renewed = []
     for _ in range(12):
         namespace: dict[str, Any] = {"LICENSE_ARN": lic.arn, "log": logging.getLogger()}

@@ -175,3 +175,53 @@ def test_a_datetime_without_an_offset_is_naive_everywhere(tmp_path: Path) -> Non
     for call in calls:
         with pytest.raises(ConfigurationError, match="timezone-aware"):
             call()
+
+
+def test_the_clock_mark_never_moves_below_a_signed_issued_at(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    """A genuine old token replayed by a fake endpoint, "fetched now", is no evidence that
+    time went back: the mark keeps the greatest signed issuedAt seen."""
+    store = LicenseStore(tmp_path)
+    store.save(_year(issuer), verifier, now=NOW, fetched_now=True)
+    assert store.high_water_mark() == NOW
+    hour_old = _year(issuer, NOW - timedelta(hours=1))  # within the tolerance of its clock
+    store.save(hour_old, verifier, now=NOW - timedelta(hours=1), fetched_now=True)
+    assert store.high_water_mark() == NOW  # before: reset down to NOW - 1 h
+    mark = store.high_water_mark()
+    month_old = _year(issuer, NOW - timedelta(days=30))  # and the clock set back to match it
+    with pytest.raises(ClockRollback, match="30 days, 0:00:00 behind"):
+        store.save(month_old, verifier, now=NOW - timedelta(days=30), fetched_now=True)
+    assert store.high_water_mark() == mark
+    with pytest.raises(ClockRollback):
+        store.load(DEFAULT_ARN, verifier, now=NOW - timedelta(days=30))
+
+
+def test_a_fresh_token_still_resets_a_mark_moved_ahead_by_clock_readings(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    """The signed floor does not stop the recovery of a clock that was once ahead."""
+    store = LicenseStore(tmp_path)
+    store.save(_year(issuer), verifier, now=NOW, fetched_now=True)
+    store.load(DEFAULT_ARN, verifier, now=NOW + timedelta(days=60))
+    assert store.high_water_mark() == NOW + timedelta(days=60)
+    later = NOW + timedelta(hours=1)
+    store.save(_year(issuer, later), verifier, now=later, fetched_now=True)
+    assert store.high_water_mark() == later
+    doc = json.loads((tmp_path / "clock.json").read_text())
+    assert doc == {"format": "license-token/clock", "version": 1,
+                   "high_water": aws_time(later) + "Z", "signed_issued_at": aws_time(later) + "Z"}
+
+
+def test_a_mark_without_the_signed_time_is_read_and_completed(
+        tmp_path: Path, issuer: TokenFactory, verifier: Verifier) -> None:
+    (tmp_path / "clock.json").write_text(json.dumps(
+        {"format": "license-token/clock", "version": 1, "high_water": aws_time(NOW) + "Z"}))
+    store = LicenseStore(tmp_path)
+    assert store.high_water_mark() == NOW
+    store.save(_year(issuer, NOW - timedelta(hours=2)), verifier, now=NOW)
+    doc = json.loads((tmp_path / "clock.json").read_text())
+    assert (doc["high_water"], doc["signed_issued_at"]) == (
+        aws_time(NOW) + "Z", aws_time(NOW - timedelta(hours=2)) + "Z")
+    (tmp_path / "clock.json").write_text(json.dumps(
+        {"format": "license-token/clock", "version": 1, "high_water": aws_time(NOW) + "Z",
+         "signed_issued_at": "yesterday"}))
+    assert store.high_water_mark() is None  # a garbled member: the whole mark is ignored

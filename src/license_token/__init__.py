@@ -11,6 +11,7 @@ this machine and grants what the app needs::
 from ._claims import ENTITLEMENT_UNITS, Entitlement, LicenseClaims
 from ._errors import (
     BadSignature,
+    ClockBehind,
     ClockRollback,
     ConfigurationError,
     EntitlementAmbiguous,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ENTITLEMENT_UNITS",
     "BadSignature",
+    "ClockBehind",
     "ClockRollback",
     "ConfigurationError",
     "Entitlement",

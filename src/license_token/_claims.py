@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import Malformed
+from ._errors import Malformed, token_repr
 
 __all__ = [
     "ENTITLEMENT_UNITS", "NUMBER", "Entitlement", "LicenseClaims", "parse_metadata", "parse_time",
@@ -254,7 +254,7 @@ class LicenseClaims:
     license_arn: str
     issued_at: datetime
     expiration: datetime
-    consumption_token: str | None = None
+    consumption_token: str | None = attrs.field(default=None, repr=token_repr)
     entitlements: tuple[Entitlement, ...] = ()
     node_id: str | None = None
     checkout_metadata: Mapping[str, str] = _EMPTY

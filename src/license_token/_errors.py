@@ -8,9 +8,11 @@ attribute of every one. botocore's exceptions become these in one place only
 ```text
 LicenseTokenError                      code "error"; (R) marks retryable = True
 ├── InvalidLicense                     untrusted input was rejected
-│   ├── Malformed, UnsupportedAlgorithm, BadSignature, Expired, NotYetValid,
+│   ├── Malformed, UnsupportedAlgorithm, BadSignature, Expired,
 │   │   NodeMismatch, LicenseMismatch, EntitlementMissing, EntitlementInsufficient,
 │   │   ResponseMismatch, ClockRollback
+│   ├── NotYetValid
+│   │   └── ClockBehind                behind signed time by more than the store allows
 │   └── RequestMismatch                a fetched token that does not answer the request
 ├── EntitlementAmbiguous (LookupError) a name matches several entitlements
 ├── ConfigurationError (ValueError)    our side is wrong
@@ -22,8 +24,10 @@ LicenseTokenError                      code "error"; (R) marks retryable = True
 └── AwsError                           a License Manager, KMS or STS call failed
     ├── Throttled (R), ServiceUnavailable (R), ConnectionFailed (R), Conflict (R),
     │   NoEntitlementsAllowed, EntitlementNotAllowed, ResourceNotFound, AccessDenied,
-    │   CredentialsRejected, InvalidRequest, KeyUnusable, UnsupportedSignatureMethod,
-    │   NoCredentials, Redirect, TokenRejected
+    │   InvalidRequest, KeyUnusable, UnsupportedSignatureMethod,
+    │   NoCredentials, Redirect, TokenRejected, AnswerUnreadable (R)
+    ├── CredentialsRejected
+    │   └── CredentialsExpired         expired temporary credentials (refreshed once)
     └── SeatNotReturned                a refused checkout whose seat could not be returned
 ```
 """
@@ -34,18 +38,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import datetime
+    from datetime import datetime, timedelta
     from pathlib import Path
 
 __all__ = [
     "AccessDenied",
+    "AnswerUnreadable",
     "AwsError",
     "BadSignature",
+    "ClockBehind",
     "ClockRollback",
     "ConfigurationError",
     "Conflict",
     "ConnectionFailed",
     "ContainerNodeId",
+    "CredentialsExpired",
     "CredentialsRejected",
     "EntitlementAmbiguous",
     "EntitlementInsufficient",
@@ -79,6 +86,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "UnsupportedSignatureMethod",
     "token_prefix",
+    "token_repr",
 ]
 
 
@@ -121,9 +129,27 @@ class Expired(InvalidLicense):
 
 
 class NotYetValid(InvalidLicense):
-    """``now`` is before ``issuedAt`` − leeway."""
+    """``now`` is before ``issuedAt`` − leeway: the clock reads behind the token's issue time.
+
+    Attributes:
+        behind: how far the clock read behind the signed ``issuedAt`` (a signed ``issuedAt``
+            is a past instant of the service's clock, so this is how slow the clock is, at
+            least).
+    """
 
     code = "not_yet_valid"
+    behind: timedelta | None = None
+
+
+class ClockBehind(NotYetValid):
+    """The clock reads behind a token's signed ``issuedAt`` by more than the store tolerates.
+
+    The store and the startup accept a clock that is behind by up to the store's
+    ``rollback_tolerance`` (see ``docs/explanation/trusted-time.md``); beyond that the
+    clock must be set right. ``behind`` says by how much it is slow.
+    """
+
+    code = "clock_behind"
 
 
 class NodeMismatch(InvalidLicense):
@@ -200,9 +226,12 @@ class StoreUnavailable(StoreError):
     """The store cannot be used: a file cannot be written, read or locked.
 
     Disk full, read-only, permissions, an unreadable ``lifecycle.json``, a lock held too long.
+    A failed save puts back what it had replaced: nothing changed, unless ``written`` names
+    files that could not be put back (they hold what that save wrote).
     """
 
     code = "store_unavailable"
+    written: tuple[Path, ...] = ()
 
 
 class NotInStore(StoreError):
@@ -299,6 +328,16 @@ class CredentialsRejected(AwsError):
     code = "aws_credentials_rejected"
 
 
+class CredentialsExpired(CredentialsRejected):
+    """The temporary credentials had expired (``ExpiredTokenException``).
+
+    botocore refreshes credentials by the local clock: a slow clock keeps using expired
+    ones. Credentials from a license token are refreshed once, at once, after this error.
+    """
+
+    code = "aws_credentials_expired"
+
+
 class InvalidRequest(AwsError):
     """The request itself is wrong: a parameter, the configuration or botocore's validation."""
 
@@ -328,6 +367,17 @@ class Redirect(AwsError):
 
     code = "aws_redirect"
     location: str | None = None
+
+
+class AnswerUnreadable(AwsError):
+    """The AWS SDK failed on the call's answer (a garbled, cut or foreign body).
+
+    The request may have been served, so the same request (same ``ClientToken``) is tried
+    again later; ``sdk_error`` names the SDK's exception type.
+    """
+
+    code, retryable = "aws_answer_unreadable", True
+    sdk_error: str | None = None
 
 
 class RequestMismatch(InvalidLicense):
@@ -369,3 +419,13 @@ class TokenRejected(AwsError):
 def token_prefix(token: str) -> str:
     """The first characters of a token, enough to tell it apart in a log or a message."""
     return f"{token[:8]}..."
+
+
+def token_repr(value: str | tuple[str, ...] | None) -> str:
+    """``repr`` of a token, or of a tuple of them, shortened to ``token_prefix()`` as in logs.
+
+    For the ``repr=`` of attrs fields that hold consumption tokens or ``ClientToken`` values.
+    """
+    if isinstance(value, tuple):
+        return repr(tuple(token_prefix(token) for token in value))
+    return repr(value if value is None else token_prefix(value))

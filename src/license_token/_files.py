@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # tempfile and pathlib cost the verify path's cold start: writers import
     from pathlib import Path
 
-__all__ = ["NotRegularFile", "fsync_directory", "read_bounded", "read_regular", "write_atomic"]
+__all__ = ["NotRegularFile", "Rollback", "fsync_directory", "read_bounded", "read_regular",
+           "write_atomic"]
 
 
 def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
@@ -111,3 +112,75 @@ def write_atomic(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+class Rollback:
+    """Files about to be replaced, kept so that a group of replacements is all or nothing.
+
+    Before each replacement, ``keep()`` keeps the file as it is (a hard link, which needs
+    no space; its bytes where hard links are not supported; its absence). If a later write
+    fails, ``undo()`` puts every kept file back; ``discard()`` drops the copies once all
+    writes succeeded.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[Path, Path | bytes | None]] = []
+
+    def keep(self, path: Path, limit: int) -> None:
+        """Keep ``path`` as it is now, before it is replaced.
+
+        Args:
+            path: the file about to be replaced.
+            limit: the largest file kept as bytes (where hard links are not supported).
+
+        Raises:
+            OSError: it cannot be kept (e.g. a directory, which cannot be replaced either).
+        """
+        import secrets
+
+        backup = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+        try:
+            os.link(path, backup, follow_symlinks=False)
+        except FileNotFoundError:
+            if os.path.lexists(path):  # pragma: no cover - removed again in between
+                raise
+            self._kept.append((path, None))
+        except (OSError, NotImplementedError):  # no hard links here: keep the bytes
+            data = read_regular(path, limit)
+            if len(data) > limit:
+                raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path)) from None
+            self._kept.append((path, data))
+        else:
+            self._kept.append((path, backup))
+
+    def undo(self) -> list[Path]:
+        """Put every kept file back, the last kept first.
+
+        Returns:
+            The files that could not be put back (they hold what was written).
+        """
+        failed: list[Path] = []
+        for path, kept in reversed(self._kept):
+            try:
+                if kept is None:
+                    path.unlink(missing_ok=True)
+                elif isinstance(kept, bytes):
+                    if read_regular(path, len(kept)) != kept:  # else it was never replaced
+                        write_atomic(path, kept)
+                else:
+                    os.replace(kept, path)
+                    fsync_directory(path.parent)
+            except OSError:
+                failed.append(path)
+        self.discard()
+        return failed
+
+    def discard(self) -> None:
+        """Drop the kept copies (every replacement succeeded, or was undone)."""
+        for _, kept in self._kept:
+            if isinstance(kept, os.PathLike):
+                try:
+                    os.unlink(kept)
+                except OSError:
+                    pass
+        self._kept = []

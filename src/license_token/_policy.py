@@ -11,6 +11,7 @@ import attrs
 
 from ._claims import ENTITLEMENT_UNITS, NUMBER, Entitlement, LicenseClaims, format_time
 from ._errors import (
+    ClockBehind,
     ConfigurationError,
     EntitlementInsufficient,
     EntitlementMissing,
@@ -225,7 +226,8 @@ class Policy:
     requirements: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirement_tuple)
     leeway: timedelta = attrs.field(default=DEFAULT_LEEWAY, converter=_to_leeway)
 
-    def _check(self, claims: LicenseClaims, now: datetime) -> Mapping[Requirement, Entitlement]:
+    def _check(self, claims: LicenseClaims, now: datetime,
+               clock_behind: timedelta | None = None) -> Mapping[Requirement, Entitlement]:
         """Check the validity window, then the pins, then each requirement.
 
         An ``issuedAt`` or ``expiration`` that a ``datetime`` cannot hold once the leeway is
@@ -234,28 +236,33 @@ class Policy:
         Args:
             claims: claims whose signature has been verified.
             now: the instant to judge expiry at (aware).
+            clock_behind: ``issuedAt`` may be ahead of ``now`` by up to this much (never
+                less than the leeway), and beyond it the error is ``ClockBehind``. Only the
+                store and the startup pass it (their rollback tolerance): they hold
+                trusted-time evidence; see ``docs/explanation/trusted-time.md``.
 
         Returns:
             The entitlement each requirement chose.
 
         Raises:
             Malformed: the validity window cannot be represented.
-            NotYetValid: ``now`` is before ``issuedAt − leeway``.
+            NotYetValid: ``now`` is before ``issuedAt − leeway`` (``ClockBehind`` with
+                ``clock_behind``, before ``issuedAt − clock_behind``).
             Expired: ``now`` is at or after ``expiration + leeway``.
             LicenseMismatch: the token is for another license.
             NodeMismatch: the token is bound to another node, or to none.
             EntitlementMissing: a required entitlement is absent.
             EntitlementInsufficient: a required entitlement's value is below the minimum.
         """
+        slack = self.leeway if clock_behind is None else max(self.leeway, clock_behind)
         try:
-            not_before, not_after = claims.issued_at - self.leeway, claims.expiration + self.leeway
+            not_before, not_after = claims.issued_at - slack, claims.expiration + self.leeway
         except OverflowError:
-            raise Malformed(f"claims: a validity window {self.leeway} wider than issuedAt "
+            raise Malformed(f"claims: a validity window {slack} wider than issuedAt "
                             f"{format_time(claims.issued_at)} .. expiration "
                             f"{format_time(claims.expiration)} cannot be represented") from None
         if now < not_before:
-            raise NotYetValid(f"issued at {format_time(claims.issued_at)}, "
-                              f"now is {format_time(now)}")
+            raise _not_yet_valid(claims.issued_at, now, slack, lenient=clock_behind is not None)
         if now >= not_after:
             raise Expired(f"expired at {format_time(claims.expiration)}, now is {format_time(now)}")
         if self.license_arn is not None and claims.license_arn != self.license_arn:
@@ -269,6 +276,23 @@ class Policy:
         if len(requirements) == 1:  # the usual case, without a comprehension's frame
             return MappingProxyType({requirements[0]: requirements[0]._check(claims)})
         return MappingProxyType({r: r._check(claims) for r in requirements})
+
+
+def _not_yet_valid(issued_at: datetime, now: datetime, slack: timedelta, *,
+                   lenient: bool) -> NotYetValid:
+    """The error for a clock that reads ``issued_at - now`` behind a signed ``issuedAt``."""
+    behind = issued_at - now
+    shown = behind - timedelta(microseconds=behind.microseconds)  # whole seconds
+    if lenient:
+        error: NotYetValid = ClockBehind(
+            f"this machine's clock reads {shown} behind the signed issue time "
+            f"{format_time(issued_at)}, more than the store's tolerance {slack}: set the "
+            f"clock right; now is {format_time(now)}")
+    else:
+        error = NotYetValid(f"issued at {format_time(issued_at)}: the clock reads {shown} "
+                            f"behind it (leeway {slack}), now is {format_time(now)}")
+    error.behind = behind
+    return error
 
 
 _NONE_GRANTED: Mapping[Requirement, Entitlement] = MappingProxyType({})

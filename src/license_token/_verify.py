@@ -17,7 +17,7 @@ from ._keys import PinnedKey, TrustStore
 from ._policy import DEFAULT_LEEWAY, Policy, Requirement
 from ._response import Source, check_consistency, read_response
 
-__all__ = ["VerifiedLicense", "Verifier"]
+__all__ = ["VerifiedLicense", "Verifier", "verify_allowing_slow_clock"]
 
 
 @attrs.frozen(kw_only=True, init=False)
@@ -139,6 +139,17 @@ class VerifiedLicense:
         return self.claims.expiration
 
     @property
+    def clock_behind(self) -> timedelta | None:
+        """How far the clock read behind the signed ``issuedAt`` when verified, else ``None``.
+
+        A signed ``issuedAt`` is a past instant of the service's clock, so a positive value
+        proves this machine's clock slow by at least that much (exactly that much, give or
+        take a second, for a token fetched just now): tell the user to set the clock.
+        """
+        behind = self.claims.issued_at - self.verified_at
+        return behind if behind > timedelta(0) else None
+
+    @property
     def consumption_token(self) -> str | None:
         """The signed ``licenseConsumptionToken`` (for extend and check-in), if any."""
         return self.claims.consumption_token
@@ -246,6 +257,11 @@ class Verifier:
         """
         clock = self.clock  # the default clock needs no check of its reading: it is UTC
         moment = _now(_UTC) if now is None and clock is utc_now else current_time(clock, now)
+        return self._verified(source, moment, None)
+
+    def _verified(self, source: Source, moment: datetime,
+                  clock_behind: timedelta | None) -> VerifiedLicense:
+        """``verify()`` at ``moment``; ``clock_behind`` as for ``Policy._check``."""
         response = read_response(source)
         jws = parse_compact(response.token)
         kid = jws.header.get("kid")  # a str or absent: parse_compact checked the header
@@ -253,7 +269,7 @@ class Verifier:
         payload = loads_strict(jws.payload, "payload")
         claims = LicenseClaims._from_payload(payload)
         check_consistency(response.unsigned, claims, payload)
-        granted = self.policy._check(claims, moment)
+        granted = self.policy._check(claims, moment, clock_behind)
         verified = _new(VerifiedLicense)  # every field checked above: see slot_setters
         _set_claims(verified, claims)
         _set_key(verified, key)
@@ -287,3 +303,31 @@ class Verifier:
         needed = " or ".join(str(size) for size in sizes)
         return (f": the signature is {length} bytes, the pinned keys' signatures are {needed} "
                 "(a truncated token, or one signed by another key)")
+
+
+def verify_allowing_slow_clock(verifier: Verifier, source: Source, *, now: datetime | None,
+                               tolerance: timedelta) -> VerifiedLicense:
+    """``Verifier.verify()``, with a token's ``issuedAt`` allowed ahead of ``now`` by up to
+    ``tolerance`` (a slow clock); expiry is judged exactly as ``verify`` judges it.
+
+    For the lifecycle only (the store, the startup's fetch): it keeps a clock mark, so a
+    clock that reads behind trusted time by more than ``tolerance`` is refused there anyway
+    (``docs/explanation/trusted-time.md`` says why the not-before side may be this lenient).
+    Plain ``Verifier.verify`` keeps ``issuedAt − leeway ≤ now``.
+
+    Args:
+        verifier: the app's verifier.
+        source: as for ``Verifier.verify()``.
+        now: a clock reading (aware), or ``None`` for the verifier's clock.
+        tolerance: how far ``issuedAt`` may be ahead of ``now``.
+
+    Returns:
+        The verified license (``clock_behind`` says how slow the clock is).
+
+    Raises:
+        ClockBehind: ``issuedAt`` is ahead of ``now`` by more than ``tolerance`` (and the
+            leeway).
+        InvalidLicense: any other check failed, as for ``Verifier.verify()``.
+        ConfigurationError: ``now`` is not timezone-aware.
+    """
+    return verifier._verified(source, current_time(verifier.clock, now), tolerance)

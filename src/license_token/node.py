@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ._errors import ConfigurationError, ContainerNodeId, NodeIdUnavailable
-from ._files import fsync_directory
+from ._files import NotRegularFile, fsync_directory, read_regular
 
 __all__ = [
     "LINUX_MACHINE_ID_FILES",
@@ -41,6 +41,7 @@ _UUID_LINE = re.compile(r'"IOPlatformUUID"\s*=\s*"([^"\n]*)"')
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.ASCII)
 _MACHINE_ID = re.compile(r"[0-9a-fA-F-]{16,64}", re.ASCII)
 _INSTALLATION_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
+_MAX_INSTALLATION_FILE = 256  # bytes read of an installation file, at most
 _CGROUP_MARKERS = ("docker", "kubepods", "containerd", "libpod", "lxc", "crio", "garden")
 
 
@@ -258,7 +259,8 @@ def installation_node_id(app_salt: str | bytes, path: str | os.PathLike[str]) ->
     Raises:
         ConfigurationError: ``app_salt`` is empty.
         NodeIdUnavailable: The file cannot be read or created, or holds something else
-            (it is never overwritten).
+            (it is never overwritten); it is read as the store reads its files: a regular
+            file (no symlink, FIFO or device), 256 bytes at most.
     """
     salt = _salt(app_salt)
     target = Path(path)
@@ -273,10 +275,16 @@ def installation_node_id(app_salt: str | bytes, path: str | os.PathLike[str]) ->
 
 
 def _read_installation_id(path: Path) -> str | None:
+    """The ID in ``path``, read as the store reads its files: a bounded read of a regular
+    file, never a symlink, never blocking on a FIFO (``None`` when there is no file)."""
     try:
-        text = path.read_bytes()[:256].decode("ascii", "replace").strip()
+        text = read_regular(path, _MAX_INSTALLATION_FILE)[:_MAX_INSTALLATION_FILE].decode(
+            "ascii", "replace").strip()
     except FileNotFoundError:
         return None
+    except NotRegularFile:
+        raise NodeIdUnavailable(f"{path}: not a regular file (a FIFO, device or directory); "
+                                "it is left as it is") from None
     if _INSTALLATION_ID.fullmatch(text) is None:
         raise NodeIdUnavailable(f"{path}: not an installation ID; it is left as it is "
                                 "(remove it to start a new binding)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import attrs
@@ -22,7 +22,6 @@ import attrs
 try:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
 except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         f"license_token.aws needs boto3 ({_missing}): install license-token[aws]",
@@ -32,9 +31,11 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
 from .._claims import Entitlement, parse_time
 from .._errors import (
     AccessDenied,
+    AnswerUnreadable,
     AwsError,
     Conflict,
     ConnectionFailed,
+    CredentialsExpired,
     CredentialsRejected,
     EntitlementNotAllowed,
     InvalidLicense,
@@ -51,10 +52,11 @@ from .._errors import (
     Throttled,
     UnsupportedSignatureMethod,
     token_prefix,
+    token_repr,
 )
 from .._keys import PinnedKey, TrustStore
 from .._policy import Requirement
-from .._verify import VerifiedLicense, Verifier
+from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._checkout import check_answers
 from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._retry import install_retries
@@ -63,11 +65,13 @@ from .marketplace import OnlineLicense, online_license, pins_issuer
 
 __all__ = [
     "AccessDenied",
+    "AnswerUnreadable",
     "AwsError",
     "Checkout",
     "Conflict",
     "ConnectionFailed",
     "ConsumptionConfiguration",
+    "CredentialsExpired",
     "CredentialsRejected",
     "EntitlementNotAllowed",
     "InvalidRequest",
@@ -90,9 +94,12 @@ __all__ = [
 
 @contextmanager
 def _translated() -> Iterator[None]:
+    """Only the library's errors leave a boto call: anything else is translated."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except LicenseTokenError:  # ours, raised inside the call (e.g. by the credentials)
+        raise
+    except Exception as exc:  # botocore's, or any other from botocore's parser or handlers
         raise translate(exc) from exc
 
 
@@ -146,7 +153,7 @@ class Checkout:
 
     license: VerifiedLicense | None
     response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
-    client_token: str
+    client_token: str = attrs.field(repr=token_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -247,7 +254,8 @@ class LicenseManager:
     def checkout_borrow(self, license_arn: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
                         node_id: str | None = None, metadata: Mapping[str, str] | None = None,
-                        client_token: str | None = None) -> Checkout:
+                        client_token: str | None = None,
+                        clock_behind_tolerance: timedelta | None = None) -> Checkout:
         """``CheckoutBorrowLicense`` with ``JWT_PS384``; the token is verified before returning.
 
         Args:
@@ -258,6 +266,10 @@ class LicenseManager:
             metadata: ``CheckoutMetadata`` to sign into the token.
             client_token: the idempotency token; a new one by default. Reuse it to retry
                 the same logical checkout without taking a second seat.
+            clock_behind_tolerance: accept a token whose signed ``issuedAt`` is ahead of
+                the local clock by up to this much (the clock is slow; the license's
+                ``clock_behind`` says by how much). The startup passes the store's limit
+                and lets the store decide; by default the verifier's leeway applies.
 
         Returns:
             The checkout, with its verified license and the response to save.
@@ -275,7 +287,9 @@ class LicenseManager:
             or None,
         )
         try:
-            lic = self.verifier.verify(response)
+            lic = self.verifier.verify(response) if clock_behind_tolerance is None else (
+                verify_allowing_slow_clock(self.verifier, response, now=None,
+                                           tolerance=clock_behind_tolerance))
             check_answers(lic, license_arn=license_arn, node_id=node_id,
                           entitlements=_entitlement_data(entitlements))
         except InvalidLicense as exc:

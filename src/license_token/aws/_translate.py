@@ -11,11 +11,13 @@ fails the suite until it is mapped here.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionError,
     HTTPClientError,
@@ -28,9 +30,11 @@ from botocore.exceptions import (
 
 from .._errors import (
     AccessDenied,
+    AnswerUnreadable,
     AwsError,
     Conflict,
     ConnectionFailed,
+    CredentialsExpired,
     CredentialsRejected,
     EntitlementNotAllowed,
     InvalidRequest,
@@ -45,6 +49,8 @@ from .._errors import (
 )
 
 __all__ = ["BY_AWS_CODE", "redirect_region", "translate"]
+
+log = logging.getLogger("license_token.aws")
 
 
 BY_AWS_CODE: Mapping[str, type[AwsError]] = {
@@ -73,7 +79,7 @@ BY_AWS_CODE: Mapping[str, type[AwsError]] = {
     "KMSInternalException": ServiceUnavailable,
     "KMSInvalidStateException": KeyUnusable,
     # Common to every AWS JSON service (AWS API reference, "Common Errors")
-    "ExpiredTokenException": CredentialsRejected,
+    "ExpiredTokenException": CredentialsExpired,
     "UnrecognizedClientException": CredentialsRejected,
     "InvalidSignatureException": CredentialsRejected,
     "IncompleteSignature": CredentialsRejected,
@@ -95,15 +101,24 @@ BY_AWS_CODE: Mapping[str, type[AwsError]] = {
 
 
 def translate(exc: Exception) -> AwsError:
-    """The typed error for a botocore exception.
+    """The typed error for an exception out of a boto call.
 
     Args:
-        exc: What botocore raised.
+        exc: What botocore (or boto3, or anything they called) raised.
 
     Returns:
-        The matching ``AwsError``; an unknown code is a ``ServiceUnavailable``
-        when the status is 5xx, a bare ``AwsError`` otherwise.
+        The matching ``AwsError``; an unknown code is a ``ServiceUnavailable`` when the
+        status is 5xx, a bare ``AwsError`` otherwise. An answer botocore could not read (its
+        parser's ``ResponseParserError``, or any other exception that is not one of
+        botocore's, e.g. ``AttributeError`` on a ``200`` body of ``null``) is a retryable
+        ``AnswerUnreadable``, logged with the exception's type.
     """
+    if not isinstance(exc, (ClientError, BotoCoreError)):  # botocore.parsers' errors too
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        log.warning("the AWS SDK failed on an answer (%s: %s): retried later", kind, exc)
+        unreadable = AnswerUnreadable(f"the AWS SDK could not read the answer ({kind}: {exc})")
+        unreadable.sdk_error = kind
+        return unreadable
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})

@@ -42,15 +42,22 @@ try:
         CredentialResolver,
         DeferredRefreshableCredentials,
     )
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         f"license_token.aws.credentials needs boto3 ({_missing}): install license-token[aws]",
         name=__name__,
     ) from _missing
 
-from .._errors import ConfigurationError, InvalidRequest, TokenRejected
+from .._errors import (
+    ConfigurationError,
+    InvalidRequest,
+    LicenseTokenError,
+    NoCredentials,
+    TokenRejected,
+)
 from .._files import read_bounded
+from ._refresh import ExpiringCredentials, register_refresh_on_expiry
 from ._retry import install_retries
 from ._translate import translate
 
@@ -195,7 +202,9 @@ def _exchange(step: str) -> Iterator[None]:
             raise translated from exc
         raise TokenRejected(f"{step}: {translated}", aws_code=translated.aws_code,
                             request_id=translated.request_id, status=translated.status) from exc
-    except BotoCoreError as exc:
+    except LicenseTokenError:
+        raise
+    except Exception as exc:  # botocore's own, or any other out of its parser or handlers
         raise translate(exc) from exc
 
 
@@ -247,6 +256,8 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
             client_creator=self._sts_client, web_identity_token_loader=self._access_token,
             role_arn=role_arn, extra_args=extra, cache=_NoCache())
         self._time_fetcher = time_fetcher
+        self.loaded: ExpiringCredentials | None = None
+        """The credentials ``load()`` made last, or ``None``."""
 
     def __repr__(self) -> str:
         return (f"LicenseTokenCredentialProvider(token={self.token!r}, "
@@ -268,7 +279,10 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
         client = self._create_client("license-manager", self._endpoint_url,
                                      _RETRIES.merge(Config(signature_version=UNSIGNED)))
         install_retries(client)  # License Manager's own RateLimitExceededException too
-        token = self.token.read()
+        try:
+            token = self.token.read()
+        except ConfigurationError as exc:  # e.g. a file missing or empty mid-rotation
+            raise NoCredentials(f"no credentials now: {exc}") from exc
         _REDACTOR.remember(token)
         with _exchange("License Manager GetAccessToken"):
             access: str = client.get_access_token(Token=token)["AccessToken"]
@@ -282,11 +296,15 @@ class LicenseTokenCredentialProvider(CredentialProvider):  # type: ignore[misc]
         return credentials
 
     def load(self) -> DeferredRefreshableCredentials:
-        """Refreshable credentials; nothing is fetched until the first signed call."""
-        if self._time_fetcher is None:
-            return DeferredRefreshableCredentials(refresh_using=self._fetch, method=self.METHOD)
-        return DeferredRefreshableCredentials(refresh_using=self._fetch, method=self.METHOD,
-                                              time_fetcher=self._time_fetcher)
+        """Refreshable credentials; nothing is fetched until the first signed call.
+
+        They are refreshed by botocore's clock, and at once (once per call) when the
+        service says they have expired, if the session was made by ``token_session()``.
+        """
+        options = {} if self._time_fetcher is None else {"time_fetcher": self._time_fetcher}
+        self.loaded = ExpiringCredentials(refresh_using=self._fetch, method=self.METHOD,
+                                          **options)
+        return self.loaded
 
 
 def token_credentials(token: LicenseToken | str, role_arn: str, *, region_name: str,
@@ -333,4 +351,5 @@ def token_session(token: LicenseToken | str, role_arn: str, *, region_name: str,
                                               **options)
     core = botocore.session.Session()
     core.register_component("credential_provider", CredentialResolver(providers=[provider]))
+    register_refresh_on_expiry(core, lambda: provider.loaded)
     return boto3.session.Session(botocore_session=core, region_name=region_name)

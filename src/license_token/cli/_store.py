@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._claims import format_time
-from .._errors import ContainerNodeId, LicenseTokenError
+from .._errors import ContainerNodeId, LicenseTokenError, StoreUnavailable
 from ..startup import check_license
 from ..store import LicenseStore
 from ._common import (
@@ -178,10 +178,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def _refused(args: argparse.Namespace, exc: LicenseTokenError, *,
              hint: str = "", **extra: Any) -> int:
+    """Exit 1, saying what the refused import left written: nothing, unless a failed write
+    could not be put back (``StoreUnavailable.written``)."""
     rows = extra.pop("rows", None)
     message = f"{exc}; {hint}" if hint else str(exc)
-    doc = failure(exc, **extra) | {"message": message}
-    human = f"REFUSED ({exc.code}): {escape(message)}; nothing was written"
+    left = exc.written if isinstance(exc, StoreUnavailable) else ()
+    doc = failure(exc, **extra) | {"message": message,
+                                   "written": [str(path) for path in left]}
+    wrote = ("left written: " + ", ".join(escape(path) for path in left) if left
+             else "nothing was written")
+    human = f"REFUSED ({exc.code}): {escape(message)}; {wrote}"
     emit(doc, args.json, human + (f"\n{table(rows)}" if rows else ""))
     return EXIT_REJECTED
 
@@ -236,8 +242,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     findings = verification_rows(stored.response, verifier, now, lic)
     doc = result(valid=True, code=None, message=f"imported into {stored.path}",
                  license=license_document(lic, findings), file=str(stored.path),
-                 checks=findings.checks(), token=findings.token)
-    human = (f"IMPORTED into {escape(stored.path)}\n" + table(findings.table_rows())
+                 checks=findings.checks(), token=findings.token,
+                 written=[str(path) for path in stored.written])
+    human = (f"IMPORTED into {escape(stored.path)} (wrote "
+             + ", ".join(escape(path.name) for path in stored.written) + ")\n"
+             + table(findings.table_rows())
              + f"\n  borrow again before {format_time(lic.expires_at)}")
     emit(doc, args.json, human)
     return EXIT_OK

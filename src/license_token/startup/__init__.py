@@ -22,7 +22,7 @@ from .._clock import current_time
 from .._errors import ConfigurationError
 from .._response import Source
 from .._verify import VerifiedLicense, Verifier
-from ..store import LicenseStore, NotInStore
+from ..store import MAX_ROLLBACK_TOLERANCE, LicenseStore, NotInStore
 from ._renewal import DEFAULT_POLICY, Renewal, RenewalPolicy, Renewer, StartupResult
 
 __all__ = ["BorrowRenewer", "RenewalPolicy", "Renewer", "StartupResult", "check_license"]
@@ -55,14 +55,17 @@ class BorrowRenewer:
                 seat, never a second one.
 
         Returns:
-            The checkout response, its token verified and checked against the request.
+            The checkout response, its token verified and checked against the request (its
+            ``issuedAt`` may be ahead of a slow clock: the store's tolerance decides).
 
         Raises:
             LicenseTokenError: the borrow failed, or its token does not answer the request.
         """
         node = self.node_id or self.manager.verifier.policy.node_id
+        # A slow clock is for the store to judge (its rollback tolerance): the token is new.
         checkout = self.manager.checkout_borrow(self.license_arn, self.entitlements,
-                                                node_id=node, client_token=client_token)
+                                                node_id=node, client_token=client_token,
+                                                clock_behind_tolerance=MAX_ROLLBACK_TOLERANCE)
         response: Source = checkout.response
         return response
 

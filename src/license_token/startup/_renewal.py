@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -14,7 +15,16 @@ from typing import Protocol
 import attrs
 
 from .._claims import LicenseClaims
-from .._errors import ConfigurationError, LicenseTokenError, NodeMismatch, token_prefix
+from .._errors import (
+    ClockRollback,
+    ConfigurationError,
+    LicenseTokenError,
+    NodeMismatch,
+    NotInStore,
+    NotYetValid,
+    token_prefix,
+    token_repr,
+)
 from .._jws import loads_strict, parse_compact
 from .._response import Source, read_response
 from .._verify import VerifiedLicense, Verifier
@@ -154,12 +164,20 @@ class StartupResult:
     license: VerifiedLicense
     renewed: bool = False
     renewal_error: LicenseTokenError | None = None
-    checked_in: tuple[str, ...] = ()
+    checked_in: tuple[str, ...] = attrs.field(default=(), repr=token_repr)
 
     @property
     def renewal_failed(self) -> bool:
         """Whether a renewal was attempted and failed (``renewal_error`` says why)."""
         return self.renewal_error is not None
+
+    @property
+    def clock_behind(self) -> timedelta | None:
+        """How slow this machine's clock is, at least, when the license proves it, else ``None``.
+
+        See ``clock_behind``: tell the user to set it.
+        """
+        return self.license.clock_behind
 
 
 def _unverified_claims(response: Source | None) -> LicenseClaims | None:
@@ -178,7 +196,7 @@ _Stored = VerifiedLicense | LicenseTokenError  # the stored license, or why ther
 
 @attrs.frozen(kw_only=True)
 class _Seat:
-    token: str
+    token: str = attrs.field(repr=token_repr)
     expires_at: datetime
 
 
@@ -201,7 +219,12 @@ class Renewal:
                 return StartupResult(license=current)
         except StoreError as exc:
             return self._state_unknown(stored, exc)
-        with self.store.renewing(wait=current is None) as mine:
+        with contextlib.ExitStack() as held:
+            try:
+                mine = held.enter_context(self.store.renewing(wait=current is None))
+            except StoreError as exc:  # the lock cannot be taken: an OS error, not a renewal
+                log.error("license renewal is stopped: %s", exc)
+                return self._without_renewal(stored, exc)
             if not mine:  # another process of this app is renewing right now
                 return self._without_renewal(stored, None)
             stored = self._load()  # it may just have renewed
@@ -236,6 +259,8 @@ class Renewal:
     def _without_renewal(self, stored: _Stored,
                          error: LicenseTokenError | None) -> StartupResult:
         if not isinstance(stored, VerifiedLicense):
+            if isinstance(stored, NotInStore) and isinstance(error, (NotYetValid, ClockRollback)):
+                raise error from stored  # the clock is the cause, not the empty store
             raise stored from error
         if error is not None:
             log.warning("license renewal failed, running on the stored token until %s: %s",

@@ -31,9 +31,8 @@ from filelock import FileLock, Timeout
 from .._claims import format_time, parse_time
 from .._clock import aware, current_time
 from .._errors import (
-    ClockRollback,
+    ClockBehind,
     ConfigurationError,
-    InvalidLicense,
     LicenseTokenError,
     Malformed,
     NotInStore,
@@ -41,15 +40,17 @@ from .._errors import (
     StoreError,
     StoreUnavailable,
 )
-from .._files import NotRegularFile, fsync_directory, read_regular, write_atomic
+from .._files import NotRegularFile, Rollback, fsync_directory, read_regular, write_atomic
 from .._jws import loads_strict
 from .._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
-from .._verify import VerifiedLicense, Verifier
+from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
+from ._mark import MAX_MARK_FILE, ClockMark, next_mark, read_mark
 
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",
     "MAX_ROLLBACK_TOLERANCE",
+    "ClockBehind",
     "LicenseStore",
     "LoadFailure",
     "NotInStore",
@@ -67,13 +68,11 @@ DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 """How far a clock reading may fall behind the store's mark before ``clock_rollback``."""
 MAX_ROLLBACK_TOLERANCE = timedelta(days=366)
 """Largest rollback tolerance accepted (the clock mark is a date: it must stay one)."""
-_ENTRY_FORMAT, _CLOCK_FORMAT, _VERSION = "license-token/checkout", "license-token/clock", 1
+_ENTRY_FORMAT, _VERSION = "license-token/checkout", 1
 _ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
 _OWN_FILE = re.compile(r"clock\.json|lifecycle\.json|\.lock|\.renew\.lock|\..+\.tmp", re.ASCII)
 """The store's own files besides its entries (clock mark, lifecycle, locks, temp files)."""
 _MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
-_MAX_CLOCK = 4096
-_MARK_STEP = timedelta(seconds=60)  # the mark is rewritten only when it moves this much
 
 
 @attrs.frozen(kw_only=True)
@@ -85,12 +84,15 @@ class StoredLicense:
         license: the verified license.
         response: the stored response, as saved.
         saved_at: when it was saved (the store's clock reading then).
+        written: the files this call wrote (by ``save``: the checkout, and ``clock.json``
+            when the mark moved; nothing by ``load``).
     """
 
     path: Path
     license: VerifiedLicense
     response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
     saved_at: datetime
+    written: tuple[Path, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -193,21 +195,25 @@ class LicenseStore(StoreState):
         except Timeout as exc:
             raise StoreUnavailable("another process holds the store lock", what) from exc
         except OSError as exc:
-            reason = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system",
-                      errno.EACCES: "permission denied", errno.EDQUOT: "quota exceeded"}.get(
-                exc.errno or 0, exc.strerror or str(exc))
-            raise StoreUnavailable(f"cannot write: {reason}", what) from exc
+            raise _unwritable(exc, what) from exc
 
     def save(self, response: Source, verifier: Verifier, *, now: datetime | None = None,
              fetched_now: bool = False) -> StoredLicense:
         """Verify ``response`` at the real time ``now``, then store it durably.
 
         An invalid response is never written. ``datetime`` values in a response dict are
-        written in the service's form (UTC with ``Z``). ``fetched_now=True`` says the
-        response was just fetched online: if its signed ``issuedAt`` is within the rollback
-        tolerance of ``now``, it is evidence of real time and resets the clock mark
-        (downwards too), so a machine whose clock was once wrong recovers at its next
-        online start.
+        written in the service's form (UTC with ``Z``). A signed ``issuedAt`` ahead of
+        ``now`` by up to the rollback tolerance is accepted (the clock is slow: the
+        license's ``clock_behind`` says by how much); expiry is judged exactly.
+        ``fetched_now=True`` says the response was just fetched online: if its signed
+        ``issuedAt`` is within the rollback tolerance of ``now``, it is evidence of real
+        time and resets the clock mark (downwards too, never below a signed ``issuedAt``
+        already seen), so a machine whose clock was once wrong recovers at its next online
+        start.
+
+        The clock mark is written first, then the checkout; when a write fails, what was
+        already replaced is put back, so a ``StoreUnavailable`` means nothing changed
+        (unless its ``written`` names what could not be put back).
 
         Args:
             response: a checkout response (dict, JSON text/bytes) or a bare token.
@@ -216,30 +222,49 @@ class LicenseStore(StoreState):
             fetched_now: the response comes straight from the service.
 
         Returns:
-            The stored license.
+            The stored license; ``written`` names the files written.
 
         Raises:
-            InvalidLicense: the response does not verify (``ClockRollback`` included).
+            InvalidLicense: the response does not verify (``ClockRollback`` and
+                ``ClockBehind`` included).
             StoreUnavailable: the directory cannot be written.
             ConfigurationError: ``now`` is naive, or the response holds non-JSON values.
         """
         moment = self._now(verifier, now)
         raw = _as_document(response)
-        lic = verifier.verify(raw, now=moment)
+        lic = verify_allowing_slow_clock(verifier, raw, now=moment,
+                                         tolerance=self.rollback_tolerance)
         path = self.directory / _entry_name(lic.license_arn)
         entry = {"format": _ENTRY_FORMAT, "version": _VERSION, "license_arn": lic.license_arn,
                  "saved_at": format_time(moment), "response": raw}
         evidence = fetched_now and abs(lic.issued_at - moment) <= self.rollback_tolerance
         data = _entry_bytes(entry)  # what could not be read back is never written
         with self._writing(path):
-            if not evidence:
-                self._check_clock(moment)
-            write_atomic(path, data)
-            if evidence:
-                self._write_mark(max(moment, lic.issued_at))
-            else:
-                self._advance_clock(max(moment, lic.issued_at))
-        return StoredLicense(path=path, license=lic, response=raw, saved_at=moment)
+            mark = self._mark()
+            if mark is not None:
+                mark.check(moment, self.rollback_tolerance, evidence=evidence)
+            moved = next_mark(mark, moment, lic.issued_at, evidence=evidence)
+            marks = [] if moved is None else [(self._clock_path, moved.to_bytes(), MAX_MARK_FILE)]
+            written = self._write_all([*marks, (path, data, _MAX_ENTRY)])
+        return StoredLicense(path=path, license=lic, response=raw, saved_at=moment,
+                             written=written)
+
+    def _write_all(self, files: list[tuple[Path, bytes, int]]) -> tuple[Path, ...]:
+        """Replace each file in turn, all or nothing (the caller holds the store lock).
+
+        Raises:
+            StoreUnavailable: a write failed; what was replaced before is put back (the
+                error's ``written`` names what could not be).
+        """
+        rollback = Rollback()
+        try:
+            for target, data, limit in files:
+                rollback.keep(target, limit)
+                write_atomic(target, data)
+        except OSError as exc:
+            raise _unwritable(exc, target, left=tuple(rollback.undo())) from exc
+        rollback.discard()
+        return tuple(target for target, _, _ in files)
 
     def import_response(self, response: Source, verifier: Verifier, *,
                         now: datetime | None = None) -> StoredLicense:
@@ -376,12 +401,15 @@ class LicenseStore(StoreState):
         moment = what_if or self._now(verifier, now)
         arn, saved_at, response = self._read_entry(path)
         if what_if is None:
-            self._check_clock(moment)
-        lic = verifier.verify(response, now=moment)
+            mark = self._mark()
+            if mark is not None:
+                mark.check(moment, self.rollback_tolerance)
+        lic = verify_allowing_slow_clock(verifier, response, now=moment,
+                                         tolerance=self.rollback_tolerance)
         if lic.license_arn != arn or path.name != _entry_name(arn):
             raise StoreCorrupt("the file does not belong to the license it holds", path)
         if what_if is None:
-            self._advance_clock_quietly(max(moment, lic.issued_at))
+            self._advance_clock_quietly(moment, lic.issued_at)
         return StoredLicense(path=path, license=lic, response=response, saved_at=saved_at)
 
     def load_all(self, verifier: Verifier, *, now: datetime | None = None,
@@ -454,26 +482,18 @@ class LicenseStore(StoreState):
         except Malformed as exc:
             raise StoreCorrupt(f"truncated or garbled ({exc})", path) from exc
 
-    # -- the clock mark -----------------------------------------------------------------
+    # -- the clock mark (store/_mark.py) ------------------------------------------------
     @property
     def _clock_path(self) -> Path:
         return self.directory / "clock.json"
 
+    def _mark(self) -> ClockMark | None:
+        return read_mark(self._clock_path, self.rollback_tolerance)
+
     def high_water_mark(self) -> datetime | None:
         """The latest trusted time seen, or ``None`` before the first save."""
-        try:
-            doc = loads_strict(_read(self._clock_path, _MAX_CLOCK), "clock mark")
-            if doc.get("format") != _CLOCK_FORMAT:
-                raise Malformed("not a clock mark")
-            mark = parse_time(doc.get("high_water"), "clock mark")
-            # The mark is compared with tolerances either side: it must leave room for them.
-            _ = (mark - self.rollback_tolerance, mark + _MARK_STEP)
-        except FileNotFoundError:
-            return None
-        except (OSError, InvalidLicense, StoreCorrupt, OverflowError) as exc:
-            log.warning("ignoring unreadable clock mark %s: %s", self._clock_path, exc)
-            return None
-        return mark
+        mark = self._mark()
+        return None if mark is None else mark.high_water
 
     def reset_clock_mark(self) -> None:
         """Forget the clock mark: support's recovery for an offline machine whose mark is wrong.
@@ -491,27 +511,15 @@ class LicenseStore(StoreState):
                 return
             fsync_directory(self.directory)
 
-    def _check_clock(self, now: datetime) -> None:
-        mark = self.high_water_mark()
-        if mark is not None and now < mark - self.rollback_tolerance:
-            raise ClockRollback(
-                f"the clock reads {format_time(now)}, but {format_time(mark)} was already seen "
-                f"(tolerance {self.rollback_tolerance}): was the clock turned back?")
-
-    def _advance_clock(self, moment: datetime) -> None:
-        mark = self.high_water_mark()
-        if mark is None or moment > mark + _MARK_STEP:
-            self._write_mark(moment)
-
-    def _write_mark(self, moment: datetime) -> None:
-        doc = {"format": _CLOCK_FORMAT, "version": _VERSION, "high_water": format_time(moment)}
-        write_atomic(self._clock_path, json.dumps(doc).encode() + b"\n")
-
-    def _advance_clock_quietly(self, moment: datetime) -> None:
+    def _advance_clock_quietly(self, moment: datetime, issued_at: datetime) -> None:
         """Loading must work on a read-only store: a mark that cannot advance is logged."""
+        if next_mark(self._mark(), moment, issued_at, evidence=False) is None:
+            return  # the usual load: no lock taken, nothing written
         try:
             with self._writing(self._clock_path):
-                self._advance_clock(moment)
+                moved = next_mark(self._mark(), moment, issued_at, evidence=False)
+                if moved is not None:
+                    write_atomic(self._clock_path, moved.to_bytes())
         except StoreUnavailable as exc:
             log.warning("clock mark not advanced: %s", exc)
 
@@ -526,6 +534,20 @@ class LicenseStore(StoreState):
         if now is not None:
             raise ConfigurationError("give either now (a clock reading) or as_of (a what-if)")
         return aware(as_of, "as_of")
+
+
+def _unwritable(exc: OSError, path: Path, *, left: tuple[Path, ...] = ()) -> StoreUnavailable:
+    """The error for a write that failed; ``left``: files that hold what was written."""
+    reason = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system",
+              errno.EACCES: "permission denied", errno.EDQUOT: "quota exceeded"}.get(
+        exc.errno or 0, exc.strerror or str(exc))
+    if left:
+        names = ", ".join(p.name for p in left)
+        error = StoreUnavailable(f"cannot write: {reason}; {names} could not be put back "
+                                 "and hold what was written", path)
+        error.written = left
+        return error
+    return StoreUnavailable(f"cannot write: {reason}", path)
 
 
 def _entry_bytes(entry: dict[str, Any]) -> bytes:

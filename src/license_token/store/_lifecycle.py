@@ -15,7 +15,7 @@ from filelock import FileLock, Timeout
 
 from .._claims import format_time, parse_time
 from .._clock import aware
-from .._errors import InvalidLicense, Malformed, StoreCorrupt, StoreUnavailable
+from .._errors import InvalidLicense, Malformed, StoreCorrupt, StoreUnavailable, token_repr
 from .._files import read_regular, write_atomic
 from .._jws import loads_strict
 
@@ -45,7 +45,7 @@ class PendingCheckIn:
     """
 
     license_arn: str
-    consumption_token: str
+    consumption_token: str = attrs.field(repr=token_repr)
     expires_at: datetime
     attempts: int = 0
 
@@ -80,10 +80,10 @@ class RenewalState:
     failures: int = 0
     next_attempt: datetime | None = None
     early_check_in_forbidden: bool = False
-    held: str | None = None
+    held: str | None = attrs.field(default=None, repr=token_repr)
     held_until: datetime | None = None
-    released: str | None = None
-    client_token: str | None = None
+    released: str | None = attrs.field(default=None, repr=token_repr)
+    client_token: str | None = attrs.field(default=None, repr=token_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -262,14 +262,21 @@ class StoreState:
         """Serialise renewals across processes: yields ``True`` if this process may renew.
 
         With ``wait=False`` a renewal already running elsewhere yields ``False`` at once.
+
+        Raises:
+            StoreUnavailable: the lock cannot be taken for another reason than another
+                renewal (``.renew.lock`` a directory, a read-only or full store, …).
         """
         lock = FileLock(str(self.directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock.acquire()
-        except (Timeout, OSError):
+        except Timeout:
             yield False
             return
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot take the renewal lock: {exc.strerror or exc}",
+                                   self.directory / ".renew.lock") from exc
         try:
             yield True
         finally:
