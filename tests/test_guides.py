@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT, Emulator, emulator_process
 
 from license_token import TrustStore, Verifier
-from license_token.aws import LicenseManager
+from license_token.aws import LicenseManager, _endpoint
 from license_token.testing import LocalLicenseManager
 
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
@@ -82,6 +82,8 @@ def test_no_credentials_guide(emulator: LocalLicenseManager, tmp_path: Path) -> 
 
 def test_marketplace_guide(emulator: LocalLicenseManager, tmp_path: Path,
                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator plays AWS's own endpoint: online-only calls ignore AWS_ENDPOINT_URL."""
+    monkeypatch.setattr(_endpoint, "aws_endpoint", lambda service, region: emulator.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "the-instance-role")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "its-secret")
     lic = emulator.add_marketplace_license(entitlements={"Premium": ("None", None)})
@@ -92,6 +94,9 @@ def test_marketplace_guide(emulator: LocalLicenseManager, tmp_path: Path,
     assert first.startswith("Premium TLS and SigV4 to AWS License Manager; not signed 20")
     assert re.fullmatch(r"(Enabled|1) 20\S+ \S+", second), second  # value, next due
     assert emulator.calls("CheckoutLicense") == 2  # the first block's, then the keeper's
+    assert emulator.calls("CheckInLicense") == 1  # the keeper's seat, at close()
+    assert emulator.seats_in_use(lic.arn)["Premium"] == 0  # the first block's seat is
+    # unlimited (unit None): only the keeper's is tracked, and it was given back
 
 
 def test_node_binding_guide(tmp_path: Path) -> None:

@@ -119,10 +119,14 @@ def _pipe(one: socket.socket, other: socket.socket) -> None:
         if not ready:
             return
         for source in ready:
-            data = source.recv(65536)
+            try:
+                data = source.recv(65536)
+                if data:
+                    (other if source is one else one).sendall(data)
+            except OSError:  # the client gave up on the handshake
+                data = b""
             if not data:
                 return
-            (other if source is one else one).sendall(data)
 
 
 class RecordingProxy(socketserver.ThreadingTCPServer):
@@ -138,7 +142,7 @@ class RecordingProxy(socketserver.ThreadingTCPServer):
 
 
 def _serving(server: socketserver.BaseServer) -> Iterator[Any]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server
@@ -395,6 +399,6 @@ def test_a_region_without_an_aws_endpoint_is_refused(region: str) -> None:
 
 
 def test_no_region_is_a_clear_error(buyer: Path) -> None:
-    with pytest.raises(InvalidRequest, match="Region"):
+    with pytest.raises(InvalidRequest, match="(?i)specify a region|no region"):
         LicenseManager(Verifier(TrustStore.from_file("issuer-public-key.pem"))).checkout_online(
             "prod-buyer", MARKETPLACE_KEY_FINGERPRINT, [{"Name": "Basic", "Unit": "None"}])

@@ -58,6 +58,7 @@ from .._keys import PinnedKey, TrustStore
 from .._policy import Requirement
 from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._checkout import check_answers
+from ._endpoint import guard_endpoint, pinned_options
 from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 from ._retry import install_retries
 from ._translate import redirect_region, translate
@@ -106,7 +107,7 @@ def _translated() -> Iterator[None]:
 def make_client(service: str, *, client: Any = None, session: Any = None,
                 region_name: str | None = None, profile_name: str | None = None,
                 endpoint_url: str | None = None, retry_mode: str = "standard",
-                max_attempts: int = 5) -> Any:
+                max_attempts: int = 5, online: bool = False) -> Any:
     """A boto3 client with botocore's retry mode configured; a given client is used as is.
 
     Args:
@@ -118,6 +119,9 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
         endpoint_url: Another endpoint, e.g. the local emulator.
         retry_mode: botocore's retry mode.
         max_attempts: Attempts per call, the first included.
+        online: For online-only decisions: AWS's own regional ``https`` endpoint (unless
+            ``endpoint_url`` is given in code) and botocore's CA bundle, whatever the
+            environment or ``~/.aws`` configure (see ``aws._endpoint``).
 
     Returns:
         The client.
@@ -125,7 +129,7 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
     Raises:
         NoCredentials: The profile does not exist.
         InvalidRequest: The configuration is incomplete (no Region) or wrong (an
-            ``endpoint_url`` that is no URL).
+            ``endpoint_url`` that is no URL; ``online``: a Region without AWS endpoint).
     """
     if client is not None:
         return client
@@ -133,11 +137,14 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
     with _translated():
         session = session or boto3.session.Session(profile_name=profile_name,
                                                    region_name=region_name)
+        options = (pinned_options(service, region_name or session.region_name, endpoint_url,
+                                  config) if online else
+                   {"region_name": region_name, "endpoint_url": endpoint_url, "config": config})
         try:
-            return session.client(service, region_name=region_name,
-                                  endpoint_url=endpoint_url, config=config)
+            made = session.client(service, **options)
         except ValueError as exc:  # botocore's plain ValueError for an unusable endpoint URL
             raise InvalidRequest(f"{service}: {exc}") from exc
+    return guard_endpoint(made) if online else made
 
 
 @attrs.frozen(kw_only=True)
@@ -209,6 +216,12 @@ class LicenseManager:
             ``pins_issuer()``).
         **client_options: For ``make_client()`` (``region_name``, ``profile_name``,
             ``session``, ``endpoint_url``, ``retry_mode``, ``max_attempts``).
+
+    Online-only calls (``CheckoutLicense``, ``ExtendLicenseConsumption``) go over a
+    second client, made at the first of them: AWS's own regional ``https`` endpoint and
+    botocore's CA bundle, never an endpoint or CA bundle from the environment or
+    ``~/.aws`` (see ``aws._endpoint``), unless ``client`` or ``endpoint_url`` is given:
+    that choice of the application is then named in each result's ``trust_basis``.
     """
 
     def __init__(self, verifier: Verifier, *, client: Any = None,
@@ -227,24 +240,46 @@ class LicenseManager:
                     "region_name": region}))
         self._client_for_region = client_for_region
         self._max_backoff = max_backoff
-        self._regional: dict[str, Any] = {}
+        self._regional: dict[tuple[str, Callable[[str], Any]], Any] = {}
+        #: The endpoint this application chose in code for online-only calls; ``None``:
+        #: AWS's own, pinned (see ``aws._endpoint``).
+        self.chosen_endpoint: str | None = (
+            client.meta.endpoint_url if client is not None
+            else client_options.get("endpoint_url"))
+        self._client_options = client_options
+        self._online: Any = client  # made at the first online-only call
+
+    def _online_client(self, region: str | None = None) -> Any:
+        """A client for online-only calls (``region``: another Region's, for a redirect)."""
+        options = self._client_options | ({} if region is None else {"region_name": region})
+        return make_client("license-manager", online=True, **options)
+
+    def _online_home(self) -> Any:
+        if self._online is None:
+            self._online = self._online_client()
+            install_retries(self._online, max_backoff=self._max_backoff)
+        return self._online
 
     def _regional_client(self, region: str, make: Callable[[str], Any]) -> Any:
-        if region not in self._regional:
+        if (region, make) not in self._regional:
             with _translated():
                 regional = make(region)
             install_retries(regional, max_backoff=self._max_backoff)
-            self._regional[region] = regional
-        return self._regional[region]
+            self._regional[region, make] = regional
+        return self._regional[region, make]
 
-    def _call(self, operation: str, **params: Any) -> Any:
-        """One call; a ``RedirectException`` is followed once, with the same parameters."""
+    def _call(self, operation: str, *, online: bool = False, **params: Any) -> Any:
+        """One call (``online``: over the online client); a ``RedirectException`` is
+        followed once, with the same parameters."""
         params = {k: v for k, v in params.items() if v is not None}
         try:
             with _translated():
-                return getattr(self.client, operation)(**params)
+                client = self._online_home() if online else self.client
+                return getattr(client, operation)(**params)
         except Redirect as redirect:
             region, make = redirect_region(redirect.location), self._client_for_region
+            if online and self.chosen_endpoint is None:
+                make = self._online_client
             if region is None or make is None:
                 raise
             client = self._regional_client(region, make)
@@ -355,7 +390,7 @@ class LicenseManager:
         """
         client_token = client_token or uuid.uuid4().hex
         response = self._call(
-            "checkout_license", ProductSKU=product_sku, CheckoutType=checkout_type,
+            "checkout_license", online=True, ProductSKU=product_sku, CheckoutType=checkout_type,
             KeyFingerprint=key_fingerprint, Entitlements=_entitlement_data(entitlements),
             NodeId=node_id, Beneficiary=beneficiary, ClientToken=client_token,
         )
@@ -406,16 +441,17 @@ class LicenseManager:
                                  checkout_type=checkout_type, node_id=node_id,
                                  beneficiary=beneficiary, client_token=client_token)
         try:
-            online = online_license(checkout.response, product_sku=product_sku,
-                                    key_fingerprint=key_fingerprint,
-                                    checkout_type=checkout_type, now=self.verifier.clock())
-            online.check(require)
+            online = attrs.evolve(online_license(
+                checkout.response, product_sku=product_sku, key_fingerprint=key_fingerprint,
+                checkout_type=checkout_type, now=self.verifier.clock(),
+                endpoint=self.chosen_endpoint), signed=checkout.license)
+            online.check(require)  # on the signed claims, when there are some
         except LicenseTokenError as exc:
             self._refused_provisional(checkout.response, checkout_type, exc)
-        return attrs.evolve(online, signed=checkout.license)
+        return online
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:
-        """``ExtendLicenseConsumption``: push the consumption's expiration out.
+        """``ExtendLicenseConsumption``: push the consumption's expiration out (online client).
 
         Args:
             consumption_token: the checkout's ``licenseConsumptionToken``.
@@ -428,7 +464,7 @@ class LicenseManager:
             AwsError: the call failed.
         """
         response: Mapping[str, Any] = self._call(
-            "extend_license_consumption", LicenseConsumptionToken=consumption_token,
+            "extend_license_consumption", online=True, LicenseConsumptionToken=consumption_token,
             DryRun=dry_run)
         return response
 
