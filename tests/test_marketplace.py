@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,25 +24,19 @@ from license_token import (
     Verifier,
 )
 from license_token.aws import (
-    AccessDenied,
     LicenseManager,
-    NoEntitlementsAllowed,
     ResourceNotFound,
     SeatNotReturned,
-    ServiceUnavailable,
-    Throttled,
     fetch_public_key,
 )
 from license_token.aws.marketplace import (
-    AMI_INTERVAL,
-    CONTAINER_INTERVAL,
     MARKETPLACE_KEY_FINGERPRINT,
     EntitlementKeeper,
     OnlineLicense,
     online_license,
     pins_issuer,
 )
-from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError, TokenFactory
+from license_token.testing import LocalLicenseManager, ServiceError, TokenFactory
 
 ASK_EVERY_TIER = [{"Name": n, "Unit": "None"} for n in ("Enterprise", "Premium", "Basic")]
 VENDOR = "aws:123456789012:Vendor:issuer-fingerprint"
@@ -215,99 +209,6 @@ def test_a_malformed_answer_is_malformed(factory: TokenFactory, fields: dict[str
         online_license(answer, product_sku="sku", key_fingerprint=VENDOR, checkout_type="SOON")
 
 
-# -- the cadence ----------------------------------------------------------------------------
-class FakeCheckouts:
-    """Answers in turn: an OnlineLicense, or an exception to raise."""
-
-    def __init__(self, factory: TokenFactory) -> None:
-        self.factory, self.plan, self.calls, self.checked_in = factory, [], 0, []  # type: ignore[var-annotated]
-
-    def __call__(self) -> OnlineLicense:
-        self.calls += 1
-        step = self.plan.pop(0) if self.plan else "ok"
-        if isinstance(step, Exception):
-            raise step
-        return online_license(_answer(self.factory, signed=False), product_sku="sku",
-                              key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
-
-
-def test_ami_cadence_rides_out_thirty_minutes_of_failures(factory: TokenFactory) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    checkouts = FakeCheckouts(factory)
-    keeper = EntitlementKeeper(checkouts, interval=AMI_INTERVAL,
-                               check_in=checkouts.checked_in.append)
-    first = keeper.poll(start)
-    assert checkouts.calls == 1 and keeper.next_due() == start + timedelta(minutes=15)
-    assert keeper.poll(start + timedelta(minutes=14)) is first and checkouts.calls == 1
-    second = keeper.poll(start + timedelta(minutes=15))
-    assert second is not first and checkouts.calls == 2
-    assert checkouts.checked_in == [first.consumption_token]  # one seat at a time
-    outage = start + timedelta(minutes=30)
-    checkouts.plan = [ServiceUnavailable("ServerInternalException")] * 40
-    for minute in range(30):  # retried every minute, the app runs on the last good result
-        assert keeper.poll(outage + timedelta(minutes=minute)) is second
-    assert checkouts.calls == 2 + 30
-    assert keeper.failing_since == outage
-    with pytest.raises(ServiceUnavailable):  # thirty minutes of failures: stop
-        keeper.poll(outage + timedelta(minutes=30))
-    checkouts.plan = []
-    recovered = keeper.poll(outage + timedelta(minutes=31))
-    assert keeper.last_error is None and recovered.consumption_token != second.consumption_token
-
-
-def test_container_cadence_is_daily_and_a_definitive_no_stops_at_once(
-        factory: TokenFactory) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    checkouts = FakeCheckouts(factory)
-    keeper = EntitlementKeeper(checkouts, interval=CONTAINER_INTERVAL)
-    keeper.poll(start)
-    keeper.poll(start + timedelta(hours=23, minutes=59))
-    assert checkouts.calls == 1
-    checkouts.plan = [NoEntitlementsAllowed("subscription cancelled")]
-    with pytest.raises(NoEntitlementsAllowed):
-        keeper.poll(start + timedelta(days=1))
-    with pytest.raises(NoEntitlementsAllowed):  # and it stays stopped until a checkout works
-        keeper.poll(start + timedelta(days=1, seconds=30))
-
-
-def test_no_first_result_means_no_license(factory: TokenFactory) -> None:
-    checkouts = FakeCheckouts(factory)
-    checkouts.plan = [ServiceUnavailable("down")]
-    keeper = EntitlementKeeper(checkouts)
-    with pytest.raises(ServiceUnavailable):
-        keeper.poll(datetime(2026, 1, 1, tzinfo=timezone.utc))
-    with pytest.raises(ConfigurationError):
-        EntitlementKeeper(checkouts, interval=timedelta(0))
-
-
-def test_marketplace_recipe_on_the_emulator(emulator: LocalLicenseManager,
-                                            clock: Clock) -> None:
-    """An AMI product: every 15 minutes, an outage ridden out, one seat throughout."""
-    lic: EmulatedLicense = emulator.add_marketplace_license(
-        entitlements={"Users": ("Count", 1)}, provisional_ttl_minutes=60)
-    manager = _manager(emulator, clock)
-    keeper = EntitlementKeeper(
-        lambda: manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
-                                        [{"Name": "Users", "Unit": "Count", "Value": "1"}],
-                                        require=["Users:Count=1"]),
-        interval=AMI_INTERVAL, check_in=manager.check_in, clock=clock)
-    first = keeper.poll()
-    for _ in range(3):  # the old consumption is checked in, so one seat is enough
-        clock.now += AMI_INTERVAL
-        assert keeper.poll().consumption_token != first.consumption_token
-        assert emulator.seats_in_use(lic.arn)["Users"] == 1
-    good = keeper.last_good
-    clock.now += AMI_INTERVAL
-    emulator.fail(20)  # AWS unavailable for 20 minutes: each retry's check-in fails, so
-    # no checkout is made while the last seat is still held
-    for _ in range(20):
-        assert keeper.poll() is good
-        clock.now += timedelta(minutes=1)
-    assert keeper.failing_since == clock.now - timedelta(minutes=20)
-    assert keeper.poll() is not good and keeper.last_error is None
-    assert emulator.seats_in_use(lic.arn)["Users"] == 1
-
-
 def test_a_tiered_product_asks_for_every_tier_and_learns_the_one_bought(
         emulator: LocalLicenseManager, clock: Clock) -> None:
     lic = emulator.add_marketplace_license(entitlements={"Premium": ("None", None)})
@@ -365,81 +266,6 @@ def test_a_refused_signed_answer_gives_the_seat_back(emulator: LocalLicenseManag
     assert emulator.seats_in_use(lic.arn)["Users"] == 0
 
 
-def test_a_failed_check_in_is_retried_before_any_second_seat(factory: TokenFactory) -> None:
-    """A throttled check-in stops the next checkout; the app runs on its last good result."""
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    checkouts = FakeCheckouts(factory)
-    refusals: list[Exception] = [Throttled("Rate exceeded")] * 3
-
-    def check_in(token: str) -> None:
-        if refusals:
-            raise refusals.pop(0)
-        checkouts.checked_in.append(token)
-
-    keeper = EntitlementKeeper(checkouts, check_in=check_in)
-    first = keeper.poll(start)
-    assert keeper.unreturned == (first.consumption_token,)
-    for minute in range(3):  # three throttled check-ins, one a minute: no second checkout
-        assert keeper.poll(start + AMI_INTERVAL + timedelta(minutes=minute)) is first
-        assert checkouts.calls == 1 and keeper.unreturned == (first.consumption_token,)
-    assert isinstance(keeper.last_error, Throttled)
-    second = keeper.poll(start + AMI_INTERVAL + timedelta(minutes=3))
-    assert checkouts.checked_in == [first.consumption_token] and checkouts.calls == 2
-    assert keeper.unreturned == (second.consumption_token,) and keeper.last_error is None
-
-
-def test_check_ins_that_keep_failing_stop_the_app_not_buy_a_seat(factory: TokenFactory) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    checkouts = FakeCheckouts(factory)
-
-    def check_in(token: str) -> None:
-        raise Throttled("Rate exceeded")
-
-    keeper = EntitlementKeeper(checkouts, check_in=check_in)
-    first = keeper.poll(start)
-    outage = start + AMI_INTERVAL
-    for minute in range(30):
-        assert keeper.poll(outage + timedelta(minutes=minute)) is first
-    with pytest.raises(Throttled):  # the retry window is over: stop, still one seat
-        keeper.poll(outage + timedelta(minutes=30))
-    assert checkouts.calls == 1 and keeper.unreturned == (first.consumption_token,)
-
-
-def test_a_check_in_refused_for_good_is_listed_until_the_seat_expires(
-        factory: TokenFactory) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    checkouts = FakeCheckouts(factory)
-    tries: list[str] = []
-
-    def check_in(token: str) -> None:
-        tries.append(token)
-        raise AccessDenied("not allowed")
-
-    keeper = EntitlementKeeper(checkouts, check_in=check_in)
-    first = keeper.poll(start)
-    second = keeper.poll(start + AMI_INTERVAL)
-    third = keeper.poll(start + 2 * AMI_INTERVAL)
-    assert tries == [first.consumption_token, second.consumption_token]  # each tried once
-    assert keeper.unreturned == (first.consumption_token, second.consumption_token,
-                                 third.consumption_token)
-    assert first.expires_at == third.expires_at  # the factory's answers expire together
-    fourth = keeper.poll(first.expires_at)  # expired: their seats are free again, unlisted
-    assert list(keeper.unreturned) == [fourth.consumption_token] and len(tries) == 2  # none tried
-
-
-def test_a_consumption_the_service_no_longer_knows_is_not_listed(factory: TokenFactory) -> None:
-    checkouts = FakeCheckouts(factory)
-
-    def check_in(token: str) -> None:
-        raise ResourceNotFound("no such consumption")
-
-    keeper = EntitlementKeeper(checkouts, check_in=check_in)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    keeper.poll(start)
-    second = keeper.poll(start + AMI_INTERVAL)
-    assert list(keeper.unreturned) == [second.consumption_token] and checkouts.calls == 2
-
-
 def test_a_naive_time_is_a_configuration_error_not_a_type_error(factory: TokenFactory) -> None:
     naive = datetime(2026, 1, 1)  # the caller's mistake under test: no time zone
     answer = _answer(factory, signed=False)
@@ -449,9 +275,9 @@ def test_a_naive_time_is_a_configuration_error_not_a_type_error(factory: TokenFa
     lic = online_license(answer, product_sku="sku", key_fingerprint=MARKETPLACE_KEY_FINGERPRINT)
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         lic.is_current(naive)
-    keeper = EntitlementKeeper(FakeCheckouts(factory))
+    keeper = EntitlementKeeper(lambda: lic)
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         keeper.poll(naive)
     with pytest.raises(ConfigurationError, match="timezone-aware"):
-        EntitlementKeeper(FakeCheckouts(factory), clock=lambda: naive).poll()
+        EntitlementKeeper(lambda: lic, clock=lambda: naive).poll()
     assert keeper.next_due() is None  # refused before anything was attempted

@@ -399,6 +399,6 @@ def test_a_region_without_an_aws_endpoint_is_refused(region: str) -> None:
 
 
 def test_no_region_is_a_clear_error(buyer: Path) -> None:
-    with pytest.raises(InvalidRequest, match="(?i)specify a region|no region"):
+    with pytest.raises(InvalidRequest, match=r"(?i)specify a region|no region"):
         LicenseManager(Verifier(TrustStore.from_file("issuer-public-key.pem"))).checkout_online(
             "prod-buyer", MARKETPLACE_KEY_FINGERPRINT, [{"Name": "Basic", "Unit": "None"}])
