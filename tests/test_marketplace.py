@@ -281,3 +281,63 @@ def test_a_naive_time_is_a_configuration_error_not_a_type_error(factory: TokenFa
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         EntitlementKeeper(lambda: lic, clock=lambda: naive).poll()
     assert keeper.next_due() is None  # refused before anything was attempted
+
+
+# -- decisions on what was verified ---------------------------------------------------------
+@pytest.fixture
+def blind_cross_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unsigned-vs-signed comparison with a bug: it lets every edited field through."""
+    import license_token._verify
+
+    monkeypatch.setattr(license_token._verify, "check_consistency", lambda *args: None)
+
+
+EDITED = {"EntitlementsAllowed": [{"Name": "Enterprise", "Unit": "None", "Value": "Enabled"},
+                                  {"Name": "Users", "Unit": "Count", "Value": "1000"}],
+          "LicenseArn": "arn:aws:license-manager::123456789012:license:l-edited",
+          "NodeId": "edited-node", "IssuedAt": "2000-01-01T00:00:00Z",
+          "Expiration": "2099-01-01T00:00:00Z"}
+
+
+@pytest.mark.usefixtures("blind_cross_check")
+def test_a_verified_answer_is_decided_on_its_signed_claims(factory: TokenFactory) -> None:
+    """Regression: the answer's unsigned fields decided while the result claimed a
+    signature, safe only while the cross-check had no bug."""
+    online = online_license(_answer(factory) | EDITED, product_sku="sku",
+                            key_fingerprint=VENDOR, verifier=Verifier(factory.trust_store()))
+    assert online.signed is not None and online.answer.license_arn == EDITED["LicenseArn"]
+    signed = online.signed.claims
+    assert online.claims is signed
+    tier = online.tier(["Enterprise", "Premium"])
+    assert tier is not None and tier.name == "Premium"
+    assert online.entitlements["Users"].value == "10"
+    with pytest.raises(EntitlementMissing):
+        online.check(["Enterprise"])
+    assert not online.satisfies("Users=11")
+    assert (online.license_arn, online.node_id, online.consumption_token) == (
+        signed.license_arn, signed.node_id, signed.consumption_token)
+    assert (online.issued_at, online.expires_at) == (signed.issued_at, signed.expiration)
+    assert online.trust_basis == ("PS384 signature by a pinned key: entitlements, license, "
+                                  "node and times from the signed claims")
+
+
+@pytest.mark.usefixtures("blind_cross_check")
+def test_checkout_online_checks_requirements_on_the_signed_claims(clock: Clock) -> None:
+    class Edited(LocalLicenseManager):
+        def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer = super().handle(target, body)
+            if target.endswith(".CheckoutLicense"):
+                answer["EntitlementsAllowed"] = EDITED["EntitlementsAllowed"]
+            return answer
+
+    with Edited(clock=clock) as emulator:
+        lic = emulator.add_license(entitlements={"Premium": ("None", None)})
+        keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
+        manager = LicenseManager(Verifier(keys, clock=clock), client=emulator.client())
+        with pytest.raises(EntitlementMissing):
+            manager.checkout_online(lic.product_sku, lic.key_fingerprint, ASK_EVERY_TIER,
+                                    require=["Enterprise"])
+        assert emulator.calls("CheckInLicense") == 1  # the refused seat went back
+        online = manager.checkout_online(lic.product_sku, lic.key_fingerprint, ASK_EVERY_TIER)
+    assert online.tier(["Enterprise", "Premium"]) == online.tier(["Premium"])
+    assert [e.name for e in online.claims.entitlements] == ["Premium"]
