@@ -402,3 +402,36 @@ def test_no_region_is_a_clear_error(buyer: Path) -> None:
     with pytest.raises(InvalidRequest, match=r"(?i)specify a region|no region"):
         LicenseManager(Verifier(TrustStore.from_file("issuer-public-key.pem"))).checkout_online(
             "prod-buyer", MARKETPLACE_KEY_FINGERPRINT, [{"Name": "Basic", "Unit": "None"}])
+
+
+def test_a_redirect_is_followed_to_the_other_regions_aws_endpoint(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``RedirectException``: the online client for the Region it names is pinned too
+    (each Region's AWS endpoint played by an emulator)."""
+    from license_token.aws import _endpoint
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEMULATOR")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulator-secret")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    with LocalLicenseManager() as home, LocalLicenseManager(region="eu-west-1") as eu:
+        there = eu.add_marketplace_license(entitlements={"Premium": ("None", None)})
+        here = home.add_marketplace_license(entitlements={"Premium": ("None", None)},
+                                            product_sku=there.product_sku)
+        home.redirect(here.arn, "eu-west-1")
+        regions = {"us-east-1": home.endpoint_url, "eu-west-1": eu.endpoint_url}
+        asked: list[tuple[str, str]] = []
+
+        def aws_endpoint(service: str, region: str) -> str:
+            asked.append((service, region))
+            return regions[region]
+
+        monkeypatch.setattr(_endpoint, "aws_endpoint", aws_endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", home.endpoint_url)  # ignored, as ever
+        manager = LicenseManager(Verifier(TokenFactory().trust_store()),
+                                 region_name="us-east-1")
+        online = manager.checkout_online(there.product_sku, MARKETPLACE_KEY_FINGERPRINT,
+                                         [{"Name": "Premium", "Unit": "None"}])
+        assert (home.calls("CheckoutLicense"), eu.calls("CheckoutLicense")) == (1, 1)
+    assert asked == [("license-manager", "us-east-1"), ("license-manager", "eu-west-1")]
+    assert online.license_arn == there.arn
+    assert online.trust_basis == "TLS and SigV4 to AWS License Manager; not signed"

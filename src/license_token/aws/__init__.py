@@ -209,7 +209,8 @@ class LicenseManager:
         client_for_region: Makes the client for another Region when the service answers
             ``RedirectException``. By default one is made from ``client_options`` when this
             object made its own client without an ``endpoint_url``; otherwise a redirect is
-            raised as ``Redirect``.
+            raised as :class:`Redirect`. Online-only calls of a manager pinned to AWS
+            follow a redirect to AWS's own endpoint in that Region instead.
         max_backoff: The cap of one retry back-off delay, in seconds.
         pinned_issuers: The ``KeyFingerprint``s of the issuers whose keys ``verifier``
             pins; by default every issuer but AWS Marketplace (see
