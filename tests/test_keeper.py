@@ -18,6 +18,8 @@ from license_token import (
     EntitlementMissing,
     Expired,
     LicenseTokenError,
+    Malformed,
+    TrustStore,
     Verifier,
 )
 from license_token.aws import (
@@ -397,3 +399,62 @@ def test_the_recipe_keeps_one_seat_on_the_emulator(clock: ManualClock) -> None:
         keeper.close()
         assert emulator.calls("CheckInLicense") == 1
         assert emulator.seats_in_use(lic.arn)["Users"] == 0
+
+
+@pytest.mark.parametrize(("answer", "match"), [
+    (["not", "a", "mapping"], "is a mapping"),
+    ({"LicenseConsumptionToken": "someone-else", "Expiration": "2026-01-01T02:00:00Z"},
+     "another consumption"),
+    ({"Expiration": "soon"}, "Expiration"),
+])
+def test_a_malformed_extend_answer_is_refused(aws: Service, clock: ManualClock,
+                                              answer: Any, match: str) -> None:
+    keeper = EntitlementKeeper(aws.checkout, extend=lambda token: answer, clock=clock)
+    keeper.poll()
+    clock.now += AMI_INTERVAL
+    with pytest.raises(Malformed, match=match):
+        keeper.poll()
+
+
+def test_an_extend_answer_with_a_datetime_is_read(aws: Service, clock: ManualClock) -> None:
+    """boto3 hands ``Expiration`` over as a string; a parsed datetime is read too."""
+    until = START + timedelta(hours=3)
+    keeper = EntitlementKeeper(aws.checkout, extend=lambda token: {"Expiration": until},
+                               clock=clock)
+    keeper.poll()
+    clock.now += AMI_INTERVAL
+    assert keeper.poll().expires_at == until
+
+
+def test_change_without_a_seat_or_with_one_gone_just_checks_out_anew(
+        aws: Service, clock: ManualClock) -> None:
+    keeper = _keeper(aws, clock)
+    keeper.change(aws.checkout)  # nothing held yet
+    first = keeper.poll()
+    aws.live.clear()
+    keeper.change(aws.checkout)  # its consumption is gone already: nothing to give back
+    assert aws.calls == ["checkout", "check_in"] and keeper.last_good is None
+    assert keeper.poll().consumption_token != first.consumption_token
+
+
+def test_a_signed_result_extended_says_what_rests_on_what(clock: ManualClock) -> None:
+    """A vendor-issued license checked out online: signed claims, an online extension."""
+    with LocalLicenseManager(clock=clock) as emulator:
+        lic = emulator.add_license(entitlements={"Premium": ("None", None)})
+        keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
+        manager = LicenseManager(Verifier(keys, clock=clock), client=emulator.client())
+        keeper = EntitlementKeeper(
+            lambda: manager.checkout_online(lic.product_sku, lic.key_fingerprint,
+                                            [{"Name": "Premium", "Unit": "None"}]),
+            extend=manager.extend, clock=clock)
+        first = keeper.poll()
+        clock.now += AMI_INTERVAL
+        extended = keeper.poll()
+        url = emulator.endpoint_url
+    assert first.signed is not None and extended.signed is first.signed
+    assert extended.expires_at == clock.now + timedelta(minutes=lic.provisional_ttl_minutes)
+    assert extended.expires_at > first.signed.expires_at
+    assert extended.trust_basis == (
+        "PS384 signature by a pinned key: entitlements, license and node from the signed "
+        f"claims; Expiration extended over endpoint chosen by the application: {url}")
+    assert keeper.unreturned == ()  # no check_in: nothing is tracked for giving back

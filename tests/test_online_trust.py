@@ -435,3 +435,31 @@ def test_a_redirect_is_followed_to_the_other_regions_aws_endpoint(
     assert asked == [("license-manager", "us-east-1"), ("license-manager", "eu-west-1")]
     assert online.license_arn == there.arn
     assert online.trust_basis == "TLS and SigV4 to AWS License Manager; not signed"
+
+
+@pytest.mark.parametrize("found", [
+    {"hostname": "license-manager.us-east-1.example.com", "dnsSuffix": "amazonaws.com",
+     "protocols": ["https"]},
+    {"hostname": "license-manager.us-east-1.amazonaws.com", "dnsSuffix": "amazonaws.com",
+     "protocols": ["http"]},
+], ids=["another-host", "no-https"])
+def test_endpoint_data_that_is_not_aws_regional_https_is_refused(
+        monkeypatch: pytest.MonkeyPatch, found: dict[str, Any]) -> None:
+    from license_token.aws import _endpoint
+
+    resolver = types.SimpleNamespace(construct_endpoint=lambda service, region: found)
+    monkeypatch.setattr(_endpoint, "_bundled_endpoints", lambda: resolver)
+    with pytest.raises(InvalidRequest, match="no https regional AWS endpoint"):
+        _endpoint.aws_endpoint("license-manager", "us-east-1")
+
+
+def test_no_region_for_the_pinned_client_is_refused() -> None:
+    from botocore.config import Config
+
+    from license_token.aws._endpoint import pinned_options
+
+    with pytest.raises(InvalidRequest, match="no Region is configured"):
+        pinned_options("license-manager", None, None, Config())
+    chosen = pinned_options("license-manager", None, "http://127.0.0.1:9", Config())
+    assert (chosen["endpoint_url"], chosen["verify"]) == ("http://127.0.0.1:9", True)
+    assert chosen["config"].ignore_configured_endpoint_urls is True

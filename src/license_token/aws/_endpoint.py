@@ -68,14 +68,9 @@ def aws_endpoint(service: str, region: str) -> str:
         InvalidRequest: No AWS partition has that Region, or botocore's data gives the
             service no ``https`` regional endpoint there.
     """
-    from botocore.exceptions import UnknownRegionError
-
-    found = None
+    found = None  # botocore: None for a Region no partition's pattern matches
     if isinstance(region, str) and _REGION.fullmatch(region):
-        try:
-            found = _bundled_endpoints().construct_endpoint(service, region)
-        except UnknownRegionError:
-            found = None
+        found = _bundled_endpoints().construct_endpoint(service, region)
     if found is None:
         raise InvalidRequest(f"{service}: no AWS endpoint for Region {region!r}")
     host, suffix = found.get("hostname"), found.get("dnsSuffix")
