@@ -156,8 +156,8 @@ def test_n_seats_n_plus_one_pods_a_day_of_polling(day: tuple[Bursty, EmulatedLic
     per_hour = {name: calls[name] / 24 for name in sorted(calls)}
     print(f"\nAPI calls per keeper-hour over 24 h (throttled calls {emulator.throttled} "
           f"included): {per_hour}")
-    for name in seated:
-        assert per_hour[name] <= 6, per_hour  # 4 extends an hour, and the bursts' retries
+    for name in seated:  # 4 extends an hour, the bursts' retries, pod-1's restart
+        assert per_hour[name] <= 6.5, per_hour
     assert per_hour[waiting.name] <= 3, per_hour
 
 
