@@ -209,7 +209,7 @@ class LicenseManager:
         client_for_region: Makes the client for another Region when the service answers
             ``RedirectException``. By default one is made from ``client_options`` when this
             object made its own client without an ``endpoint_url``; otherwise a redirect is
-            raised as :class:`Redirect`. Online-only calls of a manager pinned to AWS
+            raised as ``Redirect``. Online-only calls of a manager pinned to AWS
             follow a redirect to AWS's own endpoint in that Region instead.
         max_backoff: The cap of one retry back-off delay, in seconds.
         pinned_issuers: The ``KeyFingerprint``s of the issuers whose keys ``verifier``
@@ -242,11 +242,11 @@ class LicenseManager:
         self._client_for_region = client_for_region
         self._max_backoff = max_backoff
         self._regional: dict[tuple[str, Callable[[str], Any]], Any] = {}
-        #: The endpoint this application chose in code for online-only calls; ``None``:
-        #: AWS's own, pinned (see ``aws._endpoint``).
         self.chosen_endpoint: str | None = (
             client.meta.endpoint_url if client is not None
             else client_options.get("endpoint_url"))
+        """The endpoint this application chose in code for online-only calls; ``None``: AWS's own,
+        pinned (see ``aws._endpoint``)."""
         self._client_options = client_options
         self._online: Any = client  # made at the first online-only call
 

@@ -20,7 +20,7 @@ calls is made with:
 
 An endpoint the application passes in code (``endpoint_url=``: tests, the emulator) is used
 as given, with the same CA bundle and check; the result then names it instead of claiming
-AWS (:attr:`~license_token.aws.marketplace.OnlineLicense.trust_basis`).
+AWS (``trust_basis``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ if TYPE_CHECKING:  # botocore is imported where it is used: importing this modul
 
 __all__ = ["aws_endpoint", "guard_endpoint", "pinned_options"]
 
-#: botocore's own check of a Region name (``botocore.utils.validate_region_name``).
 _REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")
+"""botocore's own check of a Region name (``botocore.utils.validate_region_name``)."""
 _GUARD_ID = "license-token-pinned-endpoint"
 
 
@@ -111,7 +111,7 @@ def guard_endpoint(client: Any) -> Any:
     """Make ``client`` refuse to send a request anywhere but to its own endpoint.
 
     Args:
-        client: A botocore client made with :func:`pinned_options`.
+        client: A botocore client made with ``pinned_options()``.
 
     Returns:
         The same client.

@@ -1,11 +1,11 @@
-"""The online seat kept: :class:`EntitlementKeeper`, the Marketplace cadence as a state machine.
+"""The online seat kept: ``EntitlementKeeper``, the Marketplace cadence as a state machine.
 
 A keeper checks out once and then *keeps* that consumption: before it expires it is
 extended (``ExtendLicenseConsumption``), so its seat is never let go while the app runs
 and no other pod can take it in between. It checks out anew only when the consumption is
 gone (the service no longer knows it) or has expired, and checks it in only when the app
-stops (:meth:`~EntitlementKeeper.close`) or needs other entitlements
-(:meth:`~EntitlementKeeper.change`).
+stops (``close()``) or needs other entitlements
+(``change()``).
 
 States, and what moves a keeper between them (``poll`` acts only when due, or at once
 when the result it holds has expired)::
@@ -64,14 +64,14 @@ __all__ = ["AMI_INTERVAL", "CONTAINER_INTERVAL", "RETRY_DELAY", "RETRY_WINDOW",
 
 log = logging.getLogger("license_token.aws.marketplace")
 
-#: How often an AMI product checks (``PROVISIONAL``), per the Marketplace seller guide.
 AMI_INTERVAL = timedelta(minutes=15)
-#: How often a container product checks.
+"""How often an AMI product checks (``PROVISIONAL``), per the Marketplace seller guide."""
 CONTAINER_INTERVAL = timedelta(days=1)
-#: How long failed checks are retried while the app runs on its last good result.
+"""How often a container product checks."""
 RETRY_WINDOW = timedelta(minutes=30)
-#: The pause between two retries.
+"""How long failed checks are retried while the app runs on its last good result."""
 RETRY_DELAY = timedelta(minutes=1)
+"""The pause between two retries."""
 
 
 @attrs.frozen
@@ -104,8 +104,8 @@ def _new_expiration(answer: Mapping[str, Any], token: str) -> datetime:
 class EntitlementKeeper:
     """The Marketplace cadence, keeping one seat: check, extend, ride out failures a while.
 
-    Call :meth:`poll` from the app's own timer (e.g. every minute, or after
-    :meth:`next_due`): it acts when due and returns the license to run on, never one
+    Call ``poll()`` from the app's own timer (e.g. every minute, or after
+    ``next_due()``): it acts when due and returns the license to run on, never one
     whose ``Expiration`` has passed. With ``extend`` (and ``check_in``) it keeps the seat
     it took: the consumption is extended every ``interval``, and sooner when half of its
     remaining lifetime is shorter, so that a ``PROVISIONAL`` consumption never lapses.
@@ -113,24 +113,24 @@ class EntitlementKeeper:
     A check that fails with a retryable error (network, throttling, AWS unavailable), or
     with ``NoEntitlementsAllowed`` while a current result is held, is retried every
     ``retry_delay``; the last good result is returned meanwhile for up to ``retry_window``
-    and never past its ``Expiration``; then :meth:`poll` raises the last error (and keeps
+    and never past its ``Expiration``; then ``poll()`` raises the last error (and keeps
     retrying at each call). Any other error (access denied, a requirement no longer met)
     raises at once. A first checkout that fails raises: with every seat taken,
     ``NoEntitlementsAllowed``; retry it with back-off (see the Marketplace guide).
 
-    Use it as a context manager, or call :meth:`close` when the app stops: the seat is
-    checked in then, and only then (or in :meth:`change`).
+    Use it as a context manager, or call ``close()`` when the app stops: the seat is
+    checked in then, and only then (or in ``change()``).
 
     Attributes:
         checkout: Makes one online checkout, e.g. ``lambda: manager.checkout_online(...)``.
-        interval: :data:`AMI_INTERVAL` or :data:`CONTAINER_INTERVAL`.
+        interval: ``AMI_INTERVAL`` or ``CONTAINER_INTERVAL``.
         retry_window: How long failures are ridden out.
         retry_delay: The pause between retries.
         check_in: Gives a seat back, e.g. ``manager.check_in``; needs ``extend``.
         extend: Extends a consumption, e.g. ``manager.extend`` (the same manager's):
             called with the consumption token, it returns the answer with the new
             ``Expiration``.
-        clock: The time when :meth:`poll` is not given ``now``.
+        clock: The time when ``poll()`` is not given ``now``.
     """
 
     checkout: Callable[[], OnlineLicense]
@@ -165,7 +165,7 @@ class EntitlementKeeper:
     def unreturned(self) -> tuple[str, ...]:
         """Consumption tokens taken and not checked in (only with ``check_in``).
 
-        The kept seat's, and any whose check-in at :meth:`close` failed: those hold their
+        The kept seat's, and any whose check-in at ``close()`` failed: those hold their
         seat until they expire.
         """
         if self.check_in is None:
@@ -174,7 +174,7 @@ class EntitlementKeeper:
         return tuple(seat.token for seat in self._unreturned) + kept
 
     def next_due(self) -> datetime | None:
-        """When :meth:`poll` will next act (``None``: at the first call)."""
+        """When ``poll()`` will next act (``None``: at the first call)."""
         return self._due
 
     def poll(self, now: datetime | None = None) -> OnlineLicense:
@@ -252,7 +252,7 @@ class EntitlementKeeper:
     def change(self, checkout: Callable[[], OnlineLicense]) -> None:
         """The app needs other entitlements: give the kept seat back, check out anew.
 
-        The next :meth:`poll` checks out with ``checkout`` as a first checkout does.
+        The next ``poll()`` checks out with ``checkout`` as a first checkout does.
 
         Args:
             checkout: Makes the new online checkout.
@@ -272,7 +272,7 @@ class EntitlementKeeper:
         """The app stops: check the kept seat in (with ``check_in``) and forget the result.
 
         A check-in that fails is logged, not raised; its token stays in
-        :attr:`unreturned` until the consumption expires.
+        ``unreturned`` until the consumption expires.
         """
         seat = self._seat
         self._forget()

@@ -1,19 +1,19 @@
 """Online checkouts (``CheckoutLicense``), AWS Marketplace's among them.
 
 AWS Marketplace issues its licenses itself (``KeyFingerprint``
-:data:`MARKETPLACE_KEY_FINGERPRINT`), and no public key has been published with which a
+``MARKETPLACE_KEY_FINGERPRINT``), and no public key has been published with which a
 vendor could verify a Marketplace ``SignedToken`` offline. Its documented integration is
 online: ``CheckoutLicense`` ``PROVISIONAL`` every 15 minutes (AMI products) or daily
 (container products), retried for up to 30 minutes while the app runs on its last good
 result; ``PERPETUAL`` for drawdown; tiered products ask for every tier and learn from the
-answer which one was bought. :class:`EntitlementKeeper` keeps that cadence and the seat.
+answer which one was bought. ``EntitlementKeeper`` keeps that cadence and the seat.
 
-An :class:`OnlineLicense` is therefore *not* a :class:`~license_token.VerifiedLicense`:
+An ``OnlineLicense`` is therefore *not* a ``VerifiedLicense``:
 its trust rests on TLS and SigV4 to AWS itself at the moment of the call (the client for
 it is pinned to AWS's own endpoint and CA bundle, see ``aws._endpoint``), and it holds
 until the answer's ``Expiration`` at the latest. Never save one for offline use. Its
 ``SignedToken``, when there is one, is verified only when a pinned key belongs to the
-issuer (:func:`pins_issuer`); then :attr:`OnlineLicense.signed` holds the verified token,
+issuer (``pins_issuer()``); then ``OnlineLicense.signed`` holds the verified token,
 and every decision reads the signed claims.
 
 No I/O here.
@@ -47,8 +47,8 @@ __all__ = [
     "pins_issuer",
 ]
 
-#: The ``KeyFingerprint`` of licenses issued by AWS Marketplace (it names the issuer).
 MARKETPLACE_KEY_FINGERPRINT = "aws:294406891311:AWS/Marketplace:issuer-fingerprint"
+"""The ``KeyFingerprint`` of licenses issued by AWS Marketplace (it names the issuer)."""
 
 _CHECKOUT_TYPES = frozenset({"PROVISIONAL", "PERPETUAL"})
 
@@ -73,12 +73,12 @@ def pins_issuer(key_fingerprint: str, pinned_issuers: Collection[str] | None) ->
 class OnlineLicense:
     """What an online ``CheckoutLicense`` granted. Not a ``VerifiedLicense``.
 
-    Every decision (:attr:`entitlements`, :meth:`check`, :meth:`tier`, the ARN, node and
-    times) reads :attr:`claims`: the signed claims when the answer carried a token that
+    Every decision (``entitlements``, ``check()``, ``tier()``, the ARN, node and
+    times) reads ``claims``: the signed claims when the answer carried a token that
     verified against a pinned key (``signed``), otherwise ``answer``, the answer's fields
     read as strictly as signed claims are but not signed: as trustworthy as the TLS +
     SigV4 connection to AWS they came over. Decide with it now, online; never store it
-    for offline use. :attr:`trust_basis` says which.
+    for offline use. ``trust_basis`` says which.
 
     Attributes:
         answer: the answer's fields, as claims (unsigned; with ``signed``, only
@@ -91,12 +91,12 @@ class OnlineLicense:
         endpoint: the endpoint the application chose in code (``endpoint_url=``, or the
             client it passed); ``None`` when the answer came from AWS's own endpoint.
         extended_until: the ``Expiration`` of the last ``ExtendLicenseConsumption`` of
-            this consumption (see :class:`EntitlementKeeper`), if it was extended.
+            this consumption (see ``EntitlementKeeper``), if it was extended.
         response: the raw answer.
     """
 
-    #: Why an unsigned result from AWS's own endpoint can be believed.
     TRUST_BASIS: ClassVar[str] = "TLS and SigV4 to AWS License Manager; not signed"
+    """Why an unsigned result from AWS's own endpoint can be believed."""
 
     answer: LicenseClaims
     product_sku: str
@@ -138,22 +138,22 @@ class OnlineLicense:
 
     @property
     def license_arn(self) -> str:
-        """The ``licenseArn`` of :attr:`claims`."""
+        """The ``licenseArn`` of ``claims``."""
         return self.claims.license_arn
 
     @property
     def consumption_token(self) -> str | None:
-        """The ``licenseConsumptionToken`` of :attr:`claims` (for check-in), if any."""
+        """The ``licenseConsumptionToken`` of ``claims`` (for check-in), if any."""
         return self.claims.consumption_token
 
     @property
     def node_id(self) -> str | None:
-        """The ``nodeId`` of :attr:`claims`, if any."""
+        """The ``nodeId`` of ``claims``, if any."""
         return self.claims.node_id
 
     @property
     def issued_at(self) -> datetime:
-        """The ``issuedAt`` of :attr:`claims` (aware, UTC)."""
+        """The ``issuedAt`` of ``claims`` (aware, UTC)."""
         return self.claims.issued_at
 
     @property
@@ -163,14 +163,14 @@ class OnlineLicense:
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
-        """Granted entitlements by name (the first of a name), from :attr:`claims`."""
+        """Granted entitlements by name (the first of a name), from ``claims``."""
         by_name: dict[str, Entitlement] = {}
         for entitlement in self.claims.entitlements:
             by_name.setdefault(entitlement.name, entitlement)
         return MappingProxyType(by_name)
 
     def is_current(self, now: datetime | None = None) -> bool:
-        """Whether ``now`` is before :attr:`expires_at`.
+        """Whether ``now`` is before ``expires_at``.
 
         Args:
             now: The time to judge at (timezone-aware); the system clock by default.
@@ -187,7 +187,7 @@ class OnlineLicense:
         """Raise on the first requirement the granted entitlements do not meet.
 
         Args:
-            requirements: :class:`~license_token.Requirement` values or their strings.
+            requirements: ``Requirement`` values or their strings.
 
         Raises:
             EntitlementMissing: Nothing with that name (and unit) was granted.
@@ -200,7 +200,7 @@ class OnlineLicense:
         """Whether one requirement is met (for optional features).
 
         Args:
-            requirement: a :class:`~license_token.Requirement` or its string.
+            requirement: a ``Requirement`` or its string.
 
         Returns:
             ``True`` when the granted entitlements meet it.
@@ -282,13 +282,13 @@ def online_license(response: Mapping[str, Any], *, product_sku: str, key_fingerp
         product_sku: The SKU asked for.
         key_fingerprint: The issuer asked for.
         checkout_type: ``PROVISIONAL`` or ``PERPETUAL``.
-        verifier: Verifies the ``SignedToken`` when :func:`pins_issuer` says the pinned
+        verifier: Verifies the ``SignedToken`` when ``pins_issuer()`` says the pinned
             keys belong to this issuer.
-        pinned_issuers: See :func:`pins_issuer`.
+        pinned_issuers: See ``pins_issuer()``.
         now: When the answer arrived (timezone-aware); the verifier's clock (or the
             system's) by default.
         endpoint: The endpoint the application chose, when the answer did not come from
-            AWS's own (see :attr:`OnlineLicense.endpoint`).
+            AWS's own (see ``OnlineLicense.endpoint``).
 
     Returns:
         The online license; ``signed`` is set when the token was verified, and its
