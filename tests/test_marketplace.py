@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from license_token import (
     BadSignature,
     ConfigurationError,
+    EntitlementAmbiguous,
     EntitlementInsufficient,
     EntitlementMissing,
     LicenseTokenError,
@@ -341,3 +342,20 @@ def test_checkout_online_checks_requirements_on_the_signed_claims(clock: Clock) 
         online = manager.checkout_online(lic.product_sku, lic.key_fingerprint, ASK_EVERY_TIER)
     assert online.tier(["Enterprise", "Premium"]) == online.tier(["Premium"])
     assert [e.name for e in online.claims.entitlements] == ["Premium"]
+
+
+def test_entitlements_mean_the_same_on_an_online_result_as_on_a_verified_one(
+        factory: TokenFactory) -> None:
+    """One ambiguity rule: a name granted twice, differently, is never guessed between."""
+    granted = [{"name": "Users", "unit": "Count", "value": "5"},
+               {"name": "Users", "unit": "Seconds", "value": "60"},
+               {"name": "Pro", "unit": "None"}]
+    response = factory.response(entitlementsAllowed=granted)
+    online = online_license({k: v for k, v in response.items() if k != "SignedToken"},
+                            product_sku="sku", key_fingerprint="aws:x")
+    verified = Verifier(factory.trust_store()).verify(response)
+    for result in (online, verified):
+        assert set(result.entitlements) == {"Pro"}
+        assert result.entitlement("Users", "Seconds").value == "60"
+        with pytest.raises(EntitlementAmbiguous):
+            result.entitlement("Users")

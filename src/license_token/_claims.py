@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import MappingProxyType
@@ -12,10 +12,11 @@ from typing import Any
 
 import attrs
 
-from ._errors import Malformed, token_repr
+from ._errors import EntitlementAmbiguous, EntitlementMissing, Malformed, token_repr
 
 __all__ = [
-    "ENTITLEMENT_UNITS", "NUMBER", "Entitlement", "LicenseClaims", "parse_metadata", "parse_time",
+    "ENTITLEMENT_UNITS", "NUMBER", "Entitlement", "LicenseClaims", "entitlement_named",
+    "entitlements_by_name", "parse_metadata", "parse_time",
 ]
 
 ENTITLEMENT_UNITS = frozenset(
@@ -185,6 +186,67 @@ def _optional_string(payload: Mapping[str, Any], claim: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise Malformed(f"claims: {claim!r} must be a string")
     return value
+
+
+def entitlement_named(granted: Iterable[Entitlement], name: str, unit: str | None = None,
+                      *, chosen: Iterable[Entitlement] = ()) -> Entitlement:
+    """The one rule that reads an entitlement by name, for every result type.
+
+    The one ``chosen`` entitlement (a requirement picked it) that matches, else the only
+    granted entitlement that matches; several different ones are never guessed between.
+
+    Args:
+        granted: the entitlements granted, in token order.
+        name: the entitlement's name, e.g. ``"Users"``.
+        unit: its unit, e.g. ``"Count"``; any unit when ``None``.
+        chosen: the entitlements a policy's requirements chose.
+
+    Returns:
+        The entitlement.
+
+    Raises:
+        EntitlementMissing: no entitlement matches.
+        EntitlementAmbiguous: several differ and none was chosen.
+    """
+    def fits(entitlement: Entitlement) -> bool:
+        return entitlement.name == name and (unit is None or entitlement.unit == unit)
+
+    picked = list(dict.fromkeys(e for e in chosen if fits(e)))
+    if len(picked) == 1:
+        return picked[0]
+    matches = list(dict.fromkeys(e for e in granted if fits(e)))
+    if len(matches) == 1:
+        return matches[0]
+    wanted = name if unit is None else f"{name}:{unit}"
+    if not matches:
+        raise EntitlementMissing(f"no entitlement {wanted}")
+    raise EntitlementAmbiguous(
+        f"the token grants {len(matches)} entitlements {wanted}: require one "
+        "(Requirement with a unit or a minimum) or read claims.entitlements")
+
+
+def entitlements_by_name(granted: Iterable[Entitlement], *,
+                         chosen: Iterable[Entitlement] = ()) -> Mapping[str, Entitlement]:
+    """Entitlements by name, as :func:`entitlement_named` resolves a name alone.
+
+    A name granted several times (differently) is left out unless one of them was chosen:
+    the map never guesses which of several is meant.
+
+    Args:
+        granted: the entitlements granted, in token order.
+        chosen: the entitlements a policy's requirements chose.
+
+    Returns:
+        A read-only map.
+    """
+    granted, chosen = tuple(granted), tuple(chosen)
+    by_name: dict[str, Entitlement] = {}
+    for name in dict.fromkeys(e.name for e in granted):
+        try:
+            by_name[name] = entitlement_named(granted, name, chosen=chosen)
+        except EntitlementAmbiguous:
+            continue
+    return MappingProxyType(by_name)
 
 
 def parse_metadata(value: object) -> Mapping[str, str]:

@@ -9,9 +9,16 @@ from typing import Any
 
 import attrs
 
-from ._claims import Entitlement, LicenseClaims, format_time, slot_setters
+from ._claims import (
+    Entitlement,
+    LicenseClaims,
+    entitlement_named,
+    entitlements_by_name,
+    format_time,
+    slot_setters,
+)
 from ._clock import Clock, current_time, utc_now
-from ._errors import BadSignature, ConfigurationError, EntitlementAmbiguous, EntitlementMissing
+from ._errors import BadSignature, ConfigurationError
 from ._jws import loads_strict, parse_compact, signature_length, verify_ps384
 from ._keys import PinnedKey, TrustStore
 from ._policy import DEFAULT_LEEWAY, Policy, Requirement
@@ -80,22 +87,11 @@ class VerifiedLicense:
             EntitlementMissing: no entitlement matches.
             EntitlementAmbiguous: several differ and no requirement chose one of them.
         """
-        def fits(entitlement: Entitlement) -> bool:
-            return entitlement.name == name and (unit is None or entitlement.unit == unit)
+        return entitlement_named(self.claims.entitlements, name, unit, chosen=self._choices())
 
-        chosen = list(dict.fromkeys(e for r, e in self.granted.items()
-                                    if fits(e) and self._chose(r)))
-        if len(chosen) == 1:
-            return chosen[0]
-        matches = list(dict.fromkeys(e for e in self.claims.entitlements if fits(e)))
-        if len(matches) == 1:
-            return matches[0]
-        wanted = name if unit is None else f"{name}:{unit}"
-        if not matches:
-            raise EntitlementMissing(f"no entitlement {wanted}")
-        raise EntitlementAmbiguous(
-            f"the token grants {len(matches)} entitlements {wanted}: require one "
-            "(Requirement with a unit or a minimum) or read claims.entitlements")
+    def _choices(self) -> list[Entitlement]:
+        """The entitlements the policy's requirements chose (not merely the first match)."""
+        return [e for r, e in self.granted.items() if self._chose(r)]
 
     def _chose(self, requirement: Requirement) -> bool:
         """Whether ``requirement`` picked its entitlement rather than took the first match."""
@@ -110,13 +106,7 @@ class VerifiedLicense:
         A name the token repeats is left out unless a requirement chose one of them: the
         map never guesses which of several is meant.
         """
-        by_name: dict[str, Entitlement] = {}
-        for name in dict.fromkeys(e.name for e in self.claims.entitlements):
-            try:
-                by_name[name] = self.entitlement(name)
-            except EntitlementAmbiguous:
-                continue
-        return MappingProxyType(by_name)
+        return entitlements_by_name(self.claims.entitlements, chosen=self._choices())
 
     @property
     def license_arn(self) -> str:

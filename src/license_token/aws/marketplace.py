@@ -23,12 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import attrs
 
-from .._claims import Entitlement, LicenseClaims, format_time
+from .._claims import (
+    Entitlement,
+    LicenseClaims,
+    entitlement_named,
+    entitlements_by_name,
+    format_time,
+)
 from .._clock import current_time, utc_now
 from .._errors import ConfigurationError, LicenseTokenError, Malformed
 from .._policy import Requirement
@@ -163,11 +168,26 @@ class OnlineLicense:
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
-        """Granted entitlements by name (the first of a name), from ``claims``."""
-        by_name: dict[str, Entitlement] = {}
-        for entitlement in self.claims.entitlements:
-            by_name.setdefault(entitlement.name, entitlement)
-        return MappingProxyType(by_name)
+        """Granted entitlements by name, from ``claims``, as ``VerifiedLicense.entitlements``
+        reads them: a name granted several times (differently) is left out, never guessed."""
+        return entitlements_by_name(self.claims.entitlements)
+
+    def entitlement(self, name: str, unit: str | None = None) -> Entitlement:
+        """The entitlement ``name`` (with ``unit``, if given), read as a ``VerifiedLicense``
+        reads it.
+
+        Args:
+            name: the entitlement's name, e.g. ``"Users"``.
+            unit: its unit; any unit when ``None``.
+
+        Returns:
+            The entitlement.
+
+        Raises:
+            EntitlementMissing: no entitlement matches.
+            EntitlementAmbiguous: several different ones match.
+        """
+        return entitlement_named(self.claims.entitlements, name, unit)
 
     def is_current(self, now: datetime | None = None) -> bool:
         """Whether ``now`` is before ``expires_at``.
