@@ -193,7 +193,7 @@ def test_get_license_is_typed(license_manager: LocalLicenseManager) -> None:
     manager = LicenseManager(_verifier(license_manager, lic), client=license_manager.client())
     details = manager.get_license(lic.arn)
     assert isinstance(details, LicenseDetails)
-    assert (details.arn, details.name, details.product_name, details.product_sku) == (
+    assert (details.license_arn, details.name, details.product_name, details.product_sku) == (
         lic.arn, "Pro", "Widget Pro", lic.product_sku)
     assert details.available and details.status == "AVAILABLE" and details.version == "1"
     assert (details.valid_from, details.valid_until) == (begin, begin + timedelta(days=365))

@@ -63,7 +63,7 @@ class LicenseDetails:
     """A license as ``GetLicense`` describes it (unsigned: an online-only result).
 
     Attributes:
-        arn: the license ARN.
+        license_arn: the license ARN.
         name: the license's name.
         product_name: the product's name.
         product_sku: the product SKU (what ``CheckoutLicense`` asks for).
@@ -82,7 +82,7 @@ class LicenseDetails:
         metadata: ``LicenseMetadata`` as a read-only map.
     """
 
-    arn: str
+    license_arn: str
     name: str | None
     product_name: str | None
     product_sku: str | None
@@ -143,7 +143,7 @@ class LicenseDetails:
         if not isinstance(entitlements, list):
             raise Malformed("GetLicense: Entitlements must be a list")
         return cls(
-            arn=arn, name=_text(lic, "LicenseName"), product_name=_text(lic, "ProductName"),
+            license_arn=arn, name=_text(lic, "LicenseName"), product_name=_text(lic, "ProductName"),
             product_sku=_text(lic, "ProductSKU"), status=_text(lic, "Status"),
             version=_text(lic, "Version"), home_region=_text(lic, "HomeRegion"),
             beneficiary=_text(lic, "Beneficiary"), issuer_name=_text(issuer, "Name"),
