@@ -33,7 +33,7 @@ _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 def vector_inputs() -> list[bytes]:
     """Every token and response of the project's vectors, as bytes."""
     seeds = []
-    for name in ("valid.json", "rejected.json"):
+    for name in ("valid.json", "rejected.json", "published.json"):
         for case in json.loads((VECTORS / name).read_text())["cases"]:
             item = case["input"]
             seeds.append(item.encode() if isinstance(item, str) else json.dumps(item).encode())
