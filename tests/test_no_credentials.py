@@ -40,6 +40,7 @@ from license_token.testing import EmulatedLicense, LocalLicenseManager
 
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
 USERS = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
+UUID = r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
 
 
 @pytest.fixture
@@ -97,12 +98,13 @@ def test_the_create_token_token_has_the_real_shape_and_is_exchanged(
     header = jwt.get_unverified_header(created.token)
     assert set(header) == {"alg", "typ", "kid"}
     assert (header["alg"], header["typ"]) == ("RS512", "JWS")
-    assert re.fullmatch(r"us-east-1_[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", header["kid"])
+    assert re.fullmatch(f"us-east-1_{UUID}", header["kid"])
     claims = jwt.decode(created.token, emulator.identity.public_key_pem(), algorithms=["RS512"],
                         audience=lic.arn, issuer="https://openid-license-manager.amazonaws.com",
                         options={"verify_exp": False, "verify_iat": False})
     assert set(claims) == {"sub", "aud", "roles", "iss", "exp", "iat"}
     assert (claims["aud"], claims["roles"], claims["sub"]) == (lic.arn, [ROLE], created.token_id)
+    assert re.fullmatch(UUID, claims["sub"])  # as the user guide's trust policy names one
     assert type(claims["exp"]) is int and type(claims["iat"]) is int
     assert claims["iat"] == int(clock.now.timestamp())
     assert claims["exp"] - claims["iat"] == 30 * 86400

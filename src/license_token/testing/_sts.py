@@ -121,7 +121,7 @@ class IdentityService:
         Returns:
             The token and its ID.
         """
-        token_id = uuid.uuid4().hex
+        token_id = str(uuid.uuid4())  # a `sub` as a trust policy names it (user guide)
         now = self.clock()
         expires = now + timedelta(days=expiration_in_days)
         token = self._sign({"sub": token_id, "aud": license_arn, "roles": list(role_arns),
