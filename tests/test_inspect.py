@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from conftest import EXTERNAL_VECTORS
 
-from license_token.testing import LocalLicenseManager, TokenFactory, b64u
+from license_token.testing import LocalLicenseManager, TokenFactory
+from license_token.testing._factory import b64u
 
 
 def _inspect(tmp_path: Path, text: str) -> tuple[subprocess.CompletedProcess[str], Any]:
