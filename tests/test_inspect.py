@@ -4,6 +4,7 @@ and escaped, naming why ``verify`` would refuse it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import EXTERNAL_VECTORS
 
+from license_token._jws import decode_unverified, parse_compact
 from license_token.testing import LocalLicenseManager, TokenFactory
 from license_token.testing._factory import b64u
 
@@ -102,3 +104,28 @@ def test_what_is_no_compact_jws_is_still_refused(tmp_path: Path, text: str) -> N
     assert done.returncode == 1
     assert "cannot decode" in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(("header", "signed", "refusal"), [
+    ({"alg": "PS384", "kid": "k"}, True, None),
+    ({"alg": "PS384"}, False, "signature: empty"),
+    ({"alg": "RS512", "typ": "JWS"}, True, "algorithm 'RS512' is not allowed, only PS384"),
+    ({"alg": "PS384", "crit": ["b64"]}, True, "'crit' extensions are not supported"),
+    ({"typ": "JWT"}, True, "header: no 'alg'"),
+])
+def test_decode_unverified_returns_the_refusal_parse_compact_raises(
+        factory: TokenFactory, header: dict[str, Any], signed: bool,
+        refusal: str | None) -> None:
+    token = factory.encode(header, {"x": 1}, alg="PS384")
+    if not signed:
+        token = token.rpartition(".")[0] + "."
+    jws, refused = decode_unverified(token)
+    assert (dict(jws.header), json.loads(jws.payload)) == (header, {"x": 1})
+    assert jws.signing_input == token.rpartition(".")[0].encode()
+    if refusal is None:
+        assert refused is None
+        assert parse_compact(token) == jws
+    else:
+        assert refused is not None and str(refused).endswith(refusal)
+        with pytest.raises(type(refused), match=re.escape(refusal)):
+            parse_compact(token)
