@@ -29,14 +29,14 @@ ENTITLEMENT_UNITS = frozenset(
 )
 """The 27 values of License Manager's ``EntitlementUnit``."""
 
-#: ISO-8601 extended date-time: minutes, optionally seconds and a fraction of up to nine
-#: digits, then no zone (UTC), ``Z`` or ``±HH:MM``. Groups: date and ``HH:MM``, ``:SS``,
-#: the fraction's digits, the zone.
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(?:(:\d{2})(?:\.(\d{1,9}))?)?"
     r"(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
     re.ASCII,
 )
+"""ISO-8601 extended date-time: minutes, optionally seconds and a fraction of up to nine digits,
+then no zone (UTC), ``Z`` or ``±HH:MM``. Groups: date and ``HH:MM``, ``:SS``, the fraction's
+digits, the zone."""
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 NUMBER = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
 """An entitlement number: ASCII digits with an optional ``.`` fraction, optionally surrounded by

@@ -276,9 +276,9 @@ def parse_compact(text: str) -> CompactJWS:
 def decode_unverified(text: str) -> tuple[CompactJWS, Malformed | UnsupportedAlgorithm | None]:
     """Decode any compact JWS, whatever its algorithm, for a person to look at (``inspect``).
 
-    As bounded and strict as :func:`parse_compact` (length, base64url, I-JSON header), but
+    As bounded and strict as ``parse_compact()`` (length, base64url, I-JSON header), but
     neither the header's members nor an empty signature (an unsecured JWS) are held against
-    the token: the refusal :func:`parse_compact` would raise is returned beside it instead.
+    the token: the refusal ``parse_compact()`` would raise is returned beside it instead.
     Nothing is verified, and nothing decoded here may decide anything.
 
     Args:

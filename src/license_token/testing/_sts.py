@@ -30,8 +30,8 @@ from ._http import ServiceError
 
 __all__ = ["CreatedToken", "IdentityService", "QueryError"]
 
-#: The web identity provider License Manager's tokens name (``iss``) and roles trust.
 _PROVIDER = "openid-license-manager.amazonaws.com"
+"""The web identity provider License Manager's tokens name (``iss``) and roles trust."""
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?"
                    r"Signature=([0-9a-f]{64})", re.ASCII)
