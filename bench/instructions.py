@@ -24,7 +24,7 @@ from typing import Any
 CALLS = 200
 #: The stages of ``Verifier.verify`` on a boto3 response, in order; then the whole.
 STAGES = ("limit", "crypto", "json.loads", "read_response", "parse_compact", "verifying_key",
-          "loads_strict", "_from_payload", "check_consistency", "policy", "response",
+          "loads_strict", "from_payload", "check_consistency", "policy", "response",
           "bare token")
 
 

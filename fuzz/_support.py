@@ -33,7 +33,7 @@ _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 def vector_inputs() -> list[bytes]:
     """Every token and response of the project's vectors, as bytes."""
     seeds = []
-    for name in ("valid.json", "rejected.json"):
+    for name in ("valid.json", "rejected.json", "published.json"):
         for case in json.loads((VECTORS / name).read_text())["cases"]:
             item = case["input"]
             seeds.append(item.encode() if isinstance(item, str) else json.dumps(item).encode())
@@ -70,7 +70,7 @@ def _b64url(segment: str) -> bytes:
 
 def _instant(text: object) -> datetime:
     if not isinstance(text, str) or not re.fullmatch(
-            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)?", text, re.ASCII):
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:\d\d)?", text, re.ASCII):
         raise ValueError("not a date-time")
     moment = datetime.fromisoformat(text)  # Python 3.11+: Z and any fraction
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -2,6 +2,7 @@
 
 Run: ``python scripts/make_vectors.py``. Keys are fresh each run and PSS signatures are
 randomised, so the bytes change while every case keeps its meaning (id, comment, expected).
+``vectors/published.json`` (AWS's published payloads) is built by ``published_vectors.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import published_vectors
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -46,17 +48,16 @@ class Builder:
         self.b = TokenFactory.with_key_size(3072, now=NOW_DT)
         self.c = TokenFactory.with_key_size(4096, now=NOW_DT)
         self.outsider = TokenFactory.with_key_size(2048, now=NOW_DT)
-        self.cases: dict[str, list[dict[str, Any]]] = {"valid": [], "rejected": []}
+        self.cases: dict[str, list[dict[str, Any]]] = {"valid": [], "rejected": [],
+                                                       "published": []}
 
     def write_keys(self) -> None:
         keys = OUT / "keys"
         keys.mkdir(parents=True, exist_ok=True)
         pem = self.a.public_key_pem()
         der = self.a.public_key_der()
-        body = b"".join(pem.splitlines()[1:-1])
         (keys / "a2048.pem").write_bytes(pem)
-        (keys / "a2048_oneline.pem").write_bytes(
-            b"-----BEGIN PUBLIC KEY-----\n" + body + b"\n-----END PUBLIC KEY-----\n")
+        (keys / "a2048_oneline.pem").write_bytes(_one_line_pem(der))
         (keys / "a2048.der").write_bytes(der)
         (keys / "a2048.der.b64").write_text(base64.b64encode(der).decode() + "\n")
         (keys / "a2048.pkcs1.pem").write_bytes(self.a.private_key.public_key().public_bytes(
@@ -75,6 +76,7 @@ class Builder:
         (keys / "a2048.kms.json").write_text(json.dumps(kms, indent=2) + "\n")
         (keys / "b3072.pem").write_bytes(self.b.public_key_pem())
         (keys / "c4096.pem").write_bytes(self.c.public_key_pem())
+        (keys / "c4096_oneline.pem").write_bytes(_one_line_pem(self.c.public_key_der()))
         (keys / "outsider2048.pem").write_bytes(self.outsider.public_key_pem())
         rotation = {"keys": [
             {"kty": "RSA", "kid": "old", **_jwk_numbers(self.outsider)},
@@ -85,7 +87,8 @@ class Builder:
     def add(self, file: str, case_id: str, comment: str, input_text: str, *,
             keys: tuple[str, ...] = ("a2048.pem",), now: str = NOW,
             policy: dict[str, Any] | None = None, code: str | None = None,
-            expect_claims: dict[str, Any] | None = None) -> None:
+            expect_claims: dict[str, Any] | None = None, **about: Any) -> None:
+        """One case; ``about`` adds members after the standard ones (``source``, ``pins``…)."""
         expected: dict[str, Any] = {"valid": code is None}
         if code is None:
             expected["claims"] = expect_claims or {}
@@ -95,7 +98,14 @@ class Builder:
         self.cases[file].append({
             "id": case_id, "comment": comment, "keys": list(keys), "input_form": form,
             "input": input_text, "now": now, "policy": policy or {}, "expected": expected,
+            **about,
         })
+
+
+def _one_line_pem(der: bytes) -> bytes:
+    """A public key as AWS's sample writes it: the base64 DER on one line between the armour."""
+    body = base64.b64encode(der)
+    return b"-----BEGIN PUBLIC KEY-----\n" + body + b"\n-----END PUBLIC KEY-----\n"
 
 
 def _jwk_numbers(factory: TokenFactory) -> dict[str, str]:
@@ -263,6 +273,57 @@ def build_rejected(v: Builder) -> None:
             code="response_mismatch")
 
 
+def build_time_forms(v: Builder) -> None:
+    """Times as the service may print them (docs/explanation/real-service.md), and looser
+    forms that are refused."""
+    a, summary = v.a, {"issuedAt": "2026-03-01T10:00:00Z", "expiration": "2026-03-31T10:00:00Z"}
+    for case_id, comment, issued, expires in (
+            ("times_minutes_only", "HH:MM without seconds: Java's LocalDateTime.toString() "
+             "at a whole minute", "2026-03-01T10:00", "2026-03-31T10:00"),
+            ("times_minutes_zulu", "HH:MM with Z", "2026-03-01T10:00Z", "2026-03-31T10:00Z"),
+            ("times_minutes_offset", "HH:MM with offsets", "2026-03-01T11:00+01:00",
+             "2026-03-31T04:30-05:30"),
+            ("times_nanoseconds", "nine fraction digits (beyond microseconds, dropped)",
+             "2026-03-01T10:00:00.000000000", "2026-03-31T10:00:00.000000999Z")):
+        v.add("valid", case_id, comment, a.token(claims(issuedAt=issued, expiration=expires)),
+              expect_claims=summary)
+    token = a.token(claims())
+    for case_id, comment, issued, expires in (
+            ("response_times_fraction_same_second", "the response's times carry milliseconds "
+             "and a zone, the token's are whole zone-less seconds: the same second is the same "
+             "time", "2026-03-01T10:00:00.412Z", "2026-03-31T10:00:00.999Z"),
+            ("response_times_minutes", "the response's times in minutes with Z",
+             "2026-03-01T10:00Z", "2026-03-31T10:00Z")):
+        v.add("valid", case_id, comment, dumps(response_for(token, claims(), tamper={
+            "IssuedAt": issued, "Expiration": expires})), expect_claims=summary)
+    v.add("rejected", "response_time_next_second", "the unsigned Expiration is a second "
+          "later than the signed one: another time", dumps(response_for(token, claims(), tamper={
+              "Expiration": "2026-03-31T10:00:01.000Z"})), code="response_mismatch")
+    for case_id, comment, text in (
+            ("time_date_only", "a date without a time", "2026-03-31"),
+            ("time_hours_only", "hours without minutes", "2026-03-31T10"),
+            ("time_space_separator", "a space for T", "2026-03-31 10:00:00"),
+            ("time_lowercase_t", "a lowercase t", "2026-03-31t10:00:00"),
+            ("time_lowercase_z", "a lowercase z", "2026-03-31T10:00:00z"),
+            ("time_week_date", "an ISO week date", "2026-W14-2T10:00:00"),
+            ("time_ordinal_date", "an ordinal date", "2026-090T10:00:00"),
+            ("time_basic_format", "the basic format, no separators", "20260331T100000"),
+            ("time_offset_without_colon", "an offset without its colon", "2026-03-31T10:00+0000"),
+            ("time_fraction_of_minute", "a fraction without seconds", "2026-03-31T10:00.5"),
+            ("time_comma_fraction", "a comma before the fraction", "2026-03-31T10:00:00,5")):
+        v.add("rejected", case_id, f"expiration: {comment}",
+              a.token(claims(expiration=text)), code="malformed")
+
+
+def build_published(v: Builder) -> None:
+    def add(*args: Any, **kw: Any) -> None:
+        v.add("published", *args, **kw)
+    published_vectors.build_sample(add, v.c)
+    published_vectors.build_sample_rejected(add, v.c)
+    published_vectors.build_user_guide(add, v.a)
+    published_vectors.build_user_guide_rejected(add, v.a)
+
+
 def _twiddle_tail(segment: str) -> str:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     index = alphabet.index(segment[-1])
@@ -274,6 +335,8 @@ def main() -> None:
     builder.write_keys()
     build_valid(builder)
     build_rejected(builder)
+    build_time_forms(builder)
+    build_published(builder)
     keys = OUT / "keys"
     (keys / "ec_p256.pem").write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key()
                                        .public_bytes(serialization.Encoding.PEM,
@@ -282,8 +345,10 @@ def main() -> None:
                                        .public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     for name, cases in builder.cases.items():
-        doc = {"source": "license-token scripts/make_vectors.py", "license": "Apache-2.0",
-               "cases": cases}
+        source = "license-token scripts/make_vectors.py" + (
+            " with scripts/published_vectors.py: payloads AWS published, re-signed"
+            if name == "published" else "")
+        doc = {"source": source, "license": "Apache-2.0", "cases": cases}
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
         print(f"{name}.json: {len(cases)} cases")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import jwt
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -38,6 +40,7 @@ from license_token.testing import EmulatedLicense, LocalLicenseManager
 
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
 USERS = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
+UUID = r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
 
 
 @pytest.fixture
@@ -84,6 +87,31 @@ def test_checkout_with_a_token_and_no_aws_credentials(
     manager.check_in(checkout.license.consumption_token or "")
     assert emulator.seats_in_use(lic.arn)["Users"] == 0
     assert emulator.calls("AssumeRoleWithWebIdentity") == 1  # the credentials were reused
+
+
+def test_the_create_token_token_has_the_real_shape_and_is_exchanged(
+        emulator: LocalLicenseManager, lic: EmulatedLicense, clock: Clock) -> None:
+    """Header, issuer, audience, subject, roles and numeric times as License Manager's own
+    tokens carry them (docs/explanation/real-service.md); the exchange takes that token."""
+    created = emulator.create_token(lic.arn, role_arns=[ROLE], expiration_in_days=30)
+    assert len(created.token) <= 4096  # the model's TokenString
+    header = jwt.get_unverified_header(created.token)
+    assert set(header) == {"alg", "typ", "kid"}
+    assert (header["alg"], header["typ"]) == ("RS512", "JWS")
+    assert re.fullmatch(f"us-east-1_{UUID}", header["kid"])
+    claims = jwt.decode(created.token, emulator.identity.public_key_pem(), algorithms=["RS512"],
+                        audience=lic.arn, issuer="https://openid-license-manager.amazonaws.com",
+                        options={"verify_exp": False, "verify_iat": False})
+    assert set(claims) == {"sub", "aud", "roles", "iss", "exp", "iat"}
+    assert (claims["aud"], claims["roles"], claims["sub"]) == (lic.arn, [ROLE], created.token_id)
+    assert re.fullmatch(UUID, claims["sub"])  # as the user guide's trust policy names one
+    assert type(claims["exp"]) is int and type(claims["iat"]) is int
+    assert claims["iat"] == int(clock.now.timestamp())
+    assert claims["exp"] - claims["iat"] == 30 * 86400
+    manager = _manager(emulator, lic, created.token, clock)
+    assert manager.checkout_borrow(lic.arn, USERS, node_id="n-1").license is not None
+    assert [op for op, _ in emulator.requests] == [
+        "GetAccessToken", "AssumeRoleWithWebIdentity", "CheckoutBorrowLicense"]
 
 
 def test_credentials_are_refreshed_by_botocore_before_and_after_they_expire(

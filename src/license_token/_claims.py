@@ -31,9 +31,13 @@ ENTITLEMENT_UNITS = frozenset(
 """The 27 values of License Manager's ``EntitlementUnit``."""
 
 _TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(?:(:\d{2})(?:\.(\d{1,9}))?)?"
+    r"(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
     re.ASCII,
 )
+"""ISO-8601 extended date-time: minutes, optionally seconds and a fraction of up to nine digits,
+then no zone (UTC), ``Z`` or ``±HH:MM``. Groups: date and ``HH:MM``, ``:SS``, the fraction's
+digits, the zone."""
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 NUMBER = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
 """An entitlement number: ASCII digits with an optional ``.`` fraction, optionally surrounded by
@@ -61,10 +65,10 @@ def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ..
 
 def _fromisoformat_310(match: re.Match[str]) -> datetime:
     """``fromisoformat`` before 3.11 takes neither ``Z`` nor fractions other than 3 or 6 digits."""
-    base, fraction, zone = match.groups()
+    minutes, seconds, fraction, zone = match.groups()
     fraction = "." + fraction[:6].ljust(6, "0") if fraction else ""
     zone = "+00:00" if zone == "Z" else (zone or "")
-    return datetime.fromisoformat(base + fraction + zone)
+    return datetime.fromisoformat(minutes + (seconds or "") + fraction + zone)
 
 
 _FROMISOFORMAT_TAKES_ISO_8601 = sys.version_info >= (3, 11)
@@ -73,7 +77,10 @@ _FROMISOFORMAT_TAKES_ISO_8601 = sys.version_info >= (3, 11)
 def parse_time(text: object, what: str) -> datetime:
     """Parse an ISO-8601 date-time as the tokens write it; no zone means UTC.
 
-    ``Z``, ``±HH:MM`` offsets and fractions of up to nine digits are accepted.
+    Minutes (``2021-04-13T05:35``, what Java's ``LocalDateTime.toString()`` prints at a
+    whole minute), seconds, and seconds with a fraction of up to nine digits; no zone,
+    ``Z`` or a ``±HH:MM`` offset. Nothing looser: no date alone, no space for ``T``, no
+    lowercase ``t``/``z``, no week, ordinal or basic-format dates, no other offset forms.
 
     Args:
         text: the value to parse.
@@ -98,8 +105,8 @@ def parse_time(text: object, what: str) -> datetime:
     if match is None:
         raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
     try:
-        if _FROMISOFORMAT_TAKES_ISO_8601:  # no zone (group 3) is UTC: say so in the text
-            moment = datetime.fromisoformat(text if match.lastindex == 3 else text + "+00:00")
+        if _FROMISOFORMAT_TAKES_ISO_8601:  # no zone (group 4) is UTC: say so in the text
+            moment = datetime.fromisoformat(text if match.lastindex == 4 else text + "+00:00")
         else:
             moment = _fromisoformat_310(match)
     except ValueError as exc:

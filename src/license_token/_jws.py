@@ -30,6 +30,7 @@ __all__ = [
     "MAX_TOKEN_LENGTH",
     "CompactJWS",
     "b64url_decode",
+    "decode_unverified",
     "loads_strict",
     "parse_compact",
     "signature_length",
@@ -225,8 +226,32 @@ def _parse_header(header_b64: bytes) -> Mapping[str, Any]:
     return frozen
 
 
+def _segments(text: str) -> tuple[bytes, list[bytes]]:
+    """The token as ASCII bytes and its three dot-separated segments, bounded first."""
+    if len(text) > MAX_TOKEN_LENGTH:
+        raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} characters")
+    try:
+        token = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise Malformed("token: characters outside unpadded base64url") from None
+    parts = token.split(b".")
+    if len(parts) != 3:
+        raise Malformed(f"compact JWS needs 3 dot-separated parts, got {len(parts)}")
+    return token, parts
+
+
+def _assemble(header: Mapping[str, Any], token: bytes, parts: list[bytes]) -> CompactJWS:
+    """The JWS around an already decoded ``header``: payload and signature (maybe empty)."""
+    _, payload_b64, signature_b64 = parts
+    payload = b64url_decode(payload_b64, "payload")
+    signature = b64url_decode(signature_b64, "signature")
+    return _new_tuple(CompactJWS, (header, payload,
+                                   token[: len(parts[0]) + 1 + len(payload_b64)], signature))
+
+
 def parse_compact(text: str) -> CompactJWS:
     """Split, bound and decode a compact JWS; check the header; verify nothing yet."""
+    # The steps of _segments and _assemble, inline: this runs at every verification.
     if len(text) > MAX_TOKEN_LENGTH:
         raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} characters")
     try:
@@ -246,6 +271,34 @@ def parse_compact(text: str) -> CompactJWS:
         raise Malformed("signature: empty")
     return _new_tuple(CompactJWS, (header, payload,
                                    token[: len(header_b64) + 1 + len(payload_b64)], signature))
+
+
+def decode_unverified(text: str) -> tuple[CompactJWS, Malformed | UnsupportedAlgorithm | None]:
+    """Decode any compact JWS, whatever its algorithm, for a person to look at (``inspect``).
+
+    As bounded and strict as ``parse_compact()`` (length, base64url, I-JSON header), but
+    neither the header's members nor an empty signature (an unsecured JWS) are held against
+    the token: the refusal ``parse_compact()`` would raise is returned beside it instead.
+    Nothing is verified, and nothing decoded here may decide anything.
+
+    Args:
+        text: the compact JWS.
+
+    Returns:
+        The decoded JWS, and why verifying it would be refused at its header (``None``: the
+        header is one this library verifies).
+
+    Raises:
+        Malformed: not a compact JWS at all (length, segments, base64url, header JSON).
+    """
+    token, parts = _segments(text)
+    header = loads_strict(b64url_decode(parts[0], "header"), "header")
+    jws = _assemble(MappingProxyType(header), token, parts)
+    try:
+        _check_header(header)
+    except (Malformed, UnsupportedAlgorithm) as refusal:
+        return jws, refusal
+    return jws, None if jws.signature else Malformed("signature: empty")
 
 
 def signature_length(key: RSAPublicKey) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -108,9 +108,19 @@ def _same_entitlements(outside: object, claims: LicenseClaims) -> bool:
 
 
 def _same_instant(outside: object, signed_text: object, signed: datetime, what: str) -> bool:
+    """Whether the unsigned time is its signed twin, compared as instants to the second.
+
+    The response's ``ISO8601DateTime`` (whose model pattern requires a zone) may carry a
+    fraction that the zone-less, whole-second token does not: within the same second, it is
+    the same time. Decisions still use the signed claim alone.
+    """
     if outside == signed_text:  # the usual case: the service copied the same string
         return True
-    return _as_instant(outside, what) == signed
+    # ``signed`` is UTC; the difference of aware datetimes is exact whatever the other's zone
+    return _NO_TIME <= _as_instant(outside, what) - signed.replace(microsecond=0) < _ONE_SECOND
+
+
+_NO_TIME, _ONE_SECOND = timedelta(0), timedelta(seconds=1)
 
 
 _UNSIGNED_COPIES = itemgetter("LicenseArn", "NodeId", "LicenseConsumptionToken", "IssuedAt",

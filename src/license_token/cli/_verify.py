@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .._errors import InvalidLicense
-from .._jws import loads_strict, parse_compact
+from .._jws import decode_unverified, loads_strict
 from .._response import read_response
 from ._common import (
     EXIT_OK,
@@ -50,10 +50,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """``inspect``: decode without verifying, marked UNVERIFIED on both streams."""
+    """``inspect``: decode any compact JWS without verifying, marked UNVERIFIED on both
+    streams, naming why ``verify`` would refuse it (another algorithm, say)."""
     try:
-        jws = parse_compact(read_response(read_input(args.file)).token)
-        payload: Any = loads_strict(jws.payload, "payload")
+        jws, refusal = decode_unverified(read_response(read_input(args.file)).token)
     except InvalidLicense as exc:
         if args.json:
             dump_json(failure(exc, verified=False))
@@ -62,11 +62,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     warning = "UNVERIFIED: decoded only; the signature and claims were NOT checked"
     doc = result(
         valid=False, code=None, message=warning, verified=False, warning=warning,
-        header=dict(jws.header), claims=payload, signature_bytes=len(jws.signature),
-        signature_b64u_prefix=base64.urlsafe_b64encode(jws.signature[:12]).decode())
+        header=dict(jws.header), **_payload(jws.payload), signature_bytes=len(jws.signature),
+        signature_b64u_prefix=base64.urlsafe_b64encode(jws.signature[:12]).decode(),
+        refused=None if refusal is None else {"code": refusal.code, "message": str(refusal)})
     write("*** UNVERIFIED: nothing on stdout has been checked; do not trust it ***")
+    if refusal is not None:
+        write(f"*** verify would refuse this token ({refusal.code}): {escape(refusal)} ***")
     if args.json:
         dump_json(doc)
     else:
         write(json.dumps(doc, indent=2, sort_keys=True), sys.stdout)
     return EXIT_OK
+
+
+def _payload(payload: bytes) -> dict[str, Any]:
+    """The payload as ``claims`` (a JSON object), else as text: a JWS may carry anything."""
+    try:
+        return {"claims": loads_strict(payload, "payload")}
+    except InvalidLicense:
+        return {"claims": None, "payload_text": payload.decode("utf-8", "backslashreplace")}

@@ -94,7 +94,7 @@ class LocalLicenseManager:
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
-        self.identity: IdentityService = IdentityService(lambda: self.clock())
+        self.identity: IdentityService = IdentityService(lambda: self.clock(), region=region)
         """License Manager ``CreateToken``/``GetAccessToken``, STS
         ``AssumeRoleWithWebIdentity`` and the credentials issued: set its
         ``require_issued_credentials`` to refuse callers that did not exchange a token, read

@@ -4,15 +4,16 @@ License Manager ``CreateToken`` (seeded with ``IdentityService.create_token()``)
 ``GetAccessToken`` (JSON protocol), STS ``AssumeRoleWithWebIdentity`` (query protocol,
 XML answers), and the temporary credentials they issue: a call signed with an issued
 access key must carry its session token and a valid SigV4 signature, and fails once the
-credentials expire. Standard library only.
+credentials expire. The tokens have the shape of License Manager's own (see
+``docs/explanation/real-service.md``): an ``RS512`` JWS, header ``typ`` ``JWS`` and a
+Region-prefixed ``kid``, issuer ``https://openid-license-manager.amazonaws.com``, the
+license ARN as ``aud``, numeric ``iat``/``exp``; signed with a key of the emulator's own.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import uuid
@@ -24,10 +25,13 @@ from xml.sax.saxutils import escape
 
 import attrs
 
+from ._factory import TokenFactory
 from ._http import ServiceError
 
 __all__ = ["CreatedToken", "IdentityService", "QueryError"]
 
+_PROVIDER = "openid-license-manager.amazonaws.com"
+"""The web identity provider License Manager's tokens name (``iss``) and roles trust."""
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?"
                    r"Signature=([0-9a-f]{64})", re.ASCII)
@@ -77,15 +81,6 @@ class _Issued:
     expires: datetime
 
 
-def _jwt_shaped(claims: Mapping[str, Any]) -> str:
-    """An opaque token in JWT shape (the emulator only looks tokens up)."""
-    def part(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    return ".".join((part(b'{"alg":"RS256","typ":"JWT"}'),
-                     part(json.dumps(claims, default=str).encode()),
-                     part(secrets.token_bytes(32))))
-
-
 class IdentityService:
     """Refresh tokens, access tokens and the temporary credentials issued for them.
 
@@ -94,9 +89,13 @@ class IdentityService:
         account: The customer's account, in the role ARNs it accepts.
     """
 
-    def __init__(self, clock: Callable[[], datetime], *, account: str = "123456789012") -> None:
+    def __init__(self, clock: Callable[[], datetime], *, account: str = "123456789012",
+                 region: str = "us-east-1") -> None:
         self.clock = clock
         self.account = account
+        self.region = region
+        self._signer: TokenFactory | None = None  # its RSA key is made at the first token
+        self._kid = f"{region}_{uuid.uuid4()}"
         self.access_token_lifetime = timedelta(hours=1)
         """How long an access token of ``GetAccessToken`` lives."""
         self.credential_lifetime = timedelta(hours=1)
@@ -122,12 +121,27 @@ class IdentityService:
         Returns:
             The token and its ID.
         """
-        token_id = uuid.uuid4().hex
-        expires = self.clock() + timedelta(days=expiration_in_days)
-        token = _jwt_shaped({"aud": license_arn, "jti": token_id, "exp": expires,
-                             "iss": "https://license-manager.amazonaws.com"})
+        token_id = str(uuid.uuid4())  # a `sub` as a trust policy names it (user guide)
+        now = self.clock()
+        expires = now + timedelta(days=expiration_in_days)
+        token = self._sign({"sub": token_id, "aud": license_arn, "roles": list(role_arns),
+                            "iss": f"https://{_PROVIDER}", "exp": _seconds(expires),
+                            "iat": _seconds(now)})
         self._refresh[token] = _RefreshToken(token_id, license_arn, tuple(role_arns), expires)
         return CreatedToken(token=token, token_id=token_id)
+
+    def public_key_pem(self) -> bytes:
+        """The public key the emulator's tokens are signed with (``RS512``), as PEM."""
+        return self._signing_factory().public_key_pem()
+
+    def _signing_factory(self) -> TokenFactory:
+        if self._signer is None:
+            self._signer = TokenFactory()  # a fresh RSA-2048 key
+        return self._signer
+
+    def _sign(self, claims: Mapping[str, Any]) -> str:
+        header = {"alg": "RS512", "typ": "JWS", "kid": self._kid}
+        return self._signing_factory().encode(header, claims, alg="RS512")
 
     def delete_token(self, token_id: str) -> None:
         """``DeleteToken``: the refresh token is refused from now on.
@@ -167,8 +181,14 @@ class IdentityService:
             raise ServiceError("AuthorizationException", "The refresh token has been deleted")
         if self.clock() >= refresh.expires:
             raise ServiceError("AuthorizationException", "The refresh token has expired")
-        access = _jwt_shaped({"aud": refresh.license_arn, "jti": uuid.uuid4().hex})
-        self._access[access] = _AccessToken(refresh, self.clock() + self.access_token_lifetime)
+        now = self.clock()
+        expires = now + self.access_token_lifetime
+        access = self._sign({
+            "sub": refresh.token_id, "aud": refresh.license_arn,
+            "roles": list(refresh.role_arns), "iss": f"https://{_PROVIDER}",
+            "amr": [f"aws:license-manager:token-issuer-account-id:{self.account}"],
+            "exp": _seconds(expires), "iat": _seconds(now), "jti": uuid.uuid4().hex})
+        self._access[access] = _AccessToken(refresh, expires)
         return {"AccessToken": access}
 
     # -- STS AssumeRoleWithWebIdentity (query protocol) -------------------------------------
@@ -234,7 +254,7 @@ class IdentityService:
             "AssumedRoleUser": {
                 "Arn": f"arn:aws:sts::{self.account}:assumed-role/{role_name}/{session}",
                 "AssumedRoleId": f"AROA{secrets.token_hex(8).upper()}:{session}"},
-            "Provider": "openid-license-manager.amazonaws.com",
+            "Provider": _PROVIDER,
             "Audience": access.refresh.license_arn,
         })
 
@@ -280,6 +300,11 @@ class IdentityService:
                                    match.group(3)):
             raise ServiceError("InvalidSignatureException", "The request signature we "
                                "calculated does not match the signature you provided.", 403)
+
+
+def _seconds(moment: datetime) -> int:
+    """A JWT ``NumericDate``: whole seconds since the epoch."""
+    return int(moment.timestamp())
 
 
 def _signature(method: str, path: str, headers: Mapping[str, str], body: bytes,
