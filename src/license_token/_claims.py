@@ -234,7 +234,7 @@ def entitlement_named(granted: Iterable[Entitlement], name: str, unit: str | Non
 
 def entitlements_by_name(granted: Iterable[Entitlement], *,
                          chosen: Iterable[Entitlement] = ()) -> Mapping[str, Entitlement]:
-    """Entitlements by name, as :func:`entitlement_named` resolves a name alone.
+    """Entitlements by name, as ``entitlement_named()`` resolves a name alone.
 
     A name granted several times (differently) is left out unless one of them was chosen:
     the map never guesses which of several is meant.
