@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from license_token import Verifier
+from license_token import TrustStore, Verifier
 from license_token.testing import TokenFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +22,15 @@ VECTORS = ROOT / "vectors"
 EXTERNAL_VECTORS = VECTORS / "external"
 #: The instant the store, edge and trusted-time tests run at.
 NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+
+
+def vector_verifier(case: dict[str, Any]) -> Verifier:
+    """The verifier a vector case describes: its keys, pins, requirements and leeway."""
+    policy = case["policy"]
+    keys = TrustStore.from_file(*(VECTORS / "keys" / k for k in case["keys"]))
+    return Verifier(keys, license_arn=policy.get("license_arn"), node_id=policy.get("node_id"),
+                    require=policy.get("require", ()),
+                    leeway=timedelta(seconds=policy.get("leeway", 60)))
 
 
 def load_vectors(name: str) -> list[dict[str, Any]]:

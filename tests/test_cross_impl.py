@@ -7,12 +7,11 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import load_vectors
+from conftest import load_vectors, vector_verifier
 from joserfc import jws as joserfc_jws
 from joserfc.jwk import RSAKey
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jws as jwcrypto_jws
-from test_vectors import _verifier
 
 from license_token import LicenseTokenError, TrustStore, Verifier
 from license_token._claims import parse_time
@@ -30,7 +29,7 @@ def _token(case: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", VALID, ids=[c["id"] for c in VALID])
 def test_valid_vectors_verify_with_pyjwt(case: dict[str, Any]) -> None:
-    verifier = _verifier(case)
+    verifier = vector_verifier(case)
     lic = verifier.verify(_token(case), now=parse_time(case["now"], "now"))
     decoded = jwt.decode(_token(case), lic.key.public_key, algorithms=["PS384"],
                          options={"verify_exp": False, "verify_iat": False})
@@ -39,7 +38,7 @@ def test_valid_vectors_verify_with_pyjwt(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", VALID, ids=[c["id"] for c in VALID])
 def test_valid_vectors_verify_with_joserfc(case: dict[str, Any]) -> None:
-    verifier = _verifier(case)
+    verifier = vector_verifier(case)
     lic = verifier.verify(_token(case), now=parse_time(case["now"], "now"))
     key = RSAKey.import_key(lic.key.to_pem())
     obj = joserfc_jws.deserialize_compact(_token(case), key, algorithms=["PS384"])

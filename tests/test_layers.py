@@ -122,3 +122,18 @@ def test_every_module_is_in_the_architecture_page() -> None:
     missing = [name for path in sorted(PACKAGE.rglob("*.py"))
                if (name := module_name(path)) and f"`{name}`" not in page]
     assert missing == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in conftest.py; a test module is never a library of another."""
+    tests = Path(__file__).resolve().parent
+    names = {path.stem for path in tests.glob("test_*.py")}
+    found = []
+    for path in sorted(tests.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in names:
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+            elif isinstance(node, ast.Import):
+                found += [f"{path.name}:{node.lineno} imports {a.name}"
+                          for a in node.names if a.name in names]
+    assert found == []

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VECTORS, load_vectors
+from conftest import VECTORS, load_vectors, vector_verifier
 
-from license_token import LicenseTokenError, TrustStore, Verifier
+from license_token import LicenseTokenError
 from license_token._claims import parse_time
 from license_token._jws import b64url_decode
 from license_token.cli import main
@@ -33,14 +32,6 @@ ALL_CODES = {
 }
 
 
-def _verifier(case: dict[str, Any]) -> Verifier:
-    policy = case["policy"]
-    keys = TrustStore.from_file(*(VECTORS / "keys" / k for k in case["keys"]))
-    return Verifier(keys, license_arn=policy.get("license_arn"), node_id=policy.get("node_id"),
-                    require=policy.get("require", ()),
-                    leeway=timedelta(seconds=policy.get("leeway", 60)))
-
-
 def _forms(case: dict[str, Any]) -> list[Any]:
     text = case["input"]
     forms: list[Any] = [text, text.encode()]
@@ -58,7 +49,7 @@ def test_vector_files_cover_every_code_and_enough_cases() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_library(case: dict[str, Any]) -> None:
-    verifier = _verifier(case)
+    verifier = vector_verifier(case)
     now = parse_time(case["now"], "now")
     for source in _forms(case):
         if case["expected"]["valid"]:
@@ -125,7 +116,7 @@ def test_a_published_token_carries_the_published_payload(case: dict[str, Any]) -
     assert not payload.keys() & {"exp", "iat", "nbf", "iss", "aud", "sub", "jti"}
     assert len(_token(case)) < 4096  # the model's SignedToken "min: 4096" is not enforced
     if case["expected"]["valid"]:
-        lic = _verifier(case).verify(_token(case), now=parse_time(case["now"], "now"))
+        lic = vector_verifier(case).verify(_token(case), now=parse_time(case["now"], "now"))
         assert lic.claims.extra == {}
         assert lic.claims.to_json() == case["expected"]["claims"]
 
