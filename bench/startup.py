@@ -10,6 +10,8 @@ ratio to the minimal process, round by round (the median of those ratios, min–
 Scenarios (one signed checkout response, RSA-2048, on disk in a store directory):
 
 * ``minimal``: ``cryptography`` loads the pinned PEM, one PSS verify, one ``json.loads``;
+* ``floor``: the minimal process importing what the library's offline start needs beyond
+  ``cryptography`` (``attrs``, ``datetime``, ``decimal``, ``pathlib``), running none of it;
 * ``PyJWT`` and ``joserfc`` cold checks: their decode of the bare token with the PEM key;
 * ``offline start``: ``TrustStore.from_file`` + ``Verifier`` + ``check_license(store,
   verifier)``, node and entitlement checked, the clock mark recent (nothing written);
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from _minimal import MINIMAL, PEAK_RSS
 
 import license_token
 from license_token import TrustStore, Verifier
@@ -53,20 +56,10 @@ NODE = "node-7f3a"
 USERS = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
 TTL = timedelta(hours=1)
 
-_PEAK = '\nprint("peak-rss-kib", open("/proc/self/status").read().split("VmHWM:")[1].split()[0])\n'
 SCRIPTS = {
-    "minimal": """
-import json, sys
-from base64 import urlsafe_b64decode
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-key = serialization.load_pem_public_key(open(sys.argv[1], "rb").read())
-token = json.loads(open(sys.argv[2], "rb").read())["SignedToken"]
-h, p, s = token.split(".")
-d = lambda x: urlsafe_b64decode(x + "=" * (-len(x) % 4))
-key.verify(d(s), f"{h}.{p}".encode(),
-           padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48), hashes.SHA384())
-json.loads(d(p))
+    "minimal": MINIMAL,
+    "floor": """
+import attrs, datetime, decimal, pathlib  # what the offline start imports beyond cryptography
 """,
     "PyJWT": """
 import json, sys
@@ -119,6 +112,7 @@ assert code == 0, code
 }
 ROWS = {  # scenario -> (script, store kind, label)
     "minimal": ("minimal", "fresh", "minimal (cryptography only)"),
+    "floor": ("floor", "fresh", "minimal + import attrs, datetime, decimal, pathlib"),
     "PyJWT": ("PyJWT", "fresh", "PyJWT cold check"),
     "joserfc": ("joserfc", "fresh", "joserfc cold check"),
     "offline": ("offline", "fresh", "offline start"),
@@ -157,8 +151,11 @@ class Fixture:
         return dict(checkout.response)
 
     def store(self, kind: str, run: int) -> Path:
-        """A store directory for one start: a fresh checkout, or one due for renewal."""
+        """A store directory for a round's starts: a fresh checkout (shared by the starts
+        that write nothing), one whose clock mark is old, or one due for renewal."""
         directory = self.root / f"{kind}-{run}"
+        if kind == "fresh" and directory.exists():
+            return directory
         if kind == "due":  # borrowed "0.9 TTL ago": a tenth of its lifetime is left
             self.emulator.clock = _shifted(-TTL * 0.9)
             try:
@@ -203,10 +200,10 @@ def run_child(argv: list[str], env: dict[str, str]) -> Sample:
         text = out.read().decode()
         if child.returncode != 0:
             raise RuntimeError(f"{argv[1]} failed ({child.returncode}): {err.read().decode()}")
-    peak = re.search(r"^peak-rss-kib (\d+)$", text, re.M)
-    if peak is None:
-        raise RuntimeError(f"{argv[1]} printed no peak RSS: {text!r}")
-    return Sample(cpu=usage.ru_utime + usage.ru_stime, wall=wall, rss=int(peak[1]) / 1024)
+    last = text.strip().rsplit("\n", 1)[-1]
+    if not last.isdigit():
+        raise RuntimeError(f"{argv[1]} printed no peak RSS last: {text!r}")
+    return Sample(cpu=usage.ru_utime + usage.ru_stime, wall=wall, rss=int(last) / 1024)
 
 
 def child_env(emulator: LocalLicenseManager) -> dict[str, str]:
@@ -227,7 +224,8 @@ def measure(rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, LocalLicenseManager() as emulator:
         root = Path(tmp)
         for name, code in SCRIPTS.items():
-            (root / f"start_{name}.py").write_text(code + _PEAK)
+            prefix = SCRIPTS["minimal"] if name == "floor" else ""
+            (root / f"start_{name}.py").write_text(prefix + code + "\n" + PEAK_RSS)
         fixture, env = Fixture(emulator, root), child_env(emulator)
         order = list(ROWS)
         for run in range(rounds + 1):
@@ -255,6 +253,8 @@ def summarise(samples: dict[str, list[Sample]]) -> dict[str, Any]:
             for row, got in samples.items()}
     targets = {
         "offline / minimal, CPU (<= 1.5)": _ratios(samples, "offline", "minimal", "cpu"),
+        "floor / minimal, CPU (what the dependencies take of that)":
+            _ratios(samples, "floor", "minimal", "cpu"),
         "recipe nothing due / offline, CPU (<= 1.1)":
             _ratios(samples, "recipe-idle", "offline", "cpu"),
         "recipe nothing due / offline, peak RSS (<= 1.1)":
@@ -265,22 +265,22 @@ def summarise(samples: dict[str, list[Sample]]) -> dict[str, Any]:
 
 
 def _cell(spread: dict[str, float], digits: int = 1, unit: str = "") -> str:
-    return (f"{spread['median']:.{digits}f}{unit} ({spread['min']:.{digits}f}–"
+    return (f"{spread['median']:.{digits}f}{unit} ({spread['min']:.{digits}f}.."
             f"{spread['max']:.{digits}f})")
 
 
 def print_report(report: dict[str, Any]) -> None:
     print(f"Python {sys.version.split()[0]}, license-token {license_token.__version__}; "
-          f"median of {report['rounds']} interleaved rounds (min–max)\n")
-    print("| start | CPU ms | × minimal | wall ms | × minimal | peak RSS MiB |")
+          f"median of {report['rounds']} interleaved rounds (min..max)\n")
+    print("| start | CPU ms | x minimal | wall ms | x minimal | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for row in report["rows"].values():
-        print(f"| {row['label']} | {_cell(row['cpu_ms'])} | {_cell(row['cpu_ratio'], 2, '×')} "
-              f"| {_cell(row['wall_ms'])} | {_cell(row['wall_ratio'], 2, '×')} "
+        print(f"| {row['label']} | {_cell(row['cpu_ms'])} | {_cell(row['cpu_ratio'], 2, 'x')} "
+              f"| {_cell(row['wall_ms'])} | {_cell(row['wall_ratio'], 2, 'x')} "
               f"| {_cell(row['peak_rss_mib'])} |")
     print()
     for name, spread in report["targets"].items():
-        print(f"{name}: {_cell(spread, 2, '×')}")
+        print(f"{name}: {_cell(spread, 2, 'x')}")
 
 
 def importtime(runs: int) -> None:
@@ -306,7 +306,7 @@ def importtime(runs: int) -> None:
     for depth, name in order:
         own, total = best[name]
         if depth <= 2 and total >= 300:
-            print(f"| {'  ' * (depth - 1)}{name} | {own / 1e3:.1f} | {total / 1e3:.1f} |")
+            print(f"| {'· ' * depth}{name} | {own / 1e3:.1f} | {total / 1e3:.1f} |")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -214,10 +215,13 @@ def test_get_license_is_typed(license_manager: LocalLicenseManager) -> None:
 
 def test_a_manager_that_made_its_own_client_makes_the_regional_one_alike(
         license_manager: LocalLicenseManager, eu: LocalLicenseManager,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without an endpoint, the redirect's client is made with the same options but the
     Region (here each Region's "AWS" is an emulator)."""
     import license_token.aws as aws
+
+    (tmp_path / "config").write_text("[profile vendor]\n")  # the profile must exist
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
 
     lic = eu.add_license(entitlements={"Users": ("Count", 5)})
     license_manager.redirect(lic.arn, "eu-west-1")

@@ -16,8 +16,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "license_token"
 
 #: Module (or package) -> layer rank. A module may import ranks <= its own.
-CORE = ["_errors", "_files", "_clock", "_jws", "_key_forms", "_keys", "_claims", "_response",
-        "_policy", "_verify", ""]  # "" is license_token/__init__.py, the core's curated surface
+# "" is license_token/__init__.py, the core's curated surface.
+CORE = ["_errors", "_log", "_files", "_clock", "_jws", "_key_forms", "_keys", "_claims",
+        "_response", "_policy", "_verify", ""]
 RANKS = {name: rank / 100 for rank, name in enumerate(CORE)}
 RANKS.update({"node": 1, "store": 2, "aws": 3, "startup": 4, "testing": 5, "cli": 6,
               "__main__": 6})

@@ -31,6 +31,7 @@ __all__ = [
     "kms_key",
     "load_json",
     "pem_keys",
+    "sha256",
     "sniff",
 ]
 
@@ -40,6 +41,13 @@ _KMS_ALGORITHM = "RSASSA_PSS_SHA_384"
 _LOAD_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, RecursionError)
 """Errors the key parsers raise for input they cannot take; each becomes ``KeyRejected``."""
 _OID_RSASSA_PSS = bytes.fromhex("06092a864886f70d01010a")
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 with ``cryptography`` (loaded already: no ``hashlib`` import at a start)."""
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(data)
+    return digest.finalize()
 
 
 def _short_der(tag: int, body: bytes) -> bytes:
@@ -91,9 +99,7 @@ class PinnedKey:
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the DER SubjectPublicKeyInfo, in hex."""
-        digest = hashes.Hash(hashes.SHA256())  # cryptography's: no hashlib import
-        digest.update(_spki(self.public_key))
-        return digest.finalize().hex()
+        return sha256(_spki(self.public_key)).hex()
 
     @property
     def key_size(self) -> int:

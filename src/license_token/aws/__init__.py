@@ -11,22 +11,14 @@ seat.
 
 from __future__ import annotations
 
-import uuid
+import importlib.util
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
-
-try:
-    import boto3
-    from botocore.config import Config
-except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        f"license_token.aws needs boto3 ({_missing}): install license-token[aws]",
-        name=__name__,
-    ) from _missing
 
 from .._claims import Entitlement, parse_time
 from .._errors import (
@@ -58,11 +50,42 @@ from .._keys import PinnedKey, TrustStore
 from .._policy import Requirement
 from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._checkout import check_answers
+from ._config import check_client_options
 from ._endpoint import guard_endpoint, pinned_options
-from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
-from ._retry import install_retries
 from ._translate import redirect_region, translate
-from .marketplace import OnlineLicense, online_license, pins_issuer
+
+if TYPE_CHECKING:
+    from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
+    from .marketplace import OnlineLicense
+
+
+def _require(*distributions: str) -> None:
+    """Fail at import, as importing them would, when boto3 or botocore is not installed
+    (they are imported only when a client is made: an app pays for them at its first call)."""
+    for name in distributions:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                continue
+            missing: Exception = ModuleNotFoundError(f"No module named {name!r}", name=name)
+        except (ImportError, ValueError) as exc:  # a finder that refuses the name
+            missing = exc
+        raise ImportError(f"license_token.aws needs boto3 ({missing}): install "
+                          f"license-token[aws]", name=__name__) from missing
+
+
+_require("boto3", "botocore")
+
+_LICENSE_DETAILS = frozenset({"ConsumptionConfiguration", "LicenseDetails",
+                              "LicenseEntitlement"})
+"""``get_license``'s answer types, in ``aws._license``: imported at their first use."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LICENSE_DETAILS:
+        from . import _license
+
+        return getattr(_license, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AccessDenied",
@@ -104,6 +127,12 @@ def _translated() -> Iterator[None]:
         raise translate(exc) from exc
 
 
+def _new_client_token() -> str:
+    import uuid  # at the first checkout: a start that calls nothing does not pay for it
+
+    return uuid.uuid4().hex
+
+
 def make_client(service: str, *, client: Any = None, session: Any = None,
                 region_name: str | None = None, profile_name: str | None = None,
                 endpoint_url: str | None = None, retry_mode: str = "standard",
@@ -133,6 +162,9 @@ def make_client(service: str, *, client: Any = None, session: Any = None,
     """
     if client is not None:
         return client
+    import boto3
+    from botocore.config import Config
+
     config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts})
     with _translated():
         session = session or boto3.session.Session(profile_name=profile_name,
@@ -201,7 +233,9 @@ class LicenseManager:
 
     Every client it uses, a given one too, gets the retry handler that also retries
     ``RateLimitExceededException`` (see ``aws._retry``), under the client's own
-    ``total_max_attempts``.
+    ``total_max_attempts``. The client is made at the first call that needs it (an app that
+    finds nothing due at its start never imports botocore); the options are checked here,
+    so a wrong configuration still raises when the manager is made.
 
     Args:
         verifier: Checks every token fetched before it is returned.
@@ -223,6 +257,12 @@ class LicenseManager:
     botocore's CA bundle, never an endpoint or CA bundle from the environment or
     ``~/.aws`` (see ``aws._endpoint``), unless ``client`` or ``endpoint_url`` is given:
     that choice of the application is then named in each result's ``trust_basis``.
+
+    Raises:
+        InvalidRequest: No Region, or a Region, endpoint, retry mode or attempt count
+            botocore refuses (see ``aws._config``; what only botocore can tell is raised at
+            the first call, before its request).
+        NoCredentials: The profile does not exist.
     """
 
     def __init__(self, verifier: Verifier, *, client: Any = None,
@@ -232,8 +272,10 @@ class LicenseManager:
         self.verifier = verifier
         self.pinned_issuers = None if pinned_issuers is None else frozenset(pinned_issuers)
         """``KeyFingerprint``s whose keys ``verifier`` pins (see ``marketplace.pins_issuer``)."""
-        self.client = make_client("license-manager", client=client, **client_options)
-        install_retries(self.client, max_backoff=max_backoff)
+        check_client_options("license-manager", client=client, **client_options)
+        self._client_options = client_options
+        self._given, self._client = client, None
+        self._making = threading.Lock()
         if client_for_region is None and client is None and not client_options.get(
                 "endpoint_url"):
             def client_for_region(region: str) -> Any:
@@ -247,8 +289,7 @@ class LicenseManager:
             else client_options.get("endpoint_url"))
         """The endpoint this application chose in code for online-only calls; ``None``: AWS's own,
         pinned (see ``aws._endpoint``)."""
-        self._client_options = client_options
-        self._online: Any = client  # made at the first online-only call
+        self._online: Any = None  # made (or the given client) at the first online-only call
 
     def _online_client(self, region: str | None = None) -> Any:
         """A client for online-only calls (``region``: another Region's, for a redirect)."""
@@ -256,13 +297,38 @@ class LicenseManager:
         return make_client("license-manager", online=True, **options)
 
     def _online_home(self) -> Any:
-        if self._online is None:
+        if self._online is None and self._given is not None:
+            self._online = self.client  # the given client, with the retry handler
+        elif self._online is None:
+            from ._retry import install_retries
+
             self._online = self._online_client()
             install_retries(self._online, max_backoff=self._max_backoff)
         return self._online
 
+    @property
+    def client(self) -> Any:
+        """The ``license-manager`` client with the retry handler, ready at the first use.
+
+        The given client, or one made from the options the first time it is needed.
+
+        Raises:
+            AwsError: The client cannot be made (the configuration; see ``make_client``).
+        """
+        with self._making:
+            if self._client is None:
+                from ._retry import install_retries
+
+                client = make_client("license-manager", client=self._given,
+                                     **self._client_options)
+                install_retries(client, max_backoff=self._max_backoff)
+                self._client = client
+            return self._client
+
     def _regional_client(self, region: str, make: Callable[[str], Any]) -> Any:
         if (region, make) not in self._regional:
+            from ._retry import install_retries
+
             with _translated():
                 regional = make(region)
             install_retries(regional, max_backoff=self._max_backoff)
@@ -314,7 +380,7 @@ class LicenseManager:
             AwsError: the call failed (the subclass and ``code`` say why).
             InvalidLicense: the token fetched does not verify.
         """
-        client_token = client_token or uuid.uuid4().hex
+        client_token = client_token or _new_client_token()
         response = self._call(
             "checkout_borrow_license", LicenseArn=license_arn,
             Entitlements=_entitlement_data(entitlements), DigitalSignatureMethod="JWT_PS384",
@@ -389,12 +455,14 @@ class LicenseManager:
             InvalidLicense: a token of a pinned issuer does not verify (a ``PROVISIONAL``
                 seat it took is checked back in).
         """
-        client_token = client_token or uuid.uuid4().hex
+        client_token = client_token or _new_client_token()
         response = self._call(
             "checkout_license", online=True, ProductSKU=product_sku, CheckoutType=checkout_type,
             KeyFingerprint=key_fingerprint, Entitlements=_entitlement_data(entitlements),
             NodeId=node_id, Beneficiary=beneficiary, ClientToken=client_token,
         )
+        from .marketplace import pins_issuer  # the answer's reading: when one comes
+
         try:
             verified = (self.verifier.verify(response) if response.get("SignedToken")
                         and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
@@ -441,6 +509,8 @@ class LicenseManager:
         checkout = self.checkout(product_sku, key_fingerprint, entitlements,
                                  checkout_type=checkout_type, node_id=node_id,
                                  beneficiary=beneficiary, client_token=client_token)
+        from .marketplace import online_license
+
         try:
             online = attrs.evolve(online_license(
                 checkout.response, product_sku=product_sku, key_fingerprint=key_fingerprint,
@@ -499,6 +569,8 @@ class LicenseManager:
             AwsError: The call failed.
             Malformed: The answer does not have the model's shape.
         """
+        from ._license import LicenseDetails
+
         response = self._call("get_license", LicenseArn=license_arn, Version=version)
         return LicenseDetails.from_response(response)
 

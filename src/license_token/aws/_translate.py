@@ -4,29 +4,18 @@ The table covers every error botocore's service models list for the operations t
 adapter calls (License Manager 2018-08-01: ``CheckoutBorrowLicense``, ``CheckoutLicense``,
 ``ExtendLicenseConsumption``, ``CheckInLicense``, ``GetLicense``, ``GetAccessToken``;
 KMS 2014-11-01: ``GetPublicKey``), the common errors every AWS JSON service can send for
-credentials and signatures, and botocore's own client-side errors.
+credentials and signatures, and botocore's own client-side errors. botocore is imported
+by ``translate()`` only (an exception to translate comes from it): the table and
+``redirect_region()`` are read without it.
 ``tests/test_aws_errors.py`` reads the models' error lists, so a newly modelled error
 fails the suite until it is mapped here.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
 
 from .._errors import (
     AccessDenied,
@@ -47,10 +36,11 @@ from .._errors import (
     Throttled,
     UnsupportedSignatureMethod,
 )
+from .._log import Log
 
 __all__ = ["BY_AWS_CODE", "redirect_region", "translate"]
 
-log = logging.getLogger("license_token.aws")
+log = Log("license_token.aws")
 
 
 BY_AWS_CODE: Mapping[str, type[AwsError]] = {
@@ -113,13 +103,15 @@ def translate(exc: Exception) -> AwsError:
         botocore's, e.g. ``AttributeError`` on a ``200`` body of ``null``) is a retryable
         ``AnswerUnreadable``, logged with the exception's type.
     """
-    if not isinstance(exc, (ClientError, BotoCoreError)):  # botocore.parsers' errors too
+    from botocore import exceptions as sdk  # loaded already: the call went through botocore
+
+    if not isinstance(exc, (sdk.ClientError, sdk.BotoCoreError)):  # the parser's errors too
         kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
         log.warning("the AWS SDK failed on an answer (%s: %s): retried later", kind, exc)
         unreadable = AnswerUnreadable(f"the AWS SDK could not read the answer ({kind}: {exc})")
         unreadable.sdk_error = kind
         return unreadable
-    if isinstance(exc, ClientError):
+    if isinstance(exc, sdk.ClientError):
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
         aws_code = error.get("Code")
@@ -132,13 +124,14 @@ def translate(exc: Exception) -> AwsError:
         if isinstance(translated, Redirect):
             translated.location = exc.response.get("Location") or error.get("Location")
         return translated
-    if isinstance(exc, (ConnectionError, HTTPClientError)):
+    if isinstance(exc, (sdk.ConnectionError, sdk.HTTPClientError)):
         return ConnectionFailed(f"cannot reach the service: {exc}")
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
+    if isinstance(exc, (sdk.NoCredentialsError, sdk.PartialCredentialsError,
+                        sdk.ProfileNotFound)):
         return NoCredentials(f"AWS credentials: {exc}")
-    if isinstance(exc, NoRegionError):
+    if isinstance(exc, sdk.NoRegionError):
         return InvalidRequest(f"AWS configuration: {exc} (pass region_name or --region)")
-    if isinstance(exc, ParamValidationError):
+    if isinstance(exc, sdk.ParamValidationError):
         return InvalidRequest(f"request refused by botocore before sending: {exc}")
     return AwsError(f"AWS SDK error: {exc}")
 

@@ -1,7 +1,9 @@
 """``license-token``: verify and inspect tokens; fetch them from AWS or the emulator.
 
 One module per command group (``_verify``, ``_store``, ``_node``, ``_online``, ``_demo``,
-``_checkin``), all built on ``_common`` and ``_result``. Exit codes: 0 verified (or done),
+``_checkin``, ``_emulator``), all built on ``_common`` and ``_result`` and listed in
+``COMMANDS``: a command imports its own group's module only (``--help`` and an unknown
+command import them all). Exit codes: 0 verified (or done),
 1 rejected or AWS refused, 2 usage error, unreadable input, unwritable output, unusable
 key, AWS not configured (no Region, credentials or profile) or missing extra; 130
 interrupted (Ctrl-C). Commands that need boto3 import it only when they run.
@@ -10,12 +12,12 @@ interrupted (Ctrl-C). Commands that need boto3 import it only when they run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
 from .._errors import InvalidLicense, LicenseTokenError
-from . import _checkin, _demo, _emulator, _node, _online, _store, _verify
 from ._args import ArgumentParser, ArgumentRefused
 from ._common import (
     EXIT_INTERRUPTED,
@@ -31,13 +33,31 @@ from ._result import refused, result
 
 __all__ = ["main"]
 
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "_verify": ("verify", "inspect"),
+    "_store": ("store",),
+    "_node": ("node-id",),
+    "_demo": ("demo",),
+    "_online": ("checkout-borrow", "public-key"),
+    "_checkin": ("check-in",),
+    "_emulator": ("emulator",),
+}
+"""Each command group's module (its ``register(sub)`` adds them) and the commands it adds,
+in the order ``--help`` lists them."""
+
+
+def _groups(argv: Sequence[str]) -> list[str]:
+    """The modules to register: the named command's, or every one (help, a typo)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return [m for m, names in COMMANDS.items() if command in names] or list(COMMANDS)
+
 
 def _wants_json(argv: Sequence[str]) -> bool:
     """``--json`` is among the arguments (options are never abbreviated)."""
     return "--json" in argv
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="license-token",
         description="Verify AWS License Manager checkout tokens offline.",
@@ -50,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="what to do (COMMAND --help says more)")
-    for group in (_verify, _store, _node, _demo, _online, _checkin, _emulator):
-        group.register(sub)
+    for group in _groups(argv):
+        importlib.import_module(f"{__name__}.{group}").register(sub)
     return parser
 
 
@@ -74,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    parser = _parser()
+    parser = _parser(argv)
     try:
         args = parser.parse_args(argv)
     except ArgumentRefused as exc:  # reported on stderr; under --json the JSON line too

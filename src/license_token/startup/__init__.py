@@ -10,92 +10,39 @@ back off (remembered in the store) so a fleet never stampedes the service.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from .._claims import Entitlement
 from .._clock import current_time
 from .._errors import ConfigurationError
-from .._response import Source
 from .._verify import VerifiedLicense, Verifier
-from ..store import MAX_ROLLBACK_TOLERANCE, LicenseStore, NotInStore
-from ._renewal import DEFAULT_POLICY, Renewal, RenewalPolicy, Renewer, StartupResult
+from ..store import LicenseStore, NotInStore
+from ._result import StartupResult
+
+if TYPE_CHECKING:
+    import random
+
+    from ._policy import BorrowRenewer, RenewalPolicy, Renewer
 
 __all__ = ["BorrowRenewer", "RenewalPolicy", "Renewer", "StartupResult", "check_license"]
 
+_RENEWAL_TERMS = frozenset({"BorrowRenewer", "RenewalPolicy", "Renewer"})
+"""The renewal's terms (``startup._policy``): imported at their first use, so that a start
+without a renewer builds none of their classes."""
 
-@attrs.frozen(kw_only=True)
-class BorrowRenewer:
-    """Renew with ``CheckoutBorrowLicense`` through a ``LicenseManager``.
 
-    ``node_id`` defaults to the node the manager's verifier is bound to; every token is
-    checked against the request (license, node, entitlements) before it is returned.
+def __getattr__(name: str) -> Any:
+    if name in _RENEWAL_TERMS:
+        from . import _policy
 
-    Attributes:
-        manager: the ``LicenseManager`` to borrow with.
-        license_arn: the license to borrow from.
-        entitlements: what to borrow, as entitlements or ``{"Name", "Unit", "Value"}``.
-        node_id: the node to bind the borrow to; the verifier's by default.
-    """
+        return getattr(_policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    manager: Any  # license_token.aws.LicenseManager (not imported: boto3 stays optional)
-    license_arn: str
-    entitlements: Sequence[Entitlement | Mapping[str, str]]
-    node_id: str | None = None
 
-    def checkout(self, client_token: str) -> Source:
-        """Borrow once (``CheckoutBorrowLicense``).
-
-        Args:
-            client_token: the ``ClientToken``; the same one again is answered with the same
-                seat, never a second one.
-
-        Returns:
-            The checkout response, its token verified and checked against the request (its
-            ``issuedAt`` may be ahead of a slow clock: the store's tolerance decides).
-
-        Raises:
-            LicenseTokenError: the borrow failed, or its token does not answer the request.
-        """
-        node = self.node_id or self.manager.verifier.policy.node_id
-        # A slow clock is for the store to judge (its rollback tolerance): the token is new.
-        checkout = self.manager.checkout_borrow(self.license_arn, self.entitlements,
-                                                node_id=node, client_token=client_token,
-                                                clock_behind_tolerance=MAX_ROLLBACK_TOLERANCE)
-        response: Source = checkout.response
-        return response
-
-    def check_in(self, consumption_token: str) -> None:
-        """Return a consumption's seats (``CheckInLicense``).
-
-        Args:
-            consumption_token: the consumption's ``licenseConsumptionToken``.
-
-        Raises:
-            LicenseTokenError: the check-in failed (an AWS error).
-        """
-        self.manager.check_in(consumption_token)
-
-    def early_check_in_allowed(self) -> bool | None:
-        """The license's ``AllowEarlyCheckIn`` setting (``GetLicense``).
-
-        Returns:
-            The setting, or ``None`` when the license does not say.
-
-        Raises:
-            LicenseTokenError: ``GetLicense`` failed (an AWS error).
-        """
-        allowed: bool | None = self.manager.get_license(
-            self.license_arn).consumption.allow_early_check_in
-        return allowed
 
 
 def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str | None = None,
-                  renew: Renewer | None = None, policy: RenewalPolicy = DEFAULT_POLICY,
+                  renew: Renewer | None = None, policy: RenewalPolicy | None = None,
                   now: datetime | None = None, as_of: datetime | None = None,
                   rng: random.Random | None = None) -> StartupResult:
     """The verified license to run on, renewed online when it is time; else a typed error.
@@ -114,7 +61,7 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
         verifier: the app's verifier (pinned keys, node, requirements).
         license_arn: which stored license (default: ``renew.license_arn``, else the best).
         renew: how to renew online, e.g. ``BorrowRenewer``.
-        policy: when to renew and how to back off.
+        policy: when to renew and how to back off (default: ``RenewalPolicy()``).
         now: a real clock reading (default: the verifier's clock).
         as_of: a what-if instant instead of ``now``: verify only, no renewal, no clock mark.
         rng: the randomness for back-off (injectable for simulations).
@@ -141,7 +88,12 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
                                  "license_arn=..., entitlements=[...])")
     if license_arn is not None and license_arn != renew.license_arn:
         raise ConfigurationError("license_arn differs from the renewer's license")
-    return Renewal(store, verifier, renew, policy, moment,
+    import random  # the renewal's imports, for a start that has a renewer only
+
+    from ._policy import DEFAULT_POLICY
+    from ._renewal import Renewal
+
+    return Renewal(store, verifier, renew, policy or DEFAULT_POLICY, moment,
                    rng or random.Random()).run()  # noqa: S311 (back-off jitter, not secrets)
 
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import logging
 import random
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import attrs
 
@@ -26,158 +22,25 @@ from .._errors import (
     token_repr,
 )
 from .._jws import loads_strict, parse_compact
+from .._log import Log
 from .._response import Source, read_response
 from .._verify import VerifiedLicense, Verifier
 from ..store import LicenseStore, RenewalState, StoreError
+from ._policy import RenewalPolicy, Renewer
+from ._result import StartupResult
 
-__all__ = ["DEFAULT_POLICY", "Renewal", "RenewalPolicy", "Renewer", "StartupResult"]
+__all__ = ["Renewal"]
 
-log = logging.getLogger("license_token.startup")
+log = Log("license_token.startup")
 
 _GONE = "aws_resource_not_found"  # the consumption is already checked in or expired
 _CONFLICT = "aws_conflict"  # transient, or the license forbids early check-in
 
 
-class Renewer(Protocol):
-    """What ``check_license()`` needs to renew one license online."""
+def _new_client_token() -> str:
+    import uuid  # when a checkout is due, not at every start with a renewer
 
-    @property
-    def license_arn(self) -> str:
-        """The license this renewer checks out."""
-
-    def checkout(self, client_token: str) -> Source:
-        """Check out online.
-
-        Args:
-            client_token: the idempotency token to send (``ClientToken``): the same one
-                again after an attempt whose answer may have been lost.
-
-        Returns:
-            A fresh checkout response that answers the request.
-
-        Raises:
-            LicenseTokenError: the checkout failed or its token does not verify.
-        """
-
-    def check_in(self, consumption_token: str) -> None:
-        """Return a consumption's seats.
-
-        A renewer may also have ``early_check_in_allowed() -> bool | None``: the license's
-        own setting, asked when a check-in is refused with ``ConflictException``. Without
-        it, every conflict is retried with back-off (no second seat is taken either way).
-
-        Args:
-            consumption_token: the consumption's ``licenseConsumptionToken``.
-
-        Raises:
-            LicenseTokenError: the check-in failed (an AWS error).
-        """
-
-
-def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value <= 1:
-        raise ConfigurationError(f"{attribute.name} must be between 0 and 1")
-
-
-def _positive(_: object, attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise ConfigurationError(f"{attribute.name} must be a positive timedelta")
-
-
-@attrs.frozen(kw_only=True)
-class RenewalPolicy:
-    """When to renew, and how to back off.
-
-    A stored license is renewed once less than ``renew_below`` of its own lifetime
-    (``expiration - issuedAt``) is left, less a per-checkout jitter of up to ``jitter`` of
-    that threshold (stable across starts, so a fleet spreads out). After a failed attempt,
-    while the stored license is still valid, the next attempt waits ``first_backoff``,
-    doubling per failure up to ``max_backoff``, each wait randomised to 50–100 %.
-
-    Attributes:
-        renew_below: the fraction of the token's lifetime left that triggers renewal.
-        jitter: the largest fraction of that threshold taken off per checkout.
-        first_backoff: the wait after the first failure.
-        max_backoff: the longest wait.
-
-    Raises:
-        ConfigurationError: a fraction outside 0–1, or a wait that is not positive.
-    """
-
-    renew_below: float = attrs.field(default=1 / 3, validator=_fraction)
-    jitter: float = attrs.field(default=0.5, validator=_fraction)
-    first_backoff: timedelta = attrs.field(default=timedelta(minutes=15), validator=_positive)
-    max_backoff: timedelta = attrs.field(default=timedelta(hours=6), validator=_positive)
-
-    def __attrs_post_init__(self) -> None:
-        if self.first_backoff > self.max_backoff:
-            raise ConfigurationError("first_backoff must not exceed max_backoff")
-
-    def due(self, lic: VerifiedLicense, now: datetime) -> bool:
-        """Whether ``lic`` should be renewed at ``now``.
-
-        Args:
-            lic: the stored license.
-            now: the current time (aware).
-
-        Returns:
-            ``True`` once less than the (jittered) threshold of its lifetime is left.
-        """
-        spread = int.from_bytes(hashlib.sha256(lic.token.encode()).digest()[:8], "big") / 2**64
-        lifetime = lic.expires_at - lic.issued_at
-        threshold = lifetime * self.renew_below * (1 - self.jitter * spread)
-        return lic.expires_at - now < threshold
-
-    def backoff(self, failures: int, rng: random.Random) -> timedelta:
-        """The wait after ``failures`` failed attempts in a row.
-
-        Args:
-            failures: the count of failures, at least 1.
-            rng: the source of the randomisation.
-
-        Returns:
-            The wait before the next attempt.
-
-        Raises:
-            ConfigurationError: ``failures`` is less than 1.
-        """
-        if type(failures) is not int or failures < 1:
-            raise ConfigurationError(f"failures must be a count of at least 1, not {failures!r}")
-        wait = min(self.first_backoff * (1 << min(failures - 1, 32)), self.max_backoff)
-        return wait * rng.uniform(0.5, 1.0)
-
-
-DEFAULT_POLICY = RenewalPolicy()
-
-
-@attrs.frozen(kw_only=True)
-class StartupResult:
-    """The license to run on, and what the start did online.
-
-    Attributes:
-        license: the verified license to run on.
-        renewed: whether a new checkout was fetched and stored.
-        renewal_error: why renewal failed (the stored license is used meanwhile), if it did.
-        checked_in: the consumption tokens checked in during this start.
-    """
-
-    license: VerifiedLicense
-    renewed: bool = False
-    renewal_error: LicenseTokenError | None = None
-    checked_in: tuple[str, ...] = attrs.field(default=(), repr=token_repr)
-
-    @property
-    def renewal_failed(self) -> bool:
-        """Whether a renewal was attempted and failed (``renewal_error`` says why)."""
-        return self.renewal_error is not None
-
-    @property
-    def clock_behind(self) -> timedelta | None:
-        """How slow this machine's clock is, at least, when the license proves it, else ``None``.
-
-        See ``clock_behind``: tell the user to set it.
-        """
-        return self.license.clock_behind
+    return uuid.uuid4().hex
 
 
 def _unverified_claims(response: Source | None) -> LicenseClaims | None:
@@ -298,7 +161,7 @@ class Renewal:
                 return self._without_renewal(stored, exc if current is None else None)
             state = attrs.evolve(state, released=seat.token)
             self._set_state(state)
-        client_token = state.client_token or uuid.uuid4().hex
+        client_token = state.client_token or _new_client_token()
         if state.client_token is None:  # recorded before the call: an answer may get lost
             state = attrs.evolve(state, client_token=client_token)
             try:

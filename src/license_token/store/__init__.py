@@ -14,19 +14,16 @@ what-if ("would this verify at that instant?") and neither reads nor moves the m
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
-import logging
 import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from filelock import FileLock, Timeout
 
 from .._claims import format_time, parse_time
 from .._clock import aware, current_time
@@ -42,10 +39,15 @@ from .._errors import (
 )
 from .._files import NotRegularFile, Rollback, fsync_directory, read_regular, write_atomic
 from .._jws import loads_strict
+from .._key_forms import sha256
+from .._log import Log
 from .._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
 from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
 from ._mark import MAX_MARK_FILE, ClockMark, next_mark, read_mark
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",
@@ -62,7 +64,7 @@ __all__ = [
     "StoredLicense",
 ]
 
-log = logging.getLogger(__name__)
+log = Log(__name__)
 
 DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 """How far a clock reading may fall behind the store's mark before ``clock_rollback``."""
@@ -113,7 +115,7 @@ class LoadFailure:
 
 def _entry_name(license_arn: str) -> str:
     # surrogatepass: an ARN typed on a command line may hold undecodable bytes.
-    return hashlib.sha256(license_arn.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ".json"
+    return sha256(license_arn.encode("utf-8", "surrogatepass")).hex()[:32] + ".json"
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -178,6 +180,7 @@ class LicenseStore(StoreState):
     def _file_lock(self) -> FileLock:
         """This process's lock object (a lock object must not cross a fork)."""
         if self._lock is None or self._lock[0] != os.getpid():
+            from filelock import FileLock  # imported by the starts that write only
             self._lock = (os.getpid(), FileLock(str(self.directory / ".lock"),
                                                 timeout=LOCK_TIMEOUT))
         return self._lock[1]
@@ -188,6 +191,8 @@ class LicenseStore(StoreState):
     # -- writing ----------------------------------------------------------------------
     @contextmanager
     def _writing(self, what: Path) -> Iterator[None]:
+        from filelock import Timeout
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with self._file_lock():

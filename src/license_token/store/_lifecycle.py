@@ -3,7 +3,6 @@ back-off, kept as one small JSON document (``lifecycle.json``)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -11,18 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from filelock import FileLock, Timeout
 
 from .._claims import format_time, parse_time
 from .._clock import aware
 from .._errors import InvalidLicense, Malformed, StoreCorrupt, StoreUnavailable, token_repr
 from .._files import read_regular, write_atomic
 from .._jws import loads_strict
+from .._log import Log
 
 __all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
 
 _MAX_STATE_FILE = 1024 * 1024
-log = logging.getLogger("license_token.store")
+log = Log("license_token.store")
 LOCK_TIMEOUT = 30.0
 """Seconds a store write (or a waiting renewal) waits for the store's lock."""
 
@@ -267,6 +266,8 @@ class StoreState:
             StoreUnavailable: the lock cannot be taken for another reason than another
                 renewal (``.renew.lock`` a directory, a read-only or full store, …).
         """
+        from filelock import FileLock, Timeout  # only a start that renews pays for it
+
         lock = FileLock(str(self.directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ mark back.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,10 +22,11 @@ from .._claims import format_time, parse_time
 from .._errors import ClockRollback, InvalidLicense, Malformed, StoreCorrupt
 from .._files import read_regular
 from .._jws import loads_strict
+from .._log import Log
 
 __all__ = ["MAX_MARK_FILE", "ClockMark", "next_mark", "read_mark"]
 
-log = logging.getLogger("license_token.store")
+log = Log("license_token.store")
 
 _FORMAT, _VERSION = "license-token/clock", 1
 MAX_MARK_FILE = 4096
