@@ -7,12 +7,36 @@ the same as through ``logging.getLogger(name)``, attributed to the caller's line
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["Log"]
+__all__ = ["Log", "when_logging"]
+
+_waiting: list[Callable[[], None]] = []
+_started = False  # a logger of the library was looked up: its messages may flow now
+
+
+def when_logging(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` before the library's first message: at once, if it may have logged.
+
+    For a handler on the ``license_token`` logger (the CLI's warnings) that should not
+    import ``logging`` for a command that logs nothing: every message of the library goes
+    through a :class:`Log`, which calls the waiting hooks when it first looks its logger up.
+
+    Args:
+        hook: What to call (once).
+
+    Returns:
+        A function that takes the hook back if it has not been called yet.
+    """
+    if _started:
+        hook()
+        return lambda: None
+    _waiting.append(hook)
+    return lambda: _waiting.remove(hook) if hook in _waiting else None
 
 
 class Log:
@@ -34,8 +58,16 @@ class Log:
         if self._logger is None:
             import logging
 
+            global _started
+            _started = True
+            while _waiting:
+                _waiting.pop(0)()
             self._logger = logging.getLogger(self.name)
         return self._logger
+
+    def debug(self, message: str, *args: object) -> None:
+        """``Logger.debug``, attributed to the caller."""
+        self.logger.debug(message, *args, stacklevel=2)
 
     def info(self, message: str, *args: object) -> None:
         """``Logger.info``, attributed to the caller."""

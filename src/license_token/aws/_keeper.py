@@ -37,7 +37,6 @@ seat limit). No I/O here: the calls are the callables given, the time an input.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -55,6 +54,7 @@ from .._errors import (
     NoEntitlementsAllowed,
     ResourceNotFound,
 )
+from .._log import Log
 
 if TYPE_CHECKING:
     from .marketplace import OnlineLicense
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["AMI_INTERVAL", "CONTAINER_INTERVAL", "RETRY_DELAY", "RETRY_WINDOW",
            "EntitlementKeeper"]
 
-log = logging.getLogger("license_token.aws.marketplace")
+log = Log("license_token.aws.marketplace")
 
 AMI_INTERVAL = timedelta(minutes=15)
 """How often an AMI product checks (``PROVISIONAL``), per the Marketplace seller guide."""

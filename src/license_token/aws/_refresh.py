@@ -9,18 +9,18 @@ per call, then has botocore resend the call at once (re-signed with fresh creden
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from botocore.credentials import DeferredRefreshableCredentials
 
 from .._errors import CredentialsExpired
+from .._log import Log
 from ._translate import BY_AWS_CODE
 
 __all__ = ["ExpiringCredentials", "register_refresh_on_expiry"]
 
-log = logging.getLogger("license_token.aws")
+log = Log("license_token.aws")
 
 _DONE = "license_token_forced_refresh"  # marks a call whose credentials were refreshed
 
