@@ -168,13 +168,14 @@ class OnlineLicense:
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
-        """Granted entitlements by name, from ``claims``, as ``VerifiedLicense.entitlements``
-        reads them: a name granted several times (differently) is left out, never guessed."""
+        """Granted entitlements by name, read from ``claims`` as a ``VerifiedLicense`` reads them.
+
+        A name granted several times (differently) is left out: it is never guessed.
+        """
         return entitlements_by_name(self.claims.entitlements)
 
     def entitlement(self, name: str, unit: str | None = None) -> Entitlement:
-        """The entitlement ``name`` (with ``unit``, if given), read as a ``VerifiedLicense``
-        reads it.
+        """The entitlement ``name`` (with ``unit``, if given), as a ``VerifiedLicense`` reads it.
 
         Args:
             name: the entitlement's name, e.g. ``"Users"``.
