@@ -112,3 +112,12 @@ def test_store_import_help_says_what_import_checks() -> None:
            "checks this machine's node ID" in text
     node_help = text.split("--node-id ID", 1)[1].split("--require", 1)[0]
     assert "NOT CHECKED" not in node_help
+
+
+def test_every_command_s_help_says_what_it_does() -> None:
+    """``COMMAND --help`` opens with the line the command list shows for that command."""
+    undescribed = [" ".join(words) for words, parser in _commands(_parser())
+                   if words and not parser.description]
+    assert undescribed == []
+    help_text = _run("check-in", "--help").stdout
+    assert "CheckInLicense: give a borrowed seat back" in help_text

@@ -28,12 +28,22 @@ class ArgumentRefused(SystemExit):
         self.message = message
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands whose ``--help`` opens with the line the command list shows for them."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if "help" in kwargs:
+            kwargs.setdefault("description", kwargs["help"])
+        return super().add_parser(name, **kwargs)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse`` with full option names only, escaped messages and helpful refusals."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def _print_message(self, message: str, file: Any = None) -> None:
         if message:
