@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def test_an_expired_token_shows_every_check_and_the_signed_license(
     assert head.startswith("INVALID (expired): expired at ")
     assert head.endswith("now is 2099-01-01T00:00:00Z")
     assert "FAILED" in rows["expiry"] and "2099-01-01T00:00:00Z" in rows["expiry"]
+    assert re.search(r"expired [0-9]+ days before 2099", rows["expiry"])  # not minutes
     assert rows["signature"].split()[2] == "ok"
     assert rows["issued"].split()[1] == "ok"
     assert rows["unsigned"].split()[2] == "ok"

@@ -192,7 +192,7 @@ def _validity_rows(claims: LicenseClaims, leeway: timedelta, now: datetime) -> t
     except OverflowError:
         why = f"issuedAt {issued} .. expiration {expires} with {text} cannot be represented"
         return (Row("validity", "issued", FAILED, why), Row("validity", "expiry", FAILED, why))
-    minutes = int((claims.expiration - now).total_seconds()) // 60
+    left = _duration(claims.expiration - now)
     if now < not_before:
         issued_row = Row("validity", "issued", FAILED,
                          f"{issued}: not yet valid at {format_time(now)} ({text})")
@@ -200,9 +200,9 @@ def _validity_rows(claims: LicenseClaims, leeway: timedelta, now: datetime) -> t
         issued_row = Row("validity", "issued", OK, f"{issued} ({text})")
     if now >= not_after:
         expiry_row = Row("validity", "expiry", FAILED,
-                         f"{expires}: expired {-minutes} min before {format_time(now)} ({text})")
+                         f"{expires}: expired {left} before {format_time(now)} ({text})")
     else:
-        expiry_row = Row("validity", "expiry", OK, f"{expires} ({minutes} min left, {text})")
+        expiry_row = Row("validity", "expiry", OK, f"{expires} ({left} left, {text})")
     return issued_row, expiry_row
 
 
@@ -252,3 +252,14 @@ def _granted_and_near(requirement: Requirement, claims: LicenseClaims) -> str:
     if near:
         text += f"; near miss (other case or unit): {', '.join(dict.fromkeys(near))}"
     return text
+
+
+def _duration(span: timedelta) -> str:
+    """``span`` (or its opposite) for people: minutes under two hours, hours under two days,
+    else days."""
+    minutes = abs(int(span.total_seconds())) // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 2 * 24 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"
