@@ -163,3 +163,123 @@ def readme_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: Any
     recipe: str = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[1]
     assert "check_license(store, verifier, renew=renewer)" in recipe
     return recipe
+
+
+# -- one node's app against the emulator, through a fault proxy (renewal and seat tests) ----
+
+#: What the renewal tests borrow: one seat of ``Users``.
+ONE_USER = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
+
+
+class Rig:
+    """One node running the startup recipe against the emulator, through a ``FaultProxy``,
+    on a clock the test moves by hand; ``skew`` is how far the node's clock is off."""
+
+    def __init__(self, emulator: Any, proxy: Any, lic: Any, store: Any, node: str) -> None:
+        from license_token import TrustStore
+        from license_token.aws import LicenseManager
+        from license_token.startup import BorrowRenewer, RenewalPolicy
+
+        self.emulator, self.proxy, self.license, self.store = emulator, proxy, lic, store
+        self.node, self.skew, self.policy = node, timedelta(0), RenewalPolicy()
+        keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
+        self.verifier = Verifier(keys, node_id=node, clock=lambda: emulator.clock() + self.skew)
+        client = _client(proxy.endpoint_url, emulator.region)
+        self.renewer = BorrowRenewer(manager=LicenseManager(self.verifier, client=client),
+                                     license_arn=lic.arn, entitlements=ONE_USER)
+
+    def start(self) -> Any:
+        """One start of the app: ``check_license`` with the renewer."""
+        import random
+
+        from license_token.startup import check_license
+
+        return check_license(self.store, self.verifier, renew=self.renewer, policy=self.policy,
+                             rng=random.Random(7))  # noqa: S311 (back-off jitter)
+
+    def seats(self) -> int:
+        """The live seats of this node now."""
+        return int(self.emulator.seats_by_node(self.license.arn)[self.node])
+
+    def peak(self) -> int:
+        """The most seats this node held at once, after any call so far."""
+        return int(self.emulator.peak_seats_by_node(self.license.arn)[self.node])
+
+    def client_tokens(self) -> list[str]:
+        """The ``ClientToken`` of every borrow the service received, in order."""
+        return [body["ClientToken"] for op, body in self.emulator.requests
+                if op == "CheckoutBorrowLicense"]
+
+    def other_node(self, node: str, store: Any) -> Rig:
+        """Another node of the same fleet (same license, emulator and proxy)."""
+        return Rig(self.emulator, self.proxy, self.license, store, node)
+
+
+def _client(endpoint_url: str, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("license-manager", endpoint_url=endpoint_url, region_name=region,
+                        aws_access_key_id="AKIDEMULATOR",
+                        aws_secret_access_key="emulator-secret",
+                        config=Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                      connect_timeout=2, read_timeout=5))
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[..., Rig]]:
+    """Builds :class:`Rig` nodes: ``make_rig(seats=10, ttl_minutes=1440, **license_settings)``."""
+    import tempfile
+
+    from license_token.store import LicenseStore
+    from license_token.testing import FaultProxy, LocalLicenseManager
+
+    # Stores in memory where there is some: each write is fsynced twice, and the renewal
+    # tests start apps hundreds of times (the fsync is the store's own test's business).
+    shm = Path("/dev/shm")  # noqa: S108 (scratch stores, removed after the test)
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else tmp_path) as scratch, \
+            LocalLicenseManager(clock=clock) as emulator, \
+            FaultProxy(emulator.endpoint_url) as proxy:
+        def make(*, seats: int = 10, ttl_minutes: int = 24 * 60, node: str = "node-1",
+                 **settings: Any) -> Rig:
+            lic = emulator.add_license(entitlements={"Users": ("Count", seats)},
+                                       borrow_ttl_minutes=ttl_minutes, **settings)
+            return Rig(emulator, proxy, lic, LicenseStore(Path(scratch) / node), node)
+
+        yield make
+
+
+@pytest.fixture
+def disk_full(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``disk_full(matches, count=1, skip=0)``: the next ``count`` replacements of a file whose
+    name ``matches`` (a function of the name), after ``skip`` of them, fail with ENOSPC as on
+    a full disk; ``disk_full.failed`` counts the failures so far."""
+    import errno
+    import os
+
+    real_replace = os.replace
+
+    class DiskFull:
+        failed = 0
+
+        def __call__(self, matches: Callable[[str], bool], count: int = 1,
+                     skip: int = 0) -> None:
+            plan = {"skip": skip, "left": count}
+
+            def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+                if plan["left"] > 0 and matches(Path(dst).name):
+                    if plan["skip"] == 0:
+                        plan["left"] -= 1
+                        self.failed += 1
+                        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+                    plan["skip"] -= 1
+                real_replace(src, dst, *args, **kwargs)
+
+            monkeypatch.setattr(os, "replace", replace)
+
+    return DiskFull()
+
+
+def checkout_file(name: str) -> bool:
+    """Whether a store file name is a stored checkout's."""
+    return len(name) == 37 and name.endswith(".json")

@@ -496,10 +496,10 @@ def test_a_fifo_in_the_store_does_not_hang(tmp_path: Path, name: str,
 
 _LIFECYCLE_IN_CHILD = """
 import resource, sys
-from license_token.store import LicenseStore, StoreUnavailable
+from license_token.store import LicenseStore, SeatLedger, StoreUnavailable
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read fails fast
 try:
-    print(LicenseStore(sys.argv[1]).pending_check_ins())
+    print(SeatLedger(LicenseStore(sys.argv[1])).seats())
 except StoreUnavailable as exc:  # never guessed empty: unknown pending seats could be lost
     print(exc.code)
 """

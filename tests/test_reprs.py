@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_startup import FlakyLicenseManager, SimClock, _setup
+from conftest import ONE_USER, Rig
 
-from license_token import Expired, Verifier
+from license_token import Verifier
 from license_token.aws import Checkout
 from license_token.startup import check_license
-from license_token.store import LicenseStore
+from license_token.store import LicenseStore, SeatLedger
 from license_token.testing import TokenFactory
 
 
@@ -30,32 +31,36 @@ def test_reprs_hide_the_signed_token(tmp_path: Path) -> None:
     assert stored.response["SignedToken"] == checkout.response["SignedToken"] == token
 
 
-def test_a_seat_kept_for_later_is_logged_by_a_prefix_only(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    clock = SimClock()
-    emulator = FlakyLicenseManager(clock=clock)
-    emulator.rewrite = {}
-    with emulator:
-        _, verifier, renewer = _setup(emulator, clock)
-        store = LicenseStore(tmp_path)
-        check_license(store, verifier, renew=renewer)
-        clock.advance(days=2)
-        emulator.rewrite = {"NodeId": "someone-else"}  # refused, and its seat not returned
-        emulator.refuse_check_ins = 1
-        with caplog.at_level(logging.INFO, logger="license_token"), pytest.raises(Expired):
-            check_license(store, verifier, renew=renewer)
-    (pending,) = store.pending_check_ins()
-    token = pending.consumption_token
+def test_a_seat_kept_for_later_is_logged_and_shown_by_a_prefix_only(
+        make_rig: Callable[..., Rig], caplog: pytest.LogCaptureFixture) -> None:
+    rig = make_rig()
+    rig.start()
+    stray = rig.renewer.manager.checkout_borrow(rig.license.arn, ONE_USER,
+                                                node_id="node-1").license
+    ledger = SeatLedger(rig.store)
+    ledger.return_later(rig.license.arn, stray.consumption_token, expires_at=stray.expires_at,
+                        node_id="node-1")
+    rig.emulator.fail_with("AccessDeniedException", operation="CheckInLicense")
+    with caplog.at_level(logging.INFO, logger="license_token"):
+        assert rig.start().renewal_failed  # the stray cannot be returned yet
+    token = stray.consumption_token
     assert token[:8] in caplog.text and token not in caplog.text
+    for record in ledger.seats():
+        for secret in (record.consumption_token, record.client_token):
+            assert secret is None or secret not in repr(record)
+        assert record.consumption_token is not None
+        assert record.consumption_token[:8] in repr(record)
 
 
 def test_reprs_shorten_consumption_and_client_tokens_as_logs_do(tmp_path: Path) -> None:
-    """Before: RenewalState, PendingCheckIn, StartupResult.checked_in, Checkout and the
-    claims printed whole consumption tokens and ClientTokens."""
+    """Before: RenewalState, PendingCheckIn (now the ledger's SeatRecord),
+    StartupResult.checked_in, Checkout and the claims printed whole consumption tokens and
+    ClientTokens."""
     from datetime import datetime, timezone
 
+    from license_token.aws import Seat
     from license_token.startup import StartupResult
-    from license_token.store import PendingCheckIn, RenewalState
+    from license_token.store import SeatRecord, SeatState
 
     consumption, client, other = "0cd7b2bc7c674573a669bea8f5b75f2d", "c" * 32, "d" * 32
     factory = TokenFactory()
@@ -65,10 +70,10 @@ def test_reprs_shorten_consumption_and_client_tokens_as_logs_do(tmp_path: Path) 
     values = {
         "claims": lic.claims,
         "license": lic,
-        "renewal state": RenewalState(held=consumption, held_until=at, released=other,
-                                      client_token=client),
-        "pending check-in": PendingCheckIn(license_arn="arn", consumption_token=consumption,
-                                           expires_at=at),
+        "seat record": SeatRecord(license_arn="arn", node_id="n", state=SeatState.HELD,
+                                  consumption_token=consumption, expires_at=at,
+                                  client_token=client),
+        "seat": Seat(consumption_token=consumption, expires_at=at, client_token=client),
         "startup result": StartupResult(license=lic, checked_in=(consumption, other)),
         "checkout": Checkout(license=lic, response={}, client_token=client),
     }
@@ -78,5 +83,5 @@ def test_reprs_shorten_consumption_and_client_tokens_as_logs_do(tmp_path: Path) 
             assert token not in text, name
         assert "'0cd7b2bc...'" in text or "'cccccccc...'" in text, name
     assert "('0cd7b2bc...', 'dddddddd...')" in repr(values["startup result"])
-    assert RenewalState(held=consumption) == RenewalState(held=consumption)  # values unchanged
+    assert Seat(consumption_token=consumption) == Seat(consumption_token=consumption)
     assert lic.consumption_token == consumption

@@ -1,4 +1,4 @@
-"""Trusted time, the "now" / "as of" split, wire-form saving and the store's lifecycle state."""
+"""Trusted time, the "now" / "as of" split and wire-form saving."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from conftest import NOW, NoOffset
 
 from license_token import ClockRollback, ConfigurationError, Expired, Verifier
 from license_token.cli import main
-from license_token.store import LicenseStore, PendingCheckIn, RenewalState, StoreCorrupt
+from license_token.store import LicenseStore, SeatLedger
 from license_token.testing import DEFAULT_ARN, TokenFactory
 from license_token.testing._factory import aws_time
 
@@ -128,35 +128,6 @@ def test_datetime_values_are_saved_in_wire_form_for_every_input_form(
         LicenseStore(tmp_path / "odd").save(response | {"Extra": {1, 2}}, verifier)
 
 
-def test_pending_check_ins_and_renewal_state_survive_a_restart(tmp_path: Path) -> None:
-    store = LicenseStore(tmp_path)
-    assert store.pending_check_ins() == []
-    store.remember_check_in(DEFAULT_ARN, "c1", expires_at=NOW + timedelta(days=1))
-    store.remember_check_in(DEFAULT_ARN, "c2", expires_at=NOW + timedelta(days=2))
-    store.remember_check_in(DEFAULT_ARN, "c1", expires_at=NOW + timedelta(days=1))  # once only
-    again = LicenseStore(tmp_path)
-    assert again.pending_check_ins() == [
-        PendingCheckIn(license_arn=DEFAULT_ARN, consumption_token="c1",
-                       expires_at=NOW + timedelta(days=1), attempts=0),
-        PendingCheckIn(license_arn=DEFAULT_ARN, consumption_token="c2",
-                       expires_at=NOW + timedelta(days=2), attempts=0)]
-    again.check_in_failed("c2")
-    again.forget_check_in("c1")
-    assert [(p.consumption_token, p.attempts) for p in store.pending_check_ins()] == [("c2", 1)]
-    assert store.renewal_state(DEFAULT_ARN) == RenewalState()
-    state = RenewalState(failures=2, next_attempt=NOW, early_check_in_forbidden=True,
-                         released="c3", client_token="t1")
-    store.set_renewal_state(DEFAULT_ARN, state)
-    assert LicenseStore(tmp_path).renewal_state(DEFAULT_ARN) == state
-    assert LicenseStore(tmp_path).license_arns() == []  # the state file is not a checkout
-    (tmp_path / "lifecycle.json").write_bytes(b"\x00garbage")  # never guessed, never replaced
-    with pytest.raises(StoreCorrupt):
-        store.pending_check_ins()
-    with pytest.raises(StoreCorrupt):
-        store.set_renewal_state("x", RenewalState())
-    assert (tmp_path / "lifecycle.json").read_bytes() == b"\x00garbage"
-
-
 def test_a_datetime_without_an_offset_is_naive_everywhere(tmp_path: Path) -> None:
     factory = TokenFactory()  # tokens issued at the real time
     now = datetime.now(timezone.utc)
@@ -171,7 +142,8 @@ def test_a_datetime_without_an_offset_is_naive_everywhere(tmp_path: Path) -> Non
              lambda: check_license(store, verifier, now=disguised),
              lambda: Verifier(factory.trust_store(), clock=lambda: disguised).verify(
                  factory.response()),
-             lambda: store.remember_check_in(DEFAULT_ARN, "c1", expires_at=disguised)]
+             lambda: SeatLedger(store).return_later(DEFAULT_ARN, "c1", expires_at=disguised,
+                                                    node_id=None)]
     for call in calls:
         with pytest.raises(ConfigurationError, match="timezone-aware"):
             call()

@@ -391,19 +391,23 @@ class RequestMismatch(InvalidLicense):
 
 
 class SeatNotReturned(AwsError):
-    """A fetched checkout was refused (``reason``) and checking its seat back in failed too.
+    """A fetched checkout was refused (``reason``) and its seat may still be held.
 
-    ``consumption_token`` (and the raw ``response``) name the seat still held until
-    ``expires_at``: check it in later (``LicenseManager.check_in``), or let it expire.
+    Checking it back in failed, or the answer (cut, unsigned, not verifiable) names no
+    consumption a pinned key signed. ``consumption_token`` (signed; ``None`` when unknown)
+    names the seat held until ``expires_at``: check it in later (``LicenseManager.check_in``),
+    or let it expire. ``client_token`` is the checkout's ``ClientToken``: the same one
+    fetches the same seat again while it is held. ``response`` is the raw answer.
     """
 
     code = "aws_seat_not_returned"
 
-    def __init__(self, message: str, *, reason: LicenseTokenError, consumption_token: str,
-                 response: Mapping[str, Any], expires_at: datetime | None) -> None:
+    def __init__(self, message: str, *, reason: LicenseTokenError,
+                 consumption_token: str | None, response: Mapping[str, Any],
+                 expires_at: datetime | None, client_token: str | None = None) -> None:
         super().__init__(message)
         self.reason, self.consumption_token = reason, consumption_token
-        self.response, self.expires_at = response, expires_at
+        self.response, self.expires_at, self.client_token = response, expires_at, client_token
 
 
 class TokenRejected(AwsError):

@@ -15,12 +15,12 @@ import importlib.util
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
-from .._claims import Entitlement, parse_time
+from .._claims import Entitlement
 from .._errors import (
     AccessDenied,
     AnswerUnreadable,
@@ -43,15 +43,17 @@ from .._errors import (
     ServiceUnavailable,
     Throttled,
     UnsupportedSignatureMethod,
-    token_prefix,
     token_repr,
 )
 from .._keys import PinnedKey, TrustStore
 from .._policy import Requirement
 from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
+from ._answers import install_answer_check
 from ._checkout import check_answers
 from ._config import check_client_options
 from ._endpoint import guard_endpoint, pinned_options
+from ._refused import refused_borrow, refused_provisional
+from ._seat import GiveBack, Returned, Seat, answer_lost, give_back
 from ._translate import redirect_region, translate
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ __all__ = [
     "CredentialsExpired",
     "CredentialsRejected",
     "EntitlementNotAllowed",
+    "GiveBack",
     "InvalidRequest",
     "KeyUnusable",
     "LicenseDetails",
@@ -109,11 +112,15 @@ __all__ = [
     "Redirect",
     "RequestMismatch",
     "ResourceNotFound",
+    "Returned",
+    "Seat",
     "SeatNotReturned",
     "ServiceUnavailable",
     "Throttled",
     "UnsupportedSignatureMethod",
+    "answer_lost",
     "fetch_public_key",
+    "give_back",
 ]
 
 @contextmanager
@@ -121,7 +128,7 @@ def _translated() -> Iterator[None]:
     """Only the library's errors leave a boto call: anything else is translated."""
     try:
         yield
-    except LicenseTokenError:  # ours, raised inside the call (e.g. by the credentials)
+    except LicenseTokenError:  # ours, raised inside the call (the credentials, _answers)
         raise
     except Exception as exc:  # botocore's, or any other from botocore's parser or handlers
         raise translate(exc) from exc
@@ -304,6 +311,7 @@ class LicenseManager:
 
             self._online = self._online_client()
             install_retries(self._online, max_backoff=self._max_backoff)
+            install_answer_check(self._online)
         return self._online
 
     @property
@@ -322,6 +330,7 @@ class LicenseManager:
                 client = make_client("license-manager", client=self._given,
                                      **self._client_options)
                 install_retries(client, max_backoff=self._max_backoff)
+                install_answer_check(client)
                 self._client = client
             return self._client
 
@@ -332,6 +341,7 @@ class LicenseManager:
             with _translated():
                 regional = make(region)
             install_retries(regional, max_backoff=self._max_backoff)
+            install_answer_check(regional)
             self._regional[region, make] = regional
         return self._regional[region, make]
 
@@ -388,42 +398,17 @@ class LicenseManager:
             CheckoutMetadata=[{"Name": k, "Value": v} for k, v in (metadata or {}).items()]
             or None,
         )
+        request: dict[str, Any] = {"license_arn": license_arn, "node_id": node_id,
+                                   "entitlements": _entitlement_data(entitlements)}
         try:
             lic = self.verifier.verify(response) if clock_behind_tolerance is None else (
                 verify_allowing_slow_clock(self.verifier, response, now=None,
                                            tolerance=clock_behind_tolerance))
-            check_answers(lic, license_arn=license_arn, node_id=node_id,
-                          entitlements=_entitlement_data(entitlements))
+            check_answers(lic.claims, **request)
         except InvalidLicense as exc:
-            self._refused(response, exc)
+            refused_borrow(response, exc, client_token=client_token, request=request,
+                           keys=self.verifier.keys, check_in=self.check_in)
         return Checkout(license=lic, response=response, client_token=client_token)
-
-    def _refused(self, response: Mapping[str, Any], reason: LicenseTokenError) -> NoReturn:
-        """Check the seat of a refused checkout back in, then raise why it was refused.
-
-        Raises:
-            LicenseTokenError: ``reason``, when no seat is held any more (checked back in,
-                already gone, or none was taken).
-            SeatNotReturned: the check-in failed (a ``ConflictException`` included: the
-                seat stays held until it expires), chained from ``reason``.
-        """
-        token = response.get("LicenseConsumptionToken")
-        if not isinstance(token, str) or not token:
-            raise reason
-        try:
-            self.check_in(token)
-        except ResourceNotFound:  # checked in or expired already: nothing is held
-            raise reason from None
-        except AwsError as exc:
-            try:
-                expires: datetime | None = parse_time(response.get("Expiration"), "Expiration")
-            except InvalidLicense:
-                expires = None
-            raise SeatNotReturned(
-                f"{reason.code}: {reason}; checking the seat back in failed too ({exc.code}): "
-                f"consumption {token_prefix(token)} is held until it expires", reason=reason,
-                consumption_token=token, response=response, expires_at=expires) from reason
-        raise reason
 
     def checkout(self, product_sku: str, key_fingerprint: str,
                  entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -467,16 +452,17 @@ class LicenseManager:
             verified = (self.verifier.verify(response) if response.get("SignedToken")
                         and pins_issuer(key_fingerprint, self.pinned_issuers) else None)
         except LicenseTokenError as exc:
-            self._refused_provisional(response, checkout_type, exc)
+            self._refused_checkout(response, checkout_type, exc, client_token)
         return Checkout(license=verified, response=response, client_token=client_token)
 
-    def _refused_provisional(self, response: Mapping[str, Any], checkout_type: str,
-                             reason: LicenseTokenError) -> NoReturn:
+    def _refused_checkout(self, response: Mapping[str, Any], checkout_type: str,
+                          reason: LicenseTokenError, client_token: str) -> NoReturn:
         """Raise ``reason`` for a refused ``CheckoutLicense`` answer, a ``PROVISIONAL``
-        consumption checked back in first (see ``_refused()``; a drawdown is kept)."""
-        if checkout_type == "PROVISIONAL":
-            self._refused(response, reason)
-        raise reason
+        consumption given back first (a ``PERPETUAL`` drawdown is kept)."""
+        if checkout_type != "PROVISIONAL":
+            raise reason
+        refused_provisional(response, reason, client_token=client_token,
+                            keys=self.verifier.keys, check_in=self.check_in)
 
     def checkout_online(self, product_sku: str, key_fingerprint: str,
                         entitlements: Sequence[Entitlement | Mapping[str, str]], *,
@@ -518,7 +504,8 @@ class LicenseManager:
                 endpoint=self.chosen_endpoint), signed=checkout.license)
             online.check(require)  # on the signed claims, when there are some
         except LicenseTokenError as exc:
-            self._refused_provisional(checkout.response, checkout_type, exc)
+            self._refused_checkout(checkout.response, checkout_type, exc,
+                                   checkout.client_token)
         return online
 
     def extend(self, consumption_token: str, *, dry_run: bool = False) -> Mapping[str, Any]:

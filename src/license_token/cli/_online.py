@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -148,6 +149,14 @@ def refuse_configuration(aws: ModuleType, exc: LicenseTokenError) -> None:
         raise UsageError(f"{exc.code}: {exc}") from exc
 
 
+def _maybe_held(args: argparse.Namespace, client_token: str | None, reason: str) -> int:
+    """The answer was lost, or names no consumption: a seat may be held all the same."""
+    return refused(args, "aws_seat_not_returned",
+                   f"{reason}; a seat may still be held under ClientToken {client_token} (the "
+                   "answer was lost, or names no consumption): it frees itself when it "
+                   "expires", consumption_token=None, client_token=client_token, kept=None)
+
+
 def _keep_unreturned(args: argparse.Namespace, response: Mapping[str, Any], token: str,
                      reason: str) -> int:
     """The seat could not be checked back in: keep the response so nothing is lost."""
@@ -185,14 +194,12 @@ def _checked_in(aws: ModuleType, manager: Any, consumption_token: str,
                 args: argparse.Namespace) -> int | None:
     """Check in the seat of the checkout ``--force`` is about to replace; an exit code (and
     why) if it is still held, so that the borrow does not take a second one."""
-    try:
-        manager.check_in(consumption_token)
-    except aws.ResourceNotFound:  # already checked in, or expired: no seat is held
-        return None
-    except aws.AwsError as exc:
-        return refused(args, exc.code, f"{args.out} still holds a seat (consumption "
-                       f"{consumption_token}) that could not be checked in: {exc}; nothing "
-                       "was borrowed and the file is kept (it frees itself when it expires)")
+    answer = aws.give_back(aws.Seat(consumption_token=consumption_token), manager.check_in)
+    if answer.held:
+        return refused(args, answer.error.code, f"{args.out} still holds a seat (consumption "
+                       f"{consumption_token}) that could not be checked in: {answer.error}; "
+                       "nothing was borrowed and the file is kept (it frees itself when it "
+                       "expires)")
     return None
 
 
@@ -200,19 +207,24 @@ def _borrow(aws: ModuleType, args: argparse.Namespace, verifier: Verifier) -> An
     """Check in what ``--force`` replaces, then borrow: ``(manager, checkout)``, or the exit
     code of a refusal."""
     held = _seat_held_in(args.out, verifier, args.license_arn) if args.force else None
+    client_token = uuid.uuid4().hex  # said if the answer is lost: it names the seat
     try:
         manager = aws.LicenseManager(verifier, **client_options_with_token(
             args, client_options(args)))
         if held is not None and (refusal := _checked_in(aws, manager, held, args)) is not None:
             return refusal
         return manager, manager.checkout_borrow(args.license_arn, args.entitlement,
-                                                node_id=args.node_id)
+                                                node_id=args.node_id, client_token=client_token)
     except aws.SeatNotReturned as exc:
+        if exc.consumption_token is None:
+            return _maybe_held(args, exc.client_token, f"{exc.reason.code}: {exc.reason}")
         return _keep_unreturned(args, exc.response, exc.consumption_token,
                                 f"{exc.reason.code}: {exc.reason}")
     except aws.AwsError as exc:
         refuse_configuration(aws, exc)
         retry = " (retrying later may help)" if exc.retryable else ""
+        if aws.answer_lost(exc):
+            return _maybe_held(args, client_token, f"{exc.code}: {exc}{retry}")
         return refused(args, exc.code, f"{exc}{retry}")
     except InvalidLicense as exc:  # the answer was refused, and no seat of it is held
         return refused(args, exc.code, f"{exc} (no seat is held: it was checked back in)")
@@ -242,11 +254,10 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
     except (OSError, LicenseTokenError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else f"{exc.code}: {exc}"
         reason = f"cannot save {args.out}: {reason or exc}"
-        try:
-            manager.check_in(token)
-        except aws.AwsError as check_in_error:
+        answer = aws.give_back(aws.Seat(consumption_token=token), manager.check_in)
+        if answer.held:
             return _keep_unreturned(args, checkout.response, token, f"{reason}; checking "
-                                    f"the seat back in failed: {check_in_error.code}")
+                                    f"the seat back in failed: {answer.error.code}")
         return refused(args, "usage", f"{reason}; the seat was checked back in",
                        exit_code=EXIT_USAGE)
     findings = verification_rows(saved, verifier, lic.verified_at, lic)

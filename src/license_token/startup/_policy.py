@@ -8,17 +8,27 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from .._claims import Entitlement
-from .._errors import ConfigurationError
+from .._claims import Entitlement, LicenseClaims
+from .._errors import (
+    ConfigurationError,
+    EntitlementNotAllowed,
+    InvalidRequest,
+    LicenseTokenError,
+    NoEntitlementsAllowed,
+    ResourceNotFound,
+    UnsupportedSignatureMethod,
+)
+from .._jws import loads_strict, parse_compact
 from .._key_forms import sha256
-from .._response import Source
+from .._response import Source, read_response
 from .._verify import VerifiedLicense
 from ..store import MAX_ROLLBACK_TOLERANCE
 
 if TYPE_CHECKING:
     import random
 
-__all__ = ["DEFAULT_POLICY", "BorrowRenewer", "RenewalPolicy", "Renewer"]
+__all__ = ["DEFAULT_POLICY", "REFUSED_FOR_GOOD", "BorrowRenewer", "RenewalPolicy", "Renewer",
+           "named_seat"]
 
 
 class Renewer(Protocol):
@@ -33,13 +43,15 @@ class Renewer(Protocol):
 
         Args:
             client_token: the idempotency token to send (``ClientToken``): the same one
-                again after an attempt whose answer may have been lost.
+                again after an attempt whose answer was lost gets the same seat.
 
         Returns:
             A fresh checkout response that answers the request.
 
         Raises:
-            LicenseTokenError: the checkout failed or its token does not verify.
+            SeatNotReturned: the answer was refused and its seat may still be held.
+            InvalidLicense: the answer was refused and no seat of it is held.
+            LicenseTokenError: the checkout failed (an AWS error).
         """
 
     def check_in(self, consumption_token: str) -> None:
@@ -197,3 +209,27 @@ class BorrowRenewer:
         allowed: bool | None = self.manager.get_license(
             self.license_arn).consumption.allow_early_check_in
         return allowed
+
+
+REFUSED_FOR_GOOD = (NoEntitlementsAllowed, EntitlementNotAllowed, ResourceNotFound,
+                    UnsupportedSignatureMethod, InvalidRequest)
+"""The errors by which AWS refuses a checkout itself: no seat is held under its
+``ClientToken`` (when the service answered them: ``status`` set)."""
+
+
+def named_seat(response: Source) -> tuple[str, datetime] | None:
+    """The consumption and expiry a fetched answer names (its renewer verified it).
+
+    Args:
+        response: what ``Renewer.checkout`` returned.
+
+    Returns:
+        ``(consumption token, expiration)``, or ``None`` when the answer names none.
+    """
+    try:
+        jws = parse_compact(read_response(response).token)
+        claims = LicenseClaims._from_payload(loads_strict(jws.payload, "payload"))
+    except LicenseTokenError:
+        return None
+    token = claims.consumption_token
+    return None if token is None else (token, claims.expiration)

@@ -18,9 +18,9 @@ class StartupResult:
 
     Attributes:
         license: the verified license to run on.
-        renewed: whether a new checkout was fetched and stored.
+        renewed: whether a checkout was fetched and stored.
         renewal_error: why renewal failed (the stored license is used meanwhile), if it did.
-        checked_in: the consumption tokens checked in during this start.
+        checked_in: the consumption tokens checked in (or found already free) this start.
     """
 
     license: VerifiedLicense

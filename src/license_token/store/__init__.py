@@ -3,8 +3,9 @@
 Files hold only the raw checkout response (nothing that needs trusting) and are written
 atomically and durably: a temporary file in the same directory, flush, fsync, rename,
 fsync of the directory. Writers are serialised across processes by a file lock. The
-store also keeps a high-water mark of trusted time to notice a clock turned back, and
-(``lifecycle.json``) the check-ins still to retry and the renewal back-off.
+store also keeps a high-water mark of trusted time to notice a clock turned back; its
+``SeatLedger`` (``lifecycle.json``) records the seats this node may hold and the
+renewal back-off.
 
 Time comes in two kinds, never mixed: ``now`` is a real clock reading (the default is the
 verifier's clock) and is checked against the mark and may advance it; ``as_of`` is a
@@ -43,7 +44,7 @@ from .._key_forms import sha256
 from .._log import Log
 from .._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
 from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
-from ._lifecycle import LOCK_TIMEOUT, PendingCheckIn, RenewalState, StoreState
+from ._lifecycle import LOCK_TIMEOUT, Backoff, SeatLedger, SeatRecord, SeatState
 from ._mark import MAX_MARK_FILE, ClockMark, next_mark, read_mark
 
 if TYPE_CHECKING:
@@ -52,12 +53,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",
     "MAX_ROLLBACK_TOLERANCE",
+    "Backoff",
     "ClockBehind",
     "LicenseStore",
     "LoadFailure",
     "NotInStore",
-    "PendingCheckIn",
-    "RenewalState",
+    "SeatLedger",
+    "SeatRecord",
+    "SeatState",
     "StoreCorrupt",
     "StoreError",
     "StoreUnavailable",
@@ -133,7 +136,7 @@ def _read(path: Path, limit: int) -> bytes:
     return data
 
 
-class LicenseStore(StoreState):
+class LicenseStore:
     """Saved checkouts in one directory: one file per license ARN, plus a clock mark.
 
     ``directory`` defaults to the per-user data directory of ``app_name``
@@ -455,8 +458,9 @@ class LicenseStore(StoreState):
     def read_unverified(self, license_arn: str) -> Mapping[str, Any] | None:
         """The stored response for ``license_arn`` as written, UNVERIFIED.
 
-        Only for housekeeping (which consumption to check in), never to decide whether the
-        app may run.
+        Only to explain a file that failed (``store show``/``store verify`` print its
+        token's rows), never to decide whether the app may run nor which seat to check in
+        (the seat ledger decides that).
 
         Args:
             license_arn: the license.

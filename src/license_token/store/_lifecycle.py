@@ -1,266 +1,189 @@
-"""What the store remembers between starts besides checkouts: pending check-ins and renewal
-back-off, kept as one small JSON document (``lifecycle.json``)."""
+"""The seat ledger: every consumption this node may hold, kept in ``lifecycle.json``.
+
+A seat is the customer's money, and the stored checkout file cannot say which seats are
+held: it may be missing, copied from another machine, or an older file put back. The
+ledger can: each consumption the renewal takes (or learns of) is a ``SeatRecord``
+with its node, license, ``ClientToken``, consumption token, expiry and ``SeatState``,
+written *before* the call that could take or return it, so that a lost answer or a
+killed process leaves a record the next start acts on. The renewal (``startup``) decides
+from the ledger what to check in, what to fetch again by its ``ClientToken``, and when a
+new checkout may be taken; the ledger itself decides nothing.
+
+The records and the document are in ``store._seats``. The document is small JSON, written
+atomically under the store's lock; it is never guessed: a garbled or unknown document stops
+renewal (``StoreCorrupt``) and is never written over.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from .._claims import format_time, parse_time
 from .._clock import aware
-from .._errors import InvalidLicense, Malformed, StoreCorrupt, StoreUnavailable, token_repr
+from .._errors import InvalidLicense, StoreCorrupt, StoreUnavailable
 from .._files import read_regular, write_atomic
-from .._jws import loads_strict
-from .._log import Log
+from ._seats import Backoff, LedgerState, SeatRecord, SeatState
 
-__all__ = ["LifecycleState", "PendingCheckIn", "RenewalState", "StoreState"]
+if TYPE_CHECKING:
+    from . import LicenseStore
+
+__all__ = ["LOCK_TIMEOUT", "Backoff", "LedgerState", "SeatLedger", "SeatRecord", "SeatState"]
 
 _MAX_STATE_FILE = 1024 * 1024
-log = Log("license_token.store")
 LOCK_TIMEOUT = 30.0
 """Seconds a store write (or a waiting renewal) waits for the store's lock."""
 
-_FORMAT, _VERSION = "license-token/lifecycle", 1
 
+class SeatLedger:
+    """The seats this store's node may hold, and the renewal back-off (``lifecycle.json``).
 
-@attrs.frozen(kw_only=True)
-class PendingCheckIn:
-    """A consumption this store must still check in (its check-in failed, or never ran).
+    Handed the store whose directory and write lock it shares; read fresh at every call
+    (other processes of the app write it too).
 
-    Retried at later starts until it succeeds or ``expires_at`` passes (the service frees
-    the seat by itself then); ``attempts`` counts the retries that failed (logged with each
-    new failure).
-
-    Attributes:
-        license_arn: the license the consumption belongs to.
-        consumption_token: the ``licenseConsumptionToken`` to check in.
-        expires_at: when the consumption ends by itself.
-        attempts: the check-ins tried so far that failed.
+    Args:
+        store: the ``LicenseStore`` it keeps the seats of.
     """
 
-    license_arn: str
-    consumption_token: str = attrs.field(repr=token_repr)
-    expires_at: datetime
-    attempts: int = 0
+    def __init__(self, store: LicenseStore) -> None:
+        self.store = store
 
-
-@attrs.frozen(kw_only=True)
-class RenewalState:
-    """Renewal back-off for one license, remembered across starts.
-
-    ``failures`` counts renewal attempts that failed in a row; no new attempt is made
-    before ``next_attempt`` while a stored license is still valid.
-    ``early_check_in_forbidden``: checking the held borrow in was refused and the
-    license's configuration forbids early check-in, so renewal waits until that borrow
-    has expired (learnt again for each borrow, never for good). ``held`` (until ``held_until``)
-    is the consumption the last renewal took, so that its seat can be returned even if the
-    stored file is lost; ``released`` is the consumption token of the stored checkout once
-    it has been checked in (so it is not checked in twice). ``client_token`` is the
-    ``ClientToken`` of a checkout in flight: recorded before the call and reused until a
-    checkout is saved or the service refuses it for good, so that a checkout whose answer
-    was lost is answered again with the same seat instead of a second one.
-
-    Attributes:
-        failures: renewal attempts that failed in a row.
-        next_attempt: the earliest next attempt, or ``None``.
-        early_check_in_forbidden: the held borrow's check-in was refused and the license
-            forbids early check-in (learnt again for each borrow).
-        held: the consumption token the last renewal took, or ``None``.
-        held_until: when that consumption ends.
-        released: the stored checkout's consumption token once checked in, or ``None``.
-        client_token: the ``ClientToken`` of a checkout in flight, or ``None``.
-    """
-
-    failures: int = 0
-    next_attempt: datetime | None = None
-    early_check_in_forbidden: bool = False
-    held: str | None = attrs.field(default=None, repr=token_repr)
-    held_until: datetime | None = None
-    released: str | None = attrs.field(default=None, repr=token_repr)
-    client_token: str | None = attrs.field(default=None, repr=token_repr)
-
-
-@attrs.frozen(kw_only=True)
-class LifecycleState:
-    """The whole document: pending check-ins in order, renewal state by license ARN."""
-
-    pending: tuple[PendingCheckIn, ...] = ()
-    renewal: Mapping[str, RenewalState] = attrs.field(factory=dict)
-
-    def to_bytes(self) -> bytes:
-        import json
-
-        doc = {
-            "format": _FORMAT, "version": _VERSION,
-            "pending_check_ins": [
-                {"license_arn": p.license_arn, "consumption_token": p.consumption_token,
-                 "expires_at": format_time(p.expires_at), "attempts": p.attempts}
-                for p in self.pending],
-            "renewal": {
-                arn: {"failures": s.failures,
-                      "next_attempt": _time(s.next_attempt),
-                      "early_check_in_forbidden": s.early_check_in_forbidden,
-                      "held": s.held, "held_until": _time(s.held_until),
-                      "released": s.released, "client_token": s.client_token}
-                for arn, s in sorted(self.renewal.items())},
-        }
-        return json.dumps(doc, indent=2).encode() + b"\n"
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> LifecycleState:
-        """Parse the document; raises ``InvalidLicense`` (``Malformed``) when it is not one."""
-        doc = loads_strict(data, "lifecycle state")
-        if doc.get("format") != _FORMAT or doc.get("version") != _VERSION:
-            raise Malformed("not a lifecycle state document of a known version")
-        try:
-            pending = tuple(
-                PendingCheckIn(license_arn=_str(p["license_arn"]),
-                               consumption_token=_str(p["consumption_token"]),
-                               expires_at=parse_time(p["expires_at"], "expires_at"),
-                               attempts=_int(p["attempts"]))
-                for p in doc["pending_check_ins"])
-            renewal = {
-                _str(arn): RenewalState(
-                    failures=_int(s["failures"]),
-                    next_attempt=_parse(s["next_attempt"]),
-                    early_check_in_forbidden=s["early_check_in_forbidden"] is True,
-                    held=None if s["held"] is None else _str(s["held"]),
-                    held_until=_parse(s["held_until"]),
-                    released=None if s["released"] is None else _str(s["released"]),
-                    client_token=_optional_str(s.get("client_token")))
-                for arn, s in doc["renewal"].items()}
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise Malformed(f"lifecycle state: missing or wrong member {exc}") from exc
-        return cls(pending=pending, renewal=renewal)
-
-
-def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else format_time(moment)
-
-
-def _parse(text: object) -> datetime | None:
-    return None if text is None else parse_time(text, "lifecycle state time")
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("expected a string")
-    return value
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _int(value: Any) -> int:
-    if type(value) is not int or value < 0:
-        raise TypeError("expected a count")
-    return value
-
-
-class StoreState:
-    """The store's lifecycle state (``lifecycle.json``): pending check-ins, renewal back-off.
-
-    Mixed into ``LicenseStore``, which provides ``directory``
-    and ``_writing`` (the store's cross-process write lock).
-    """
-
-    directory: Path
-
-    def _writing(self, what: Path) -> AbstractContextManager[None]:
-        raise NotImplementedError
+    def __repr__(self) -> str:
+        return f"SeatLedger({str(self.path)!r})"
 
     @property
-    def _state_path(self) -> Path:
-        return self.directory / "lifecycle.json"
+    def path(self) -> Path:
+        """The ledger's file."""
+        return self.store.directory / "lifecycle.json"
 
-    def _state(self) -> LifecycleState:
-        """The document; never a guess: unknown pending check-ins could cost a seat.
+    def state(self) -> LedgerState:
+        """The document; never a guess: unknown seats could cost the customer one.
+
+        Returns:
+            The ledger as stored (empty when there is no file yet).
 
         Raises:
             StoreCorrupt: the file is garbled or of another version (left as it is).
             StoreUnavailable: the file cannot be read.
         """
         try:  # like every store file: no symlink, no FIFO or device, a bounded read
-            data = read_regular(self._state_path, _MAX_STATE_FILE)
+            data = read_regular(self.path, _MAX_STATE_FILE)
             if len(data) > _MAX_STATE_FILE:
                 raise OSError(f"larger than {_MAX_STATE_FILE} bytes")
-            return LifecycleState.from_bytes(data)
+            return LedgerState.from_bytes(data)
         except FileNotFoundError:
-            return LifecycleState()
+            return LedgerState()
         except OSError as exc:
-            raise StoreUnavailable(f"unreadable: {exc.strerror or exc}", self._state_path) from exc
+            raise StoreUnavailable(f"unreadable: {exc.strerror or exc}", self.path) from exc
         except InvalidLicense as exc:
             raise StoreCorrupt(
-                f"{exc}; the pending check-ins and held seats it records are unknown, so "
-                "nothing is borrowed: check in the consumptions it names, then move it aside",
-                self._state_path) from exc
+                f"{exc}; the seats it records are unknown, so nothing is borrowed: check in "
+                "the consumptions it names, then move it aside", self.path) from exc
 
-    def _update_state(self, change: Callable[[LifecycleState], LifecycleState]) -> None:
-        with self._writing(self._state_path):
-            write_atomic(self._state_path, change(self._state()).to_bytes())
+    def seats(self, license_arn: str | None = None) -> list[SeatRecord]:
+        """The seat records, oldest first (of ``license_arn`` only, when given).
 
-    def pending_check_ins(self) -> list[PendingCheckIn]:
-        """Consumptions still to check in, oldest first.
+        Args:
+            license_arn: only this license's records; every record when ``None``.
 
-        Raises:
-            StoreError: ``lifecycle.json`` is unreadable (``StoreCorrupt`` when garbled).
-        """
-        return list(self._state().pending)
-
-    def remember_check_in(self, license_arn: str, consumption_token: str, *,
-                          expires_at: datetime) -> None:
-        """Record a consumption to check in at a later start (kept once per token).
+        Returns:
+            The records.
 
         Raises:
-            StoreUnavailable: the directory cannot be written.
-            StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
+            StoreError: the ledger cannot be read (``StoreCorrupt`` when garbled).
         """
-        pending = PendingCheckIn(license_arn=license_arn, consumption_token=consumption_token,
-                                 expires_at=aware(expires_at, "expires_at"))
-        self._update_state(lambda s: s if any(
-            p.consumption_token == consumption_token for p in s.pending)
-            else attrs.evolve(s, pending=(*s.pending, pending)))
+        return [s for s in self.state().seats if license_arn in (None, s.license_arn)]
 
-    def check_in_failed(self, consumption_token: str) -> None:
-        """Count one more failed attempt for a pending check-in."""
-        self._update_state(lambda s: attrs.evolve(s, pending=tuple(
-            attrs.evolve(p, attempts=p.attempts + 1) if p.consumption_token == consumption_token
-            else p for p in s.pending)))
+    def backoff(self, license_arn: str) -> Backoff:
+        """The renewal back-off remembered for ``license_arn`` (none if never failed).
 
-    def forget_check_in(self, consumption_token: str) -> None:
-        """Drop a pending check-in (it succeeded, or its consumption has expired)."""
-        self._update_state(lambda s: attrs.evolve(s, pending=tuple(
-            p for p in s.pending if p.consumption_token != consumption_token)))
+        Args:
+            license_arn: the license.
 
-    def renewal_state(self, license_arn: str) -> RenewalState:
-        """The renewal back-off remembered for ``license_arn`` (a fresh state if none).
+        Returns:
+            The back-off.
 
         Raises:
-            StoreError: ``lifecycle.json`` is unreadable (``StoreCorrupt`` when garbled).
+            StoreError: the ledger cannot be read (``StoreCorrupt`` when garbled).
         """
-        return self._state().renewal.get(license_arn, RenewalState())
+        return self.state().backoff.get(license_arn, Backoff())
 
-    def set_renewal_state(self, license_arn: str, state: RenewalState) -> None:
-        """Remember ``state`` for ``license_arn``.
+    def update(self, change: Callable[[LedgerState], LedgerState]) -> LedgerState:
+        """Apply ``change`` to the current document and write the result, under the lock.
+
+        Args:
+            change: makes the new document from the current one.
+
+        Returns:
+            The document written.
 
         Raises:
             StoreUnavailable: the directory cannot be written.
-            StoreCorrupt: ``lifecycle.json`` is garbled (it is not overwritten).
+            StoreCorrupt: the ledger is garbled (it is not overwritten).
         """
-        self._update_state(lambda s: attrs.evolve(
-            s, renewal={**s.renewal, license_arn: state}))
+        with self.store._writing(self.path):
+            new = change(self.state())
+            write_atomic(self.path, new.to_bytes())
+        return new
+
+    def record(self, seat: SeatRecord) -> None:
+        """Write ``seat``, replacing the record of the same seat.
+
+        Args:
+            seat: the record.
+
+        Raises:
+            StoreError: the ledger cannot be written.
+        """
+        self.update(lambda s: s.with_seat(seat))
+
+    def set_backoff(self, license_arn: str, backoff: Backoff) -> None:
+        """Remember the back-off of ``license_arn``.
+
+        Args:
+            license_arn: the license.
+            backoff: its back-off.
+
+        Raises:
+            StoreError: the ledger cannot be written.
+        """
+        self.update(lambda s: attrs.evolve(s, backoff={**s.backoff, license_arn: backoff}))
+
+    def return_later(self, license_arn: str, consumption_token: str, *, expires_at: datetime,
+                     node_id: str | None) -> None:
+        """Record a consumption of this node to check in before the next checkout.
+
+        For a seat taken outside the renewal (say by a script) that this node should give
+        back: the next online start checks it in first.
+
+        Args:
+            license_arn: the license.
+            consumption_token: the consumption's ``licenseConsumptionToken``.
+            expires_at: when it ends by itself.
+            node_id: the node it was checked out for (the verifier's ``node_id``).
+
+        Raises:
+            StoreError: the ledger cannot be written.
+            ConfigurationError: ``expires_at`` is naive.
+        """
+        self.record(SeatRecord(license_arn=license_arn, node_id=node_id,
+                               state=SeatState.TO_RETURN, consumption_token=consumption_token,
+                               expires_at=aware(expires_at, "expires_at")))
 
     @contextmanager
     def renewing(self, *, wait: bool) -> Iterator[bool]:
         """Serialise renewals across processes: yields ``True`` if this process may renew.
 
-        With ``wait=False`` a renewal already running elsewhere yields ``False`` at once.
+        Args:
+            wait: wait up to ``LOCK_TIMEOUT`` for a renewal running elsewhere; with
+                ``False`` one yields ``False`` at once.
+
+        Yields:
+            Whether this process holds the renewal lock.
 
         Raises:
             StoreUnavailable: the lock cannot be taken for another reason than another
@@ -268,16 +191,17 @@ class StoreState:
         """
         from filelock import FileLock, Timeout  # only a start that renews pays for it
 
-        lock = FileLock(str(self.directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
+        directory = self.store.directory
+        lock = FileLock(str(directory / ".renew.lock"), timeout=LOCK_TIMEOUT if wait else 0)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True)
             lock.acquire()
         except Timeout:
             yield False
             return
         except OSError as exc:
             raise StoreUnavailable(f"cannot take the renewal lock: {exc.strerror or exc}",
-                                   self.directory / ".renew.lock") from exc
+                                   directory / ".renew.lock") from exc
         try:
             yield True
         finally:

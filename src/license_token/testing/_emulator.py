@@ -41,9 +41,18 @@ DUMMY_SECRET_ACCESS_KEY = "emulator-secret"  # noqa: S105
 
 @attrs.define
 class _Faults:
-    errors: list[ServiceError] = attrs.field(factory=list)
+    errors: list[tuple[str | None, ServiceError]] = attrs.field(factory=list)
+    """``(operation or None for any, error)``, in the order they are answered."""
     drop: int = 0
     latency: float = 0.0
+
+    def error_for(self, operation: str) -> ServiceError | None:
+        """The first planned error for ``operation`` (taken off the plan), if any."""
+        for planned in self.errors:
+            if planned[0] in (None, operation):
+                self.errors.remove(planned)
+                return planned[1]
+        return None
 
 
 class LocalLicenseManager:
@@ -88,6 +97,8 @@ class LocalLicenseManager:
         self.client_tokens: dict[str, tuple[str, str]] = {}
         """``ClientToken`` -> (the request it came with, the consumption token)."""
         self._faults = _Faults()
+        self._peaks: Counter[tuple[str, str | None]] = Counter()
+        self._by_node: defaultdict[tuple[str, str | None], list[str]] = defaultdict(list)
         self._lock = threading.RLock()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         """Every request received, in order: ``(operation, parsed body)``; faults included."""
@@ -363,36 +374,46 @@ class LocalLicenseManager:
 
     # -- fault injection --------------------------------------------------------------
     def fail_with(self, error_type: str, count: int = 1, *, status: int = 400,
-                  message: str = "injected", **members: str) -> None:
-        """Answer the next ``count`` calls with this AWS error.
+                  message: str = "injected", operation: str | None = None,
+                  **members: str) -> None:
+        """Answer the next ``count`` calls (to ``operation``, if given) with this AWS error.
+
+        Example: ``lm.fail_with("ConflictException", operation="CheckInLicense")``.
 
         Args:
             error_type: the error's ``__type``, e.g. ``"AccessDeniedException"``.
             count: how many calls fail.
             status: the HTTP status.
             message: the error's message.
+            operation: only calls to this operation fail (e.g. ``"CheckInLicense"``); any
+                operation's when ``None``.
             **members: more members of the error body (e.g. ``Location``).
         """
         with self._lock:
-            self._faults.errors += [ServiceError(error_type, message, status, **members)
+            self._faults.errors += [(operation, ServiceError(error_type, message, status,
+                                                             **members))
                                     for _ in range(count)]
 
-    def throttle(self, count: int, error_type: str = "RateLimitExceededException") -> None:
+    def throttle(self, count: int, error_type: str = "RateLimitExceededException", *,
+                 operation: str | None = None) -> None:
         """Answer the next ``count`` calls with License Manager's throttling error.
 
         Args:
             count: how many calls are throttled.
             error_type: the error's ``__type``.
+            operation: only calls to this operation; any operation's when ``None``.
         """
-        self.fail_with(error_type, count, message="Rate exceeded")
+        self.fail_with(error_type, count, message="Rate exceeded", operation=operation)
 
-    def fail(self, count: int) -> None:
+    def fail(self, count: int, *, operation: str | None = None) -> None:
         """Answer the next ``count`` calls with HTTP 500 ``ServerInternalException``.
 
         Args:
             count: how many calls fail.
+            operation: only calls to this operation; any operation's when ``None``.
         """
-        self.fail_with("ServerInternalException", count, status=500, message="Internal failure")
+        self.fail_with("ServerInternalException", count, status=500, message="Internal failure",
+                       operation=operation)
 
     def drop(self, count: int) -> None:
         """Close the connection without answering the next ``count`` calls.
@@ -501,10 +522,41 @@ class LocalLicenseManager:
             if faults.drop:
                 faults.drop -= 1
                 raise ConnectionAbortedError
-            if faults.errors:
-                raise faults.errors.pop(0)
+            error = faults.error_for(operation)
+            if error is not None:
+                raise error
         handler = OPERATIONS.get(target)
         if handler is None:
             raise ServiceError("UnknownOperationException", f"unknown operation {target}")
         with self._lock:
-            return handler(self, body)
+            answer = handler(self, body)
+            self._note_peak(answer.get("LicenseConsumptionToken"))
+            return answer
+
+    def _note_peak(self, token: object) -> None:
+        """After a checkout: the live consumptions of its (license, node), at their peak."""
+        consumption = self.consumptions.get(token) if isinstance(token, str) else None
+        if consumption is None:
+            return
+        key = (consumption.license.arn, consumption.node_id)
+        now = self.clock()
+        live = [t for t in self._by_node[key] if t != consumption.token
+                and self.consumptions[t].live_at(now)]
+        self._by_node[key] = [*live, consumption.token]
+        self._peaks[key] = max(self._peaks[key], len(live) + consumption.live_at(now))
+
+    def peak_seats_by_node(self, license_arn: str) -> Counter[str | None]:
+        """The most live consumptions each node held at once, after any call so far.
+
+        ``seats_by_node`` says what is held now; this says whether a node ever held two
+        (the check a fault test makes: between two calls of one start, too).
+
+        Args:
+            license_arn: the license.
+
+        Returns:
+            Node ID (``None`` for unbound checkouts) to the highest count seen.
+        """
+        with self._lock:
+            return Counter({node: count for (arn, node), count in self._peaks.items()
+                            if arn == license_arn})
