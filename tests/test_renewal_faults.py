@@ -165,6 +165,21 @@ def test_a_restored_older_checkout_file_never_makes_two_seats(
     assert rig.peak() == 1
 
 
+def test_a_checkout_saved_outside_the_renewal_becomes_the_held_seat(
+        make_rig: Callable[..., Rig], clock: ManualClock) -> None:
+    """A checkout saved by hand (or imported) is new to the ledger: the starts that make no
+    call write nothing, and the renewal that replaces it returns its seat first."""
+    rig = make_rig()
+    saved = rig.store.save(rig.renewer.checkout(client_token="by-hand"), rig.verifier)
+    ledger = SeatLedger(rig.store)
+    clock.now += HOUR
+    assert not rig.start().renewed and ledger.seats() == []  # nothing due: nothing written
+    clock.now += DUE
+    renewed = rig.start()
+    assert renewed.renewed and renewed.checked_in == (saved.license.consumption_token,)
+    assert rig.seats() == 1 and rig.peak() == 1
+
+
 def test_a_transient_conflict_only_backs_off(
         make_rig: Callable[..., Rig], clock: ManualClock) -> None:
     """A ``ConflictException`` on a license that allows early check-in is a retryable

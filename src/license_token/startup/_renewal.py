@@ -82,7 +82,7 @@ class Renewal:
                 log.error("license renewal is stopped: %s", exc)
                 self.error = exc
                 return self._result()
-            if mine and self._read():  # else another process of this app is renewing
+            if mine and self._read(renewing=True):  # else another process is renewing
                 self._steps()
             return self._result()
 
@@ -168,7 +168,7 @@ class Renewal:
         return self._forbidden
 
     # -- reading ------------------------------------------------------------------------
-    def _read(self) -> bool:
+    def _read(self, *, renewing: bool = False) -> bool:
         """Load the stored license and the ledger; ``False`` when the ledger is unknown."""
         self.stored = self._load()
         try:
@@ -178,7 +178,7 @@ class Renewal:
                       "%s", exc)
             self.error = exc
             return False
-        self._reconcile()
+        self._reconcile(write=renewing)
         return True
 
     def _load(self) -> _Stored:
@@ -189,9 +189,9 @@ class Renewal:
         except LicenseTokenError as exc:
             return exc
 
-    def _reconcile(self) -> None:
-        """A valid stored seat the ledger does not know (a file imported or saved by hand)
-        becomes the held one; the ledger's other held seat is then returned first."""
+    def _reconcile(self, *, write: bool) -> None:
+        """A valid stored seat the ledger does not know (imported, saved by hand) is held,
+        the ledger's other held one to return (written by a start that renews only)."""
         stored = self.stored
         if not isinstance(stored, VerifiedLicense) or stored.consumption_token is None:
             return
@@ -200,6 +200,9 @@ class Renewal:
             return
         seat = SeatRecord(license_arn=self.arn, node_id=self.node, state=SeatState.HELD,
                           consumption_token=token, expires_at=stored.expires_at)
+        if not write:
+            self.view = self.view.with_held(seat)
+            return
         log.info("the stored consumption %s is new to the ledger: recorded as held",
                  token_prefix(token))
         self._write(lambda s: s.with_held(seat))
@@ -349,13 +352,15 @@ class Renewal:
         Raises:
             StoreError: it cannot be recorded: nothing may be sent.
         """
+        import uuid  # when a checkout is due, not at every start with a renewer
+
+        token = uuid.uuid4().hex
         record = SeatRecord(license_arn=self.arn, node_id=self.node,
-                            state=SeatState.IN_FLIGHT, client_token=_new_client_token())
+                            state=SeatState.IN_FLIGHT, client_token=token)
         self.view = self.ledger.update(lambda s: s.with_seat(record).pruned(self.moment))
-        self._fresh.add(record.client_token or "")
+        self._fresh.add(token)
         return record
 
-    # -- ending -------------------------------------------------------------------------
     def _failed(self, error: LicenseTokenError) -> State:
         """Remember the failure and when to try again."""
         failures = self.view.backoff.get(self.arn, Backoff()).failures + 1
@@ -386,11 +391,6 @@ class Renewal:
         except StoreError as exc:
             log.error("the license store cannot record the renewal state: %s", exc)
             self.view = change(self.view)
-
-
-def _new_client_token() -> str:
-    import uuid  # when a checkout is due, not at every start with a renewer
-    return uuid.uuid4().hex
 
 
 def _known(value: str | None) -> str:
