@@ -26,7 +26,7 @@ import attrs
 
 from ._factory import TokenFactory
 from ._http import BoundedHTTPServer, ServiceError, handler_for
-from ._licenses import Consumption, EmulatedLicense
+from ._licenses import Consumption, EmulatedLicense, SeatPeaks
 from ._lm_api import OPERATIONS
 from ._sts import CreatedToken, IdentityService
 
@@ -97,8 +97,7 @@ class LocalLicenseManager:
         self.client_tokens: dict[str, tuple[str, str]] = {}
         """``ClientToken`` -> (the request it came with, the consumption token)."""
         self._faults = _Faults()
-        self._peaks: Counter[tuple[str, str | None]] = Counter()
-        self._by_node: defaultdict[tuple[str, str | None], list[str]] = defaultdict(list)
+        self._peaks = SeatPeaks()
         self._lock = threading.RLock()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         """Every request received, in order: ``(operation, parsed body)``; faults included."""
@@ -530,20 +529,9 @@ class LocalLicenseManager:
             raise ServiceError("UnknownOperationException", f"unknown operation {target}")
         with self._lock:
             answer = handler(self, body)
-            self._note_peak(answer.get("LicenseConsumptionToken"))
+            self._peaks.note(self.consumptions, answer.get("LicenseConsumptionToken"),
+                             self.clock())
             return answer
-
-    def _note_peak(self, token: object) -> None:
-        """After a checkout: the live consumptions of its (license, node), at their peak."""
-        consumption = self.consumptions.get(token) if isinstance(token, str) else None
-        if consumption is None:
-            return
-        key = (consumption.license.arn, consumption.node_id)
-        now = self.clock()
-        live = [t for t in self._by_node[key] if t != consumption.token
-                and self.consumptions[t].live_at(now)]
-        self._by_node[key] = [*live, consumption.token]
-        self._peaks[key] = max(self._peaks[key], len(live) + consumption.live_at(now))
 
     def peak_seats_by_node(self, license_arn: str) -> Counter[str | None]:
         """The most live consumptions each node held at once, after any call so far.
@@ -558,5 +546,4 @@ class LocalLicenseManager:
             Node ID (``None`` for unbound checkouts) to the highest count seen.
         """
         with self._lock:
-            return Counter({node: count for (arn, node), count in self._peaks.items()
-                            if arn == license_arn})
+            return self._peaks.by_node(license_arn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -106,3 +107,42 @@ class Consumption:
     def live_at(self, now: datetime) -> bool:
         """Still holding its seats: neither checked in nor expired."""
         return not self.checked_in and (self.expiration is None or now < self.expiration)
+
+
+class SeatPeaks:
+    """The most live consumptions each (license, node) held at once, noted after each
+    checkout (seats are only ever taken by one)."""
+
+    def __init__(self) -> None:
+        self._peaks: Counter[tuple[str, str | None]] = Counter()
+        self._live: defaultdict[tuple[str, str | None], list[str]] = defaultdict(list)
+
+    def note(self, consumptions: Mapping[str, Consumption], token: object,
+             now: datetime) -> None:
+        """After a checkout answered with ``token``: its (license, node)'s live count.
+
+        Args:
+            consumptions: the emulator's consumptions, by token.
+            token: the answer's ``LicenseConsumptionToken`` (anything else is ignored).
+            now: the service's time.
+        """
+        consumption = consumptions.get(token) if isinstance(token, str) else None
+        if consumption is None:
+            return
+        key = (consumption.license.arn, consumption.node_id)
+        live = [t for t in self._live[key] if t != consumption.token
+                and consumptions[t].live_at(now)]
+        self._live[key] = [*live, consumption.token]
+        self._peaks[key] = max(self._peaks[key], len(live) + consumption.live_at(now))
+
+    def by_node(self, license_arn: str) -> Counter[str | None]:
+        """The peaks of ``license_arn``, by node.
+
+        Args:
+            license_arn: the license.
+
+        Returns:
+            Node ID to the highest count of live consumptions seen at once.
+        """
+        return Counter({node: count for (arn, node), count in self._peaks.items()
+                        if arn == license_arn})
