@@ -53,8 +53,10 @@ from .._errors import (
     Malformed,
     NoEntitlementsAllowed,
     ResourceNotFound,
+    token_repr,
 )
 from .._log import Log
+from ._seat import Seat, give_back
 
 if TYPE_CHECKING:
     from .marketplace import OnlineLicense
@@ -78,8 +80,12 @@ RETRY_DELAY = timedelta(minutes=1)
 class _Seat:
     """A consumption this keeper holds: its token, and when it expires unless extended."""
 
-    token: str
+    token: str = attrs.field(repr=token_repr)
     expires_at: datetime
+
+    def as_seat(self) -> Seat:
+        """The seat, as ``give_back()`` returns it."""
+        return Seat(consumption_token=self.token, expires_at=self.expires_at)
 
 
 def _rides_out(error: LicenseTokenError) -> bool:
@@ -261,10 +267,9 @@ class EntitlementKeeper:
             LicenseTokenError: The check-in failed; nothing changed, the seat is kept.
         """
         if self._seat is not None and self.check_in is not None:
-            try:
-                self.check_in(self._seat.token)
-            except ResourceNotFound:  # gone already: nothing is held
-                pass
+            outcome = give_back(self._seat.as_seat(), self.check_in)
+            if outcome.error is not None:  # still held: nothing changed
+                raise outcome.error
         self._forget()
         self.checkout = checkout
 
@@ -278,13 +283,10 @@ class EntitlementKeeper:
         self._forget()
         if seat is None or self.check_in is None:
             return
-        try:
-            self.check_in(seat.token)
-        except ResourceNotFound:
-            pass
-        except LicenseTokenError as exc:
-            log.warning("the seat was not checked in (%s); it is held until %s", exc.code,
-                        format_time(seat.expires_at))
+        outcome = give_back(seat.as_seat(), self.check_in)
+        if outcome.error is not None:
+            log.warning("the seat was not checked in (%s); it is held until %s",
+                        outcome.error.code, format_time(seat.expires_at))
             self._unreturned.append(seat)
 
     def _forget(self) -> None:

@@ -9,7 +9,7 @@ before, or expired) is success: running it twice is safe.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidLicense, LicenseTokenError
 from .._jws import loads_strict, parse_compact
@@ -18,6 +18,9 @@ from ._common import EXIT_OK, UsageError, add_json_option, escape, non_empty, re
 from ._online import add_aws_options, aws_module, client_options, refuse_configuration
 from ._result import emit, refused, result
 from ._token import add_token_options, client_options_with_token
+
+if TYPE_CHECKING:
+    from ..aws import LicenseManager
 
 _NO_VERIFIER: Any = None
 """``LicenseManager.check_in`` verifies no token: the manager's verifier is never used."""
@@ -71,11 +74,10 @@ def consumption_token_in(data: bytes) -> str:
     return token
 
 
-def give_back(aws: Any, manager: Any, consumption_token: str) -> bool:
+def give_back(manager: LicenseManager, consumption_token: str) -> bool:
     """Check the seat in: ``True`` if it was returned now, ``False`` if it was already free.
 
     Args:
-        aws: ``license_token.aws``.
         manager: the ``LicenseManager`` to call.
         consumption_token: the checkout's consumption token.
 
@@ -85,11 +87,13 @@ def give_back(aws: Any, manager: Any, consumption_token: str) -> bool:
     Raises:
         AwsError: the service refused (``Conflict``: early check-in is not allowed).
     """
-    try:
-        manager.check_in(consumption_token)
-    except aws.ResourceNotFound:  # checked in before, or expired: no seat is held
-        return False
-    return True
+    from ..aws._seat import Returned, Seat
+    from ..aws._seat import give_back as seat_give_back
+
+    outcome = seat_give_back(Seat(consumption_token=consumption_token), manager.check_in)
+    if outcome.error is not None:  # still held
+        raise outcome.error
+    return outcome.outcome is Returned.RETURNED
 
 
 def cmd_check_in(args: argparse.Namespace) -> int:
@@ -99,7 +103,7 @@ def cmd_check_in(args: argparse.Namespace) -> int:
     try:
         manager = aws.LicenseManager(_NO_VERIFIER, **client_options_with_token(
             args, client_options(args)))
-        returned = give_back(aws, manager, token)
+        returned = give_back(manager, token)
     except aws.AwsError as exc:
         refuse_configuration(aws, exc)
         retry = " (retrying later may help)" if exc.retryable else ""
