@@ -55,10 +55,11 @@ class VerifiedLicense:
         raise TypeError("a VerifiedLicense is built only by Verifier.verify")
 
     @classmethod
-    def _build(cls, *, claims: LicenseClaims, key: PinnedKey, header: Mapping[str, Any],
+    def _build(cls, claims: LicenseClaims, key: PinnedKey, header: Mapping[str, Any],
                token: str, verified_at: datetime,
                granted: Mapping[Requirement, Entitlement]) -> VerifiedLicense:
-        """The instance ``Verifier.verify`` returns, from fields it has checked."""
+        """The instance ``Verifier.verify`` returns, from fields it has checked (no attrs
+        ``__init__``: every field is set through its slot, see ``slot_setters``)."""
         verified = _new(cls)
         _set_claims(verified, claims)
         _set_key(verified, key)
@@ -162,6 +163,7 @@ _new = object.__new__
 _now, _UTC = datetime.now, timezone.utc
 _set_claims, _set_key, _set_header, _set_token, _set_verified_at, _set_granted = slot_setters(
     VerifiedLicense, "claims", "key", "header", "token", "verified_at", "granted")
+_build = VerifiedLicense._build
 
 
 class Verifier:
@@ -260,14 +262,7 @@ class Verifier:
         claims = LicenseClaims._from_payload(payload)
         check_consistency(response.unsigned, claims, payload)
         granted = self.policy._check(claims, moment, clock_behind)
-        verified = _new(VerifiedLicense)  # every field checked above: see slot_setters
-        _set_claims(verified, claims)
-        _set_key(verified, key)
-        _set_header(verified, jws.header)
-        _set_token(verified, response.token)
-        _set_verified_at(verified, moment)
-        _set_granted(verified, granted)
-        return verified
+        return _build(claims, key, jws.header, response.token, moment, granted)
 
     def _verifying_key(self, kid: str | None, signing_input: bytes, signature: bytes) -> PinnedKey:
         """The pinned key that verifies; the one that verified last is tried first."""
