@@ -137,8 +137,7 @@ class LocalLicenseManager:
     def stop(self) -> None:
         """Stop listening and cut every open (keep-alive) connection: the service is gone."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
         with self._lock:
             for connection in self._connections:
@@ -163,9 +162,7 @@ class LocalLicenseManager:
         """
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        host, port = self._server.server_address[:2]
-        host = str(host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return self._server.url
 
     def client(self, service: str = "license-manager", **config: Any) -> Any:
         """A real boto3 client for this emulator, with dummy credentials.

@@ -75,6 +75,17 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             self._slots.release()
             raise
 
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` of the bound address (an IPv6 host in brackets)."""
+        host, port = str(self.server_address[0]), self.server_address[1]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.shutdown()
+        self.server_close()
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)

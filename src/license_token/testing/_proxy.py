@@ -204,8 +204,7 @@ class FaultProxy:
     def stop(self) -> None:
         """Stop listening."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     def __enter__(self) -> FaultProxy:
@@ -223,8 +222,7 @@ class FaultProxy:
         """
         if self._server is None:
             raise RuntimeError("the proxy is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def inject(self, fault: Fault, *, operation: str | None = None, count: int = 1,
                skip: int = 0) -> None:
