@@ -57,20 +57,45 @@ def verifier(issuer: TokenFactory) -> Verifier:
 
 
 class ManualClock:
-    """A clock the test moves by hand (``clock.now += …``), shared by the emulator and the
-    code under test so that time travels without sleeping."""
+    """A clock the test moves by hand (``clock.now += …`` or ``clock.advance(hours=1)``),
+    shared by the emulator and the code under test so that time travels without sleeping."""
 
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(timezone.utc).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
 
+    def advance(self, **delta: float) -> None:
+        """Move the clock on by ``timedelta(**delta)``."""
+        self.now += timedelta(**delta)
+
 
 @pytest.fixture
-def clock() -> ManualClock:
-    """A fresh :class:`ManualClock` at the current second."""
-    return ManualClock()
+def clock(request: pytest.FixtureRequest) -> ManualClock:
+    """A fresh ``ManualClock``: at the test module's ``CLOCK_START`` if it sets one, else at
+    the current second."""
+    return ManualClock(getattr(request.module, "CLOCK_START", None))
+
+
+def beside_request(**members: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A request change for ``LocalLicenseManager.change``: ``members`` replace the request's
+    (``None`` removes one), so the service answers beside what was asked, signing honestly."""
+    def change(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in (body | members).items() if v is not None}
+
+    return change
+
+
+def refusing(error_type: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A request change for ``LocalLicenseManager.change``: every call answered with this
+    AWS error (for as long as the change is in place)."""
+    def change(body: dict[str, Any]) -> dict[str, Any]:
+        from license_token.testing import ServiceError
+
+        raise ServiceError(error_type, "refused by the test")
+
+    return change
 
 
 class NoOffset(tzinfo):
@@ -184,7 +209,8 @@ class Rig:
         self.node, self.skew, self.policy = node, timedelta(0), RenewalPolicy()
         keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
         self.verifier = Verifier(keys, node_id=node, clock=lambda: emulator.clock() + self.skew)
-        client = _client(proxy.endpoint_url, emulator.region)
+        client = proxy.client(retries={"mode": "standard", "total_max_attempts": 1},
+                              connect_timeout=2, read_timeout=5)
         self.renewer = BorrowRenewer(manager=LicenseManager(self.verifier, client=client),
                                      license_arn=lic.arn, entitlements=ONE_USER)
 
@@ -215,17 +241,6 @@ class Rig:
         return Rig(self.emulator, self.proxy, self.license, store, node)
 
 
-def _client(endpoint_url: str, region: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("license-manager", endpoint_url=endpoint_url, region_name=region,
-                        aws_access_key_id="AKIDEMULATOR",
-                        aws_secret_access_key="emulator-secret",
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 1},
-                                      connect_timeout=2, read_timeout=5))
-
-
 @pytest.fixture
 def make_rig(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[..., Rig]]:
     """Builds :class:`Rig` nodes: ``make_rig(seats=10, ttl_minutes=1440, **license_settings)``."""
@@ -239,7 +254,7 @@ def make_rig(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[..., Rig]]
     shm = Path("/dev/shm")  # noqa: S108 (scratch stores, removed after the test)
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else tmp_path) as scratch, \
             LocalLicenseManager(clock=clock) as emulator, \
-            FaultProxy(emulator.endpoint_url) as proxy:
+            FaultProxy(emulator.endpoint_url, region=emulator.region) as proxy:
         def make(*, seats: int = 10, ttl_minutes: int = 24 * 60, node: str = "node-1",
                  **settings: Any) -> Rig:
             lic = emulator.add_license(entitlements={"Users": ("Count", seats)},

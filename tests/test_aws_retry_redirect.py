@@ -218,7 +218,7 @@ def test_a_manager_that_made_its_own_client_makes_the_regional_one_alike(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without an endpoint, the redirect's client is made with the same options but the
     Region (here each Region's "AWS" is an emulator)."""
-    import license_token.aws as aws
+    import license_token.aws._manager as aws
 
     (tmp_path / "config").write_text("[profile vendor]\n")  # the profile must exist
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))

@@ -4,43 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import beside_request, refusing
 
 from license_token import TrustStore, Verifier
 from license_token._response import wire_form
 from license_token.aws import LicenseManager, RequestMismatch, SeatNotReturned
 from license_token.cli import main
-from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError
+from license_token.testing import EmulatedLicense, LocalLicenseManager
 
 USERS_50 = [{"Name": "Users", "Unit": "Count", "Value": "50"}]
 USERS_1 = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
 
 
-class LyingLicenseManager(LocalLicenseManager):
-    """The emulator, but it grants something other than what was asked (signed honestly)."""
-
-    rewrite: dict[str, Any]
-    refuse_check_in = False
-    check_in_error = "AccessDeniedException"
-
-    def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
-        if target.endswith("CheckoutBorrowLicense"):
-            body = body | self.rewrite
-            body = {k: v for k, v in body.items() if v is not None}
-        if target.endswith("CheckInLicense") and self.refuse_check_in:
-            raise ServiceError(self.check_in_error, "no check-in for you")
-        return super().handle(target, body)
-
-
 @pytest.fixture
-def lying() -> Any:
-    emulator = LyingLicenseManager()
-    emulator.rewrite = {}
-    with emulator:
+def lying() -> Iterator[LocalLicenseManager]:
+    """The emulator; a test makes it grant beside the request with ``change()``."""
+    with LocalLicenseManager() as emulator:
         yield emulator
 
 
@@ -66,7 +51,8 @@ def _manager(emulator: LocalLicenseManager, lic: EmulatedLicense) -> LicenseMana
 def test_a_token_that_does_not_answer_the_request_is_refused_and_its_seat_returned(
         lying: Any, rewrite: Any, request_node: str | None, expected: str) -> None:
     asked, other = _two_licenses(lying)
-    lying.rewrite = {"LicenseArn": other.arn} if rewrite == "other license" else rewrite
+    members = {"LicenseArn": other.arn} if rewrite == "other license" else rewrite
+    lying.change("CheckoutBorrowLicense", request=beside_request(**members))
     manager = _manager(lying, asked)
     with pytest.raises(RequestMismatch, match=expected) as info:
         manager.checkout_borrow(asked.arn, [*USERS_50, {"Name": "Pro", "Unit": "None"}],
@@ -78,7 +64,7 @@ def test_a_token_that_does_not_answer_the_request_is_refused_and_its_seat_return
 
 def test_the_granted_value_may_exceed_the_request(lying: Any) -> None:
     asked, _ = _two_licenses(lying)
-    lying.rewrite = {"Entitlements": USERS_50}
+    lying.change("CheckoutBorrowLicense", request=beside_request(Entitlements=USERS_50))
     checkout = _manager(lying, asked).checkout_borrow(asked.arn, USERS_1, node_id="n1")
     assert checkout.license is not None
     assert checkout.license.entitlements["Users"].value == "50"
@@ -89,8 +75,8 @@ def test_when_the_seat_cannot_be_returned_the_error_says_which(
         lying: Any, check_in_error: str) -> None:
     """A ``ConflictException`` (no early check-in) leaves the seat held too: said, not hidden."""
     asked, _ = _two_licenses(lying)
-    lying.rewrite = {"NodeId": "n2"}
-    lying.refuse_check_in, lying.check_in_error = True, check_in_error
+    lying.change("CheckoutBorrowLicense", request=beside_request(NodeId="n2"))
+    lying.change("CheckInLicense", request=refusing(check_in_error))
     with pytest.raises(SeatNotReturned) as info:
         _manager(lying, asked).checkout_borrow(asked.arn, USERS_1, node_id="n1")
     error = info.value
@@ -157,7 +143,8 @@ def test_checkout_borrow_returns_the_seat_when_the_token_is_refused(
         lying: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lic, _ = _two_licenses(lying)
     key = _key_file(lying, lic, tmp_path)
-    lying.rewrite = {"Entitlements": [{"Name": "Users", "Unit": "Count", "Value": "0"}]}
+    lying.change("CheckoutBorrowLicense", request=beside_request(
+        Entitlements=[{"Name": "Users", "Unit": "Count", "Value": "0"}]))
     assert _borrow(lying, lic, key, tmp_path / "out.json") == 1
     err = capsys.readouterr().err
     assert "request_mismatch" in err and "checked back in" in err
@@ -182,7 +169,7 @@ def test_checkout_borrow_returns_the_seat_when_out_cannot_be_written_after_all(
     err = capsys.readouterr().err
     assert "No space left" in err and "checked back in" in err and "Traceback" not in err
     assert not lying.seats_in_use(lic.arn)
-    lying.refuse_check_in = True  # and when the check-in fails too: printed, not lost
+    lying.change("CheckInLicense", request=refusing("AccessDeniedException"))  # printed, not lost
     assert _borrow(lying, lic, key, tmp_path / "out.json") == 1
     err = capsys.readouterr().err
     assert "still held" in err and '"SignedToken"' in err
@@ -196,8 +183,8 @@ def test_checkout_borrow_keeps_the_response_when_the_seat_cannot_be_returned(
         check_in_error: str) -> None:
     lic, _ = _two_licenses(lying)
     key = _key_file(lying, lic, tmp_path)
-    lying.rewrite = {"NodeId": "n2"}
-    lying.refuse_check_in, lying.check_in_error = True, check_in_error
+    lying.change("CheckoutBorrowLicense", request=beside_request(NodeId="n2"))
+    lying.change("CheckInLicense", request=refusing(check_in_error))
     out = tmp_path / "out.json"
     assert _borrow(lying, lic, key, out) == 1
     captured = capsys.readouterr()
@@ -232,7 +219,7 @@ def test_checkout_borrow_force_keeps_a_checkout_it_cannot_check_in(
     key, out = _key_file(lying, lic, tmp_path), tmp_path / "out.json"
     assert _borrow(lying, lic, key, out) == 0
     saved = out.read_bytes()
-    lying.refuse_check_in, lying.check_in_error = True, "ConflictException"
+    lying.change("CheckInLicense", request=refusing("ConflictException"))
     assert _borrow(lying, lic, key, out, "--force") == 1
     err = capsys.readouterr().err
     assert "still holds a seat" in err and "aws_conflict" in err and "nothing was borrowed" in err

@@ -76,7 +76,8 @@ def test_a_bad_sts_endpoint_url_is_a_usage_error(
 
 
 def test_make_client_turns_a_bad_endpoint_into_invalid_request() -> None:
-    from license_token.aws import InvalidRequest, make_client
+    from license_token.aws import InvalidRequest
+    from license_token.aws._client import make_client
 
     with pytest.raises(InvalidRequest, match="notaurl"):
         make_client("kms", region_name="us-east-1", endpoint_url="notaurl")

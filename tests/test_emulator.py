@@ -17,7 +17,7 @@ from conftest import ManualClock as Clock
 
 from license_token import TrustStore, Verifier
 from license_token.aws import InvalidRequest, LicenseManager, NoEntitlementsAllowed
-from license_token.testing import EmulatedLicense, LocalLicenseManager
+from license_token.testing import EmulatedLicense, LocalLicenseManager, ServiceError
 
 
 @pytest.fixture
@@ -278,3 +278,31 @@ def test_the_default_throttle_is_the_services_error(lm: LocalLicenseManager,
     lm.throttle(1)
     assert _code(lambda: raw.get_license(LicenseArn=ARN)) == "RateLimitExceededException"
 
+
+
+def test_change_rewrites_requests_and_answers_until_cleared(lm: LocalLicenseManager,
+                                                             raw: Any) -> None:
+    """``change()``: a request changed before it is served, an answer after, per operation
+    or for all; a change may answer with an AWS error; ``clear_changes()`` ends them."""
+    lic = lm.add_license(entitlements={"Users": ("Count", 5)})
+    seen: list[str] = []
+
+    def note(body: dict[str, Any]) -> dict[str, Any]:
+        seen.append("any")
+        return body
+
+    lm.change(request=note)
+    lm.change("GetLicense", answer=lambda answer: answer | {"Edited": "yes"})
+    assert raw.get_license(LicenseArn=lic.arn)["License"]["LicenseArn"] == lic.arn
+    assert lm.changed_answer("GetLicense", {}) == {"Edited": "yes"}
+    assert lm.changed_answer("CheckInLicense", {}) == {}  # another operation: as it was
+    assert seen == ["any"]
+
+    def refuse(body: dict[str, Any]) -> dict[str, Any]:
+        raise ServiceError("AccessDeniedException", "no")
+
+    lm.change("GetLicense", request=refuse)
+    assert _code(lambda: raw.get_license(LicenseArn=lic.arn)) == "AccessDeniedException"
+    lm.clear_changes()
+    assert raw.get_license(LicenseArn=lic.arn)["License"]["LicenseArn"] == lic.arn
+    assert seen == ["any", "any"]  # the refused call went through the first change too

@@ -17,6 +17,7 @@ from conftest import ONE_USER, ROOT, Rig
 from license_token import ConfigurationError, InvalidLicense, LicenseTokenError, Verifier
 from license_token.aws import (
     AccessDenied,
+    GiveBack,
     LicenseManager,
     RequestMismatch,
     ResourceNotFound,
@@ -136,6 +137,7 @@ def test_give_back_answers_returned_already_free_or_still_held(
     rig = make_rig()
     manager = rig.renewer.manager
     lic = manager.checkout_borrow(rig.license.arn, ONE_USER, node_id="node-1").license
+    assert lic.consumption_token is not None
     seat = Seat(consumption_token=lic.consumption_token, expires_at=lic.expires_at)
     rig.emulator.fail_with("AccessDeniedException", operation="CheckInLicense")
     held = give_back(seat, manager.check_in)
@@ -166,3 +168,13 @@ def test_every_seat_is_given_back_through_give_back() -> None:
         source = (package / module).read_text()
         assert "give_back(" in source, module
         assert ".check_in(" not in source, module
+
+
+def test_a_give_back_answer_says_why_exactly_when_the_seat_is_still_held() -> None:
+    seat = Seat(consumption_token="0" * 32)
+    with pytest.raises(ValueError, match="still held says why"):
+        GiveBack(seat=seat, outcome=Returned.STILL_HELD)
+    with pytest.raises(ValueError, match="still held says why"):
+        GiveBack(seat=seat, outcome=Returned.RETURNED, error=AccessDenied("no"))
+    held = GiveBack(seat=seat, outcome=Returned.STILL_HELD, error=AccessDenied("no"))
+    assert (held.held, held.error.code if held.error else None) == (True, "aws_access_denied")

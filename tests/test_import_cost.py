@@ -168,7 +168,7 @@ def test_license_token_verify_imports_only_the_verify_command(shop: dict[str, st
 def test_a_manager_builds_its_client_at_the_first_call_and_once(
         shop: dict[str, str], monkeypatch: pytest.MonkeyPatch,
         license_manager: LocalLicenseManager) -> None:
-    import license_token.aws as aws
+    import license_token.aws._manager as aws
 
     made: list[str] = []
 

@@ -92,11 +92,7 @@ class Service:
             raise ResourceNotFound("License consumption not found")
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    clock = ManualClock()
-    clock.now = START
-    return clock
+CLOCK_START = START  # the ``clock`` fixture's
 
 
 @pytest.fixture

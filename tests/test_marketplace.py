@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import ManualClock as Clock
+from conftest import refusing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ from license_token.aws.marketplace import (
     online_license,
     pins_issuer,
 )
-from license_token.testing import LocalLicenseManager, ServiceError, TokenFactory
+from license_token.testing import LocalLicenseManager, TokenFactory
 
 ASK_EVERY_TIER = [{"Name": n, "Unit": "None"} for n in ("Enterprise", "Premium", "Basic")]
 VENDOR = "aws:123456789012:Vendor:issuer-fingerprint"
@@ -131,13 +132,8 @@ def test_an_unmet_requirement_checks_the_seat_back_in(emulator: LocalLicenseMana
 
 
 def test_a_seat_that_cannot_be_checked_back_in_is_reported(clock: Clock) -> None:
-    class NoCheckIn(LocalLicenseManager):
-        def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
-            if target.endswith("CheckInLicense"):
-                raise ServiceError("RateLimitExceededException", "Rate exceeded")
-            return super().handle(target, body)
-
-    with NoCheckIn(clock=clock) as emulator:
+    with LocalLicenseManager(clock=clock) as emulator:
+        emulator.change("CheckInLicense", request=refusing("RateLimitExceededException"))
         lic = emulator.add_marketplace_license(entitlements={"Users": ("Count", 10)})
         with pytest.raises(SeatNotReturned) as info:
             _manager(emulator, clock).checkout_online(
@@ -324,14 +320,9 @@ def test_a_verified_answer_is_decided_on_its_signed_claims(factory: TokenFactory
 
 @pytest.mark.usefixtures("blind_cross_check")
 def test_checkout_online_checks_requirements_on_the_signed_claims(clock: Clock) -> None:
-    class Edited(LocalLicenseManager):
-        def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
-            answer = super().handle(target, body)
-            if target.endswith(".CheckoutLicense"):
-                answer["EntitlementsAllowed"] = EDITED["EntitlementsAllowed"]
-            return answer
-
-    with Edited(clock=clock) as emulator:
+    with LocalLicenseManager(clock=clock) as emulator:
+        emulator.change("CheckoutLicense", answer=lambda answer: answer | {
+            "EntitlementsAllowed": EDITED["EntitlementsAllowed"]})
         lic = emulator.add_license(entitlements={"Premium": ("None", None)})
         keys = TrustStore.from_pem(emulator.public_key_pem(lic.key_id))
         manager = LicenseManager(Verifier(keys, clock=clock), client=emulator.client())

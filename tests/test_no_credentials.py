@@ -120,17 +120,17 @@ def test_credentials_are_refreshed_by_botocore_before_and_after_they_expire(
     first = manager.checkout_borrow(lic.arn, USERS, node_id="n-1")
     first_signer = emulator.identity.signers[-1]
     clock.now += timedelta(minutes=30)  # an hour's credentials, half used: no refresh
-    manager.extend(first.license.consumption_token or "")  # type: ignore[union-attr]
+    manager.extend(first.license.consumption_token or "")
     assert emulator.identity.signers[-1] == first_signer
     assert emulator.calls("AssumeRoleWithWebIdentity") == 1
     clock.now += timedelta(minutes=25)  # five minutes left: botocore's mandatory refresh
-    manager.extend(first.license.consumption_token or "")  # type: ignore[union-attr]
+    manager.extend(first.license.consumption_token or "")
     second_signer = emulator.identity.signers[-1]
     assert second_signer not in (None, first_signer)
     assert emulator.calls("AssumeRoleWithWebIdentity") == 2
     assert emulator.calls("GetAccessToken") == 2  # a fresh access token each time
     clock.now += timedelta(hours=3)  # long expired (the app slept): refreshed again
-    manager.check_in(first.license.consumption_token or "")  # type: ignore[union-attr]
+    manager.check_in(first.license.consumption_token or "")
     assert emulator.identity.signers[-1] not in (first_signer, second_signer)
     assert emulator.calls("AssumeRoleWithWebIdentity") == 3
 

@@ -203,6 +203,7 @@ def test_a_seat_to_return_survives_a_conflict(
     rig.start()
     stray = rig.renewer.manager.checkout_borrow(rig.license.arn, rig.renewer.entitlements,
                                                 node_id="node-1").license
+    assert stray.consumption_token is not None
     ledger = SeatLedger(rig.store)
     ledger.return_later(rig.license.arn, stray.consumption_token, expires_at=stray.expires_at,
                         node_id="node-1")

@@ -37,19 +37,22 @@ BURSTS = [(95, 115), (300, 325), (601, 607), (890, 914), (1203, 1211)]
 CRASH, RESTART = 600, 603  # pod-1 is down for these minutes, its seat unreturned
 
 
-class Bursty(LocalLicenseManager):
-    """The emulator, throttling every call during :data:`BURSTS`."""
+class Bursts:
+    """A request change that throttles every call during ``BURSTS`` (and counts them)."""
 
     def __init__(self, clock: ManualClock) -> None:
-        super().__init__(clock=clock)
-        self.throttled = 0
+        self.clock, self.throttled = clock, 0
 
-    def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
         minute = (self.clock() - START) // timedelta(minutes=1)
         if any(start <= minute < end for start, end in BURSTS):
             self.throttled += 1
             raise ServiceError("RateLimitExceededException", "Rate exceeded")
-        return super().handle(target, body)
+        return body
+
+
+Day = tuple[LocalLicenseManager, EmulatedLicense, ManualClock, Bursts]
+"""A day of the fleet: the emulator (throttling in bursts), the license, the clock."""
 
 
 class Pod:
@@ -98,14 +101,14 @@ class Pod:
 
 
 @pytest.fixture
-def day() -> Iterator[tuple[Bursty, EmulatedLicense, ManualClock]]:
-    clock = ManualClock()
-    clock.now = START
-    emulator = Bursty(clock)
-    with emulator:
+def day() -> Iterator[Day]:
+    clock = ManualClock(START)
+    bursts = Bursts(clock)
+    with LocalLicenseManager(clock=clock) as emulator:
+        emulator.change(request=bursts)
         lic = emulator.add_marketplace_license(entitlements={"Users": ("Count", SEATS)},
                                                provisional_ttl_minutes=60)
-        yield emulator, lic, clock
+        yield emulator, lic, clock, bursts
 
 
 def _live_tokens(emulator: LocalLicenseManager, lic: EmulatedLicense) -> dict[str, str]:
@@ -118,9 +121,8 @@ def _live_tokens(emulator: LocalLicenseManager, lic: EmulatedLicense) -> dict[st
     return {str(c.node_id): c.token for c in live}
 
 
-def test_n_seats_n_plus_one_pods_a_day_of_polling(day: tuple[Bursty, EmulatedLicense,
-                                                             ManualClock]) -> None:
-    emulator, lic, clock = day
+def test_n_seats_n_plus_one_pods_a_day_of_polling(day: Day) -> None:
+    emulator, lic, clock, bursts = day
     rng = random.Random(18)  # noqa: S311 - a reproducible schedule, not a secret
     calls: Counter[str] = Counter()
     pods = [Pod(f"pod-{i}", emulator, lic, clock, calls) for i in range(SEATS + 1)]
@@ -149,12 +151,12 @@ def test_n_seats_n_plus_one_pods_a_day_of_polling(day: tuple[Bursty, EmulatedLic
     assert len(keepers) == len(pods) and restarted.keeper is not None
     assert restarted.keeper.last_good is not None
     assert restarted.keeper.last_good.consumption_token == seated[restarted.name]
-    assert emulator.throttled > 0 and emulator.calls("CheckInLicense") == 0
+    assert bursts.throttled > 0 and emulator.calls("CheckInLicense") == 0
     for keeper in keepers:
         keeper.close()
     assert emulator.seats_in_use(lic.arn)["Users"] == 0
     per_hour = {name: calls[name] / 24 for name in sorted(calls)}
-    print(f"\nAPI calls per keeper-hour over 24 h (throttled calls {emulator.throttled} "
+    print(f"\nAPI calls per keeper-hour over 24 h (throttled calls {bursts.throttled} "
           f"included): {per_hour}")
     for name in seated:  # 4 extends an hour, the bursts' retries, pod-1's restart
         assert per_hour[name] <= 6.5, per_hour
@@ -180,10 +182,10 @@ def _check(pod: Pod, keeper: EntitlementKeeper,
 
 
 def test_the_restart_only_works_with_the_same_client_token(
-        day: tuple[Bursty, EmulatedLicense, ManualClock]) -> None:
+        day: Day) -> None:
     """Without its ClientToken, a restarted pod has no seat until its old one expires: the
     seat is never taken twice, and the waiting pod may win it then."""
-    emulator, lic, clock = day
+    emulator, lic, clock, _ = day
     manager = LicenseManager(Verifier(TokenFactory().trust_store()), client=emulator.client(
         retries={"mode": "standard", "total_max_attempts": 1}))
     checkout: Callable[[], OnlineLicense] = lambda: manager.checkout_online(  # noqa: E731

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import readme_recipe
+from conftest import ManualClock, beside_request, readme_recipe
 
 from license_token import (
     BadSignature,
@@ -23,7 +23,7 @@ from license_token import (
     Verifier,
 )
 from license_token.aws import ConnectionFailed, LicenseManager
-from license_token.startup import BorrowRenewer, RenewalPolicy, check_license
+from license_token.startup import BorrowRenewer, RenewalPolicy, Renewer, check_license
 from license_token.store import LicenseStore, NotInStore, SeatLedger, SeatState
 from license_token.testing import EmulatedLicense, LocalLicenseManager
 from license_token.testing._factory import aws_time
@@ -34,45 +34,16 @@ USER = [{"Name": "Users", "Unit": "Count", "Value": "1"}]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class SimClock:
-    """Simulated time shared by the emulator, the verifier and the store."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class FlakyLicenseManager(LocalLicenseManager):
-    """The emulator, with borrows that can be granted beside the request (``rewrite``: body
-    members replaced)."""
-
-    rewrite: dict[str, Any]
-
-    def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
-        if target.endswith("CheckoutBorrowLicense"):
-            body = body | self.rewrite
-        return super().handle(target, body)
+CLOCK_START = T0  # the ``clock`` fixture's
 
 
 @pytest.fixture
-def clock() -> SimClock:
-    return SimClock()
-
-
-@pytest.fixture
-def emulator(clock: SimClock) -> Iterator[FlakyLicenseManager]:
-    lm = FlakyLicenseManager(clock=clock)
-    lm.rewrite = {}
-    with lm:
+def emulator(clock: ManualClock) -> Iterator[LocalLicenseManager]:
+    with LocalLicenseManager(clock=clock) as lm:
         yield lm
 
 
-def _setup(emulator: LocalLicenseManager, clock: SimClock | None = None, *,
+def _setup(emulator: LocalLicenseManager, clock: ManualClock | None = None, *,
            seats: int = 10, ttl_minutes: int = 24 * 60, **settings: Any) -> tuple[
         EmulatedLicense, Verifier, BorrowRenewer]:
     lic = emulator.add_license(entitlements={"Users": ("Count", seats)},
@@ -90,8 +61,8 @@ def _seats(emulator: LocalLicenseManager, lic: EmulatedLicense) -> int:
 
 
 def test_the_readme_recipe_started_12_times_hourly_holds_one_seat(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: SimClock,
-        emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: ManualClock,
+        emulator: LocalLicenseManager) -> None:
     """The issue's reproduction: before, 5 starts took all 5 seats and the 6th failed."""
     lic = emulator.add_license(entitlements={"Users": ("Count", 5)}, borrow_ttl_minutes=24 * 60)
     recipe = readme_recipe(tmp_path, monkeypatch, emulator, lic.key_id, clock)
@@ -116,7 +87,7 @@ def test_the_readme_recipe_started_12_times_hourly_holds_one_seat(
 
 
 def test_renewal_waits_for_the_fraction_of_the_lifetime(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)
     policy = RenewalPolicy(renew_below=0.25, jitter=0)
@@ -140,8 +111,8 @@ def test_renewal_waits_for_the_fraction_of_the_lifetime(
     assert all(16 * 60 <= m <= 20 * 60 + 1 for m in due_at)
 
 
-def test_a_full_license_still_renews(tmp_path: Path, clock: SimClock,
-                                     emulator: FlakyLicenseManager) -> None:
+def test_a_full_license_still_renews(tmp_path: Path, clock: ManualClock,
+                                     emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock, seats=1)
     store = LicenseStore(tmp_path)
     for _ in range(24 * 5):
@@ -152,7 +123,7 @@ def test_a_full_license_still_renews(tmp_path: Path, clock: SimClock,
 
 
 def test_when_early_check_in_is_forbidden_no_second_seat_is_taken(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock, allow_early_check_in=False)
     store = LicenseStore(tmp_path)
     results = []
@@ -173,10 +144,10 @@ def test_when_early_check_in_is_forbidden_no_second_seat_is_taken(
 
 
 def test_a_seat_that_cannot_be_returned_is_remembered_and_retried(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)
-    emulator.rewrite = {"NodeId": "someone-else"}  # the service answers beside the request
+    emulator.change("CheckoutBorrowLicense", request=beside_request(NodeId="someone-else"))
     emulator.fail_with("RateLimitExceededException", operation="CheckInLicense")  # kept
     with pytest.raises(NotInStore) as info:
         check_license(store, verifier, renew=renewer)
@@ -185,7 +156,7 @@ def test_a_seat_that_cannot_be_returned_is_remembered_and_retried(
     assert kept.state is SeatState.IN_FLIGHT and kept.consumption_token is not None
     assert _seats(emulator, lic) == 1  # held by the refused checkout, and remembered
     clock.advance(hours=1)
-    emulator.rewrite = {}
+    emulator.clear_changes()
     result = check_license(store, verifier, renew=renewer)  # returned first, then renewed
     assert result.renewed and result.checked_in == (kept.consumption_token,)
     assert [s.state for s in SeatLedger(store).seats(lic.arn)] == [
@@ -195,7 +166,7 @@ def test_a_seat_that_cannot_be_returned_is_remembered_and_retried(
 
 
 def test_a_failed_stored_token_is_replaced_only_once_its_seat_is_back(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)
     old = check_license(store, verifier, renew=renewer).license
@@ -221,7 +192,7 @@ def test_a_failed_stored_token_is_replaced_only_once_its_seat_is_back(
                                     "node_mismatch", "license_mismatch", "clock_rollback",
                                     "malformed"])
 def test_renews_on_every_failure_a_fresh_checkout_cures(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager, damage: str) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager, damage: str) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)
     stored = check_license(store, verifier, renew=renewer)
@@ -276,7 +247,7 @@ def test_renews_on_every_failure_a_fresh_checkout_cures(
 
 
 def test_an_app_started_once_60_days_ahead_recovers_at_its_next_online_start(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock, ttl_minutes=90 * 24 * 60)
     store = LicenseStore(tmp_path)
     check_license(store, verifier, renew=renewer)
@@ -294,7 +265,7 @@ def test_an_app_started_once_60_days_ahead_recovers_at_its_next_online_start(
 
 
 def test_renewal_catches_only_the_librarys_typed_errors(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager) -> None:
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)
 
@@ -308,6 +279,9 @@ def test_renewal_catches_only_the_librarys_typed_errors(
         def check_in(self, consumption_token: str) -> None:
             raise AssertionError("never called")
 
+        def early_check_in_allowed(self) -> bool | None:
+            raise AssertionError("never called")
+
     with pytest.raises(KeyError):
         check_license(store, verifier, renew=Buggy(lic.arn))
     with pytest.raises(ConfigurationError, match="Renewer"):
@@ -316,8 +290,44 @@ def test_renewal_catches_only_the_librarys_typed_errors(
         check_license(store, verifier, renew=renewer, now=T0.replace(tzinfo=None))
 
 
+def test_a_renewer_is_checked_against_the_protocol_before_any_call(
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager) -> None:
+    """``Renewer`` is a runtime-checkable protocol: a renewer without
+    ``early_check_in_allowed`` is refused naming it; one that names ``Renewer`` as its base
+    inherits it (``None``: the license does not say) and renews."""
+    lic, verifier, renewer = _setup(emulator, clock)
+    assert isinstance(renewer, Renewer)
+
+    @attrs.frozen
+    class Partial:
+        license_arn: str
+
+        def checkout(self, client_token: str) -> Any:
+            raise AssertionError("never called")
+
+        def check_in(self, consumption_token: str) -> None:
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigurationError, match="lacks early_check_in_allowed"):
+        check_license(LicenseStore(tmp_path), verifier,
+                      renew=Partial(lic.arn))  # type: ignore[arg-type]
+    assert emulator.requests == []
+
+    class Subclass(Renewer):
+        license_arn = lic.arn
+
+        def checkout(self, client_token: str) -> Any:
+            return renewer.checkout(client_token)
+
+        def check_in(self, consumption_token: str) -> None:
+            renewer.check_in(consumption_token)
+
+    assert Subclass().early_check_in_allowed() is None
+    assert check_license(LicenseStore(tmp_path), verifier, renew=Subclass()).renewed
+
+
 def test_failures_back_off_and_the_back_off_is_remembered(
-        tmp_path: Path, clock: SimClock, emulator: FlakyLicenseManager,
+        tmp_path: Path, clock: ManualClock, emulator: LocalLicenseManager,
         caplog: pytest.LogCaptureFixture) -> None:
     lic, verifier, renewer = _setup(emulator, clock)
     store = LicenseStore(tmp_path)

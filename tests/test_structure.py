@@ -25,7 +25,8 @@ def test_a_naive_time_is_a_configuration_error_in_verifier_store_and_startup(
     store = LicenseStore(tmp_path)
     arn = store.save(factory.response(), verifier).license.license_arn  # writes the clock mark
     naive_clock = Verifier(factory.trust_store(), clock=lambda: NAIVE)
-    renewer = BorrowRenewer(manager=None, license_arn=arn, entitlements=[])  # never called
+    renewer = BorrowRenewer(manager=None,  # type: ignore[arg-type]  # never called
+                            license_arn=arn, entitlements=[])
     with pytest.raises(ConfigurationError, match="timezone-aware"):
         naive_clock.verify(factory.token())
     with pytest.raises(ConfigurationError, match="timezone-aware"):

@@ -68,7 +68,12 @@ class GiveBack:
 
     seat: Seat
     outcome: Returned
-    error: LicenseTokenError | None = None
+    error: LicenseTokenError | None = attrs.field(default=None)
+
+    @error.validator
+    def _error_iff_held(self, _attribute: object, error: LicenseTokenError | None) -> None:
+        if (error is not None) != (self.outcome is Returned.STILL_HELD):
+            raise ValueError("a seat still held says why, and only then")
 
     @property
     def held(self) -> bool:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from .._errors import InvalidLicense, LicenseTokenError
+from .._errors import AwsError, InvalidLicense, LicenseTokenError
 from .._jws import loads_strict, parse_compact
 from .._response import read_response
 from ._common import EXIT_OK, UsageError, add_json_option, escape, non_empty, read_input
-from ._online import add_aws_options, aws_module, client_options, refuse_configuration
+from ._online import add_aws_options, client_options, refuse_configuration, require_aws
 from ._result import emit, refused, result
 from ._token import add_token_options, client_options_with_token
 
@@ -99,13 +99,15 @@ def give_back(manager: LicenseManager, consumption_token: str) -> bool:
 def cmd_check_in(args: argparse.Namespace) -> int:
     """``check-in``: return the seat; exit 0 when it is free afterwards (either way)."""
     token = args.consumption_token or consumption_token_in(read_input(args.from_file))
-    aws = aws_module()
+    require_aws()
+    from ..aws import LicenseManager
+
     try:
-        manager = aws.LicenseManager(_NO_VERIFIER, **client_options_with_token(
+        manager = LicenseManager(_NO_VERIFIER, **client_options_with_token(
             args, client_options(args)))
         returned = give_back(manager, token)
-    except aws.AwsError as exc:
-        refuse_configuration(aws, exc)
+    except AwsError as exc:
+        refuse_configuration(exc)
         retry = " (retrying later may help)" if exc.retryable else ""
         return refused(args, exc.code, f"{exc}{retry}; the seat is still held",
                        consumption_token=token)

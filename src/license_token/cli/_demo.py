@@ -29,7 +29,7 @@ from ._common import (
     table,
     write,
 )
-from ._online import aws_module, response_bytes, writable_target, write_private
+from ._online import require_aws, response_bytes, writable_target, write_private
 from ._result import failure, license_document, result, verification_rows
 
 DEMO_NODE = "demo-node-7f3a"
@@ -98,7 +98,8 @@ def _demo_dir(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 def _demo_fetch(say: Callable[[str], None], key_file: Path, saved: Path) -> str:
     """The online half: emulator, KMS key, borrow; the key and response saved. Returns the
     license's ARN."""
-    aws = aws_module()
+    require_aws()
+    from ..aws import LicenseManager, fetch_public_key
     from ..testing import LocalLicenseManager
     from ._emulator import add_sample_license
 
@@ -107,11 +108,11 @@ def _demo_fetch(say: Callable[[str], None], key_file: Path, saved: Path) -> str:
         say(f"  emulator   listening on {emulator.endpoint_url}")
         lic = add_sample_license(emulator)  # the same as `license-token emulator` serves
         key_id = lic.key_id
-        public = aws.fetch_public_key(key_id, client=emulator.client("kms"))
+        public = fetch_public_key(key_id, client=emulator.client("kms"))
         write_private(key_file, public.pem)
         say(f"  kms        GetPublicKey {key_id} -> {escape(key_file)}")
         verifier = Verifier(public.trust_store, node_id=DEMO_NODE)
-        manager = aws.LicenseManager(verifier, client=emulator.client())
+        manager = LicenseManager(verifier, client=emulator.client())
         checkout = manager.checkout_borrow(
             lic.arn, [Entitlement(name="Users", unit="Count", value="5"),
                       Entitlement(name="ProFeature", unit="None", value="Enabled")],

@@ -114,7 +114,7 @@ def describe(emulator: LocalLicenseManager, lic: EmulatedLicense | None) -> dict
         ``endpoint_url``, ``region``, ``license_arn``, ``kms_key_id`` (``None`` without a
         sample), ``aws_access_key_id`` and ``aws_secret_access_key``.
     """
-    from ..testing._emulator import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
+    from ..testing._loopback import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 
     return {"endpoint_url": emulator.endpoint_url, "region": emulator.region,
             "license_arn": lic.arn if lic else None, "kms_key_id": lic.key_id if lic else None,

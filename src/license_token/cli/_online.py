@@ -14,15 +14,26 @@ import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._claims import ENTITLEMENT_UNITS, Entitlement, format_time
-from .._errors import ConfigurationError, InvalidLicense, LicenseTokenError
+from .._errors import (
+    AwsError,
+    ConfigurationError,
+    InvalidLicense,
+    InvalidRequest,
+    LicenseTokenError,
+    NoCredentials,
+    SeatNotReturned,
+)
 from .._files import read_regular, write_atomic
 from .._policy import split_entitlement_spec
 from .._response import MAX_RESPONSE_LENGTH, wire_form
-from .._verify import Verifier
+from .._verify import VerifiedLicense, Verifier
+
+if TYPE_CHECKING:
+    from ..aws import Checkout, LicenseManager
+
 from ._common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -96,13 +107,17 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
             "endpoint_url": args.endpoint_url}
 
 
-def aws_module() -> ModuleType:
-    """``license_token.aws``, or a usage error naming the extra to install."""
+def require_aws() -> None:
+    """Import ``license_token.aws`` (commands then import from it by name), or raise a usage
+    error naming the extra to install.
+
+    Raises:
+        UsageError: boto3 is not installed.
+    """
     try:
-        from .. import aws
+        from .. import aws  # noqa: F401
     except ImportError as exc:
         raise UsageError(f"{exc}") from exc
-    return aws
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -140,12 +155,11 @@ def writable_target(out: Path, force: bool, option: str = "--out") -> None:
         raise UsageError(f"{option} {out} exists; pass --force to replace it")
 
 
-def refuse_configuration(aws: ModuleType, exc: LicenseTokenError) -> None:
+def refuse_configuration(exc: LicenseTokenError) -> None:
     """What no service answered is a usage error: an ``InvalidRequest`` sent nowhere
     (no Region, ``--endpoint-url notaurl``) or no credentials (none found, no such
     profile); other AWS errors (AWS refused) are left to the caller."""
-    if isinstance(exc, aws.NoCredentials) or (
-            isinstance(exc, aws.InvalidRequest) and exc.status is None):
+    if isinstance(exc, NoCredentials) or (isinstance(exc, InvalidRequest) and exc.status is None):
         raise UsageError(f"{exc.code}: {exc}") from exc
 
 
@@ -190,12 +204,14 @@ def _seat_held_in(out: Path, verifier: Verifier, license_arn: str) -> str | None
     return saved.consumption_token if saved.license_arn == license_arn else None
 
 
-def _checked_in(aws: ModuleType, manager: Any, consumption_token: str,
+def _checked_in(manager: LicenseManager, consumption_token: str,
                 args: argparse.Namespace) -> int | None:
     """Check in the seat of the checkout ``--force`` is about to replace; an exit code (and
     why) if it is still held, so that the borrow does not take a second one."""
-    answer = aws.give_back(aws.Seat(consumption_token=consumption_token), manager.check_in)
-    if answer.held:
+    from ..aws import Seat, give_back
+
+    answer = give_back(Seat(consumption_token=consumption_token), manager.check_in)
+    if answer.error is not None:  # still held
         return refused(args, answer.error.code, f"{args.out} still holds a seat (consumption "
                        f"{consumption_token}) that could not be checked in: {answer.error}; "
                        "nothing was borrowed and the file is kept (it frees itself when it "
@@ -203,27 +219,30 @@ def _checked_in(aws: ModuleType, manager: Any, consumption_token: str,
     return None
 
 
-def _borrow(aws: ModuleType, args: argparse.Namespace, verifier: Verifier) -> Any:
+def _borrow(args: argparse.Namespace, verifier: Verifier
+            ) -> tuple[LicenseManager, Checkout[VerifiedLicense]] | int:
     """Check in what ``--force`` replaces, then borrow: ``(manager, checkout)``, or the exit
     code of a refusal."""
     held = _seat_held_in(args.out, verifier, args.license_arn) if args.force else None
+    from ..aws import LicenseManager, answer_lost
+
     client_token = uuid.uuid4().hex  # said if the answer is lost: it names the seat
     try:
-        manager = aws.LicenseManager(verifier, **client_options_with_token(
+        manager = LicenseManager(verifier, **client_options_with_token(
             args, client_options(args)))
-        if held is not None and (refusal := _checked_in(aws, manager, held, args)) is not None:
+        if held is not None and (refusal := _checked_in(manager, held, args)) is not None:
             return refusal
         return manager, manager.checkout_borrow(args.license_arn, args.entitlement,
                                                 node_id=args.node_id, client_token=client_token)
-    except aws.SeatNotReturned as exc:
+    except SeatNotReturned as exc:
         if exc.consumption_token is None:
             return _maybe_held(args, exc.client_token, f"{exc.reason.code}: {exc.reason}")
         return _keep_unreturned(args, exc.response, exc.consumption_token,
                                 f"{exc.reason.code}: {exc.reason}")
-    except aws.AwsError as exc:
-        refuse_configuration(aws, exc)
+    except AwsError as exc:
+        refuse_configuration(exc)
         retry = " (retrying later may help)" if exc.retryable else ""
-        if aws.answer_lost(exc):
+        if answer_lost(exc):
             return _maybe_held(args, client_token, f"{exc.code}: {exc}{retry}")
         return refused(args, exc.code, f"{exc}{retry}")
     except InvalidLicense as exc:  # the answer was refused, and no seat of it is held
@@ -239,14 +258,16 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
     any failure checks the seat back in, or keeps the response and prints its token. With
     ``--force``, the seat a replaced checkout still holds is checked in first.
     """
-    aws = aws_module()
+    require_aws()
+    from ..aws import Seat, give_back
+
     writable_target(args.out, args.force)
     verifier = Verifier(load_keys(args.key), node_id=args.node_id)
-    borrowed = _borrow(aws, args, verifier)
+    borrowed = _borrow(args, verifier)
     if isinstance(borrowed, int):
         return borrowed
     manager, checkout = borrowed
-    token = str(checkout.license.consumption_token if checkout.license else "")
+    token = checkout.license.consumption_token or ""
     try:
         write_atomic(args.out, response_bytes(checkout.response))
         saved = args.out.read_bytes()
@@ -254,8 +275,8 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
     except (OSError, LicenseTokenError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else f"{exc.code}: {exc}"
         reason = f"cannot save {args.out}: {reason or exc}"
-        answer = aws.give_back(aws.Seat(consumption_token=token), manager.check_in)
-        if answer.held:
+        answer = give_back(Seat(consumption_token=token), manager.check_in)
+        if answer.error is not None:  # still held
             return _keep_unreturned(args, checkout.response, token, f"{reason}; checking "
                                     f"the seat back in failed: {answer.error.code}")
         return refused(args, "usage", f"{reason}; the seat was checked back in",
@@ -270,12 +291,14 @@ def cmd_checkout_borrow(args: argparse.Namespace) -> int:
 
 def cmd_public_key(args: argparse.Namespace) -> int:
     """``public-key``: KMS GetPublicKey, checked for PS384, written as PEM."""
-    aws = aws_module()
+    require_aws()
+    from ..aws import fetch_public_key
+
     writable_target(args.out, args.force)
     try:
-        key = aws.fetch_public_key(args.kms_key_id, **client_options(args))
-    except aws.AwsError as exc:
-        refuse_configuration(aws, exc)
+        key = fetch_public_key(args.kms_key_id, **client_options(args))
+    except AwsError as exc:
+        refuse_configuration(exc)
         return refused(args, exc.code, str(exc))
     write_private(args.out, key.pem)
     message = (f"{key.pinned.key_size}-bit RSA key {key.key_id} written to {args.out}; "

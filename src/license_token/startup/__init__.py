@@ -82,19 +82,27 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
     moment = current_time(verifier.clock, now)
     if renew is None:
         return StartupResult(license=_pick(store, verifier, license_arn, now=moment))
-    if not callable(getattr(renew, "checkout", None)) or not callable(
-            getattr(renew, "check_in", None)):
-        raise ConfigurationError("renew must be a Renewer, e.g. BorrowRenewer(manager=..., "
-                                 "license_arn=..., entitlements=[...])")
-    if license_arn is not None and license_arn != renew.license_arn:
-        raise ConfigurationError("license_arn differs from the renewer's license")
     import random  # the renewal's imports, for a start that has a renewer only
 
-    from ._policy import DEFAULT_POLICY
+    from . import _policy
     from ._renewal import Renewal
 
-    return Renewal(store, verifier, renew, policy or DEFAULT_POLICY, moment,
+    if not isinstance(renew, _policy.Renewer):
+        raise ConfigurationError(_not_a_renewer(renew))
+    if license_arn is not None and license_arn != renew.license_arn:
+        raise ConfigurationError("license_arn differs from the renewer's license")
+
+    return Renewal(store, verifier, renew, policy or _policy.DEFAULT_POLICY, moment,
                    rng or random.Random()).run()  # noqa: S311 (back-off jitter, not secrets)
+
+
+def _not_a_renewer(renew: object) -> str:
+    """Why ``renew`` is no ``Renewer``: the members it lacks."""
+    missing = [name for name in ("license_arn", "checkout", "check_in",
+                                 "early_check_in_allowed") if not hasattr(renew, name)]
+    return (f"renew must be a Renewer (it lacks {', '.join(missing)}), e.g. "
+            "BorrowRenewer(manager=..., license_arn=..., entitlements=[...]); a class that "
+            "names Renewer as its base inherits early_check_in_allowed")
 
 
 def _pick(store: LicenseStore, verifier: Verifier, license_arn: str | None, *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
@@ -27,12 +27,19 @@ from ..store import MAX_ROLLBACK_TOLERANCE
 if TYPE_CHECKING:
     import random
 
+    from ..aws import LicenseManager
+
 __all__ = ["DEFAULT_POLICY", "REFUSED_FOR_GOOD", "BorrowRenewer", "RenewalPolicy", "Renewer",
            "named_seat"]
 
 
+@runtime_checkable
 class Renewer(Protocol):
-    """What ``check_license()`` needs to renew one license online."""
+    """What ``check_license()`` needs to renew one license online.
+
+    A class that names ``Renewer`` as its base inherits ``early_check_in_allowed()``
+    (the license does not say); any other class provides all four members.
+    """
 
     @property
     def license_arn(self) -> str:
@@ -57,16 +64,26 @@ class Renewer(Protocol):
     def check_in(self, consumption_token: str) -> None:
         """Return a consumption's seats.
 
-        A renewer may also have ``early_check_in_allowed() -> bool | None``: the license's
-        own setting, asked when a check-in is refused with ``ConflictException``. Without
-        it, every conflict is retried with back-off (no second seat is taken either way).
-
         Args:
             consumption_token: the consumption's ``licenseConsumptionToken``.
 
         Raises:
             LicenseTokenError: the check-in failed (an AWS error).
         """
+
+    def early_check_in_allowed(self) -> bool | None:
+        """The license's own ``AllowEarlyCheckIn``, asked once a check-in is refused with
+        ``ConflictException``: ``False`` makes the renewal wait for the stored borrow to
+        expire; ``None`` (the license does not say) retries the conflict with back-off.
+        No second seat is taken either way.
+
+        Returns:
+            The setting, or ``None`` when the renewer cannot tell.
+
+        Raises:
+            LicenseTokenError: asking failed (an AWS error): treated as ``None``.
+        """
+        return None
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -159,7 +176,7 @@ class BorrowRenewer:
         node_id: the node to bind the borrow to; the verifier's by default.
     """
 
-    manager: Any  # license_token.aws.LicenseManager (not imported: boto3 stays optional)
+    manager: LicenseManager
     license_arn: str
     entitlements: Sequence[Entitlement | Mapping[str, str]]
     node_id: str | None = None

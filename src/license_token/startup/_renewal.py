@@ -158,9 +158,8 @@ class Renewal:
         """Whether the license forbids early check-in (asked once, after a conflict, which
         may also be transient); ``False`` when the renewer cannot tell."""
         if self._forbidden is None:
-            ask = getattr(self.renew, "early_check_in_allowed", None)
             try:
-                self._forbidden = callable(ask) and ask() is False
+                self._forbidden = self.renew.early_check_in_allowed() is False
             except ConfigurationError:
                 raise
             except LicenseTokenError:

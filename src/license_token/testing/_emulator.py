@@ -12,50 +12,31 @@ Standard library only.
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 import attrs
 
 from ._factory import TokenFactory
-from ._http import BoundedHTTPServer, ServiceError, handler_for
+from ._faults import FaultInjection
+from ._http import ServiceError, handler_for
 from ._licenses import Consumption, EmulatedLicense, SeatPeaks
 from ._lm_api import OPERATIONS
+from ._loopback import LoopbackServer
 from ._sts import CreatedToken, IdentityService
 
 __all__ = ["EmulatedLicense", "LocalLicenseManager", "ServiceError"]
 
 MARKETPLACE_ACCOUNT = "294406891311"
-DUMMY_ACCESS_KEY_ID = "AKIDEMULATOR"
-"""Credentials for clients of the emulator: it accepts any it did not issue (unless
-``identity.require_issued_credentials``), but AWS SDKs refuse to call without some."""
-DUMMY_SECRET_ACCESS_KEY = "emulator-secret"  # noqa: S105
 
 
-@attrs.define
-class _Faults:
-    errors: list[tuple[str | None, ServiceError]] = attrs.field(factory=list)
-    """``(operation or None for any, error)``, in the order they are answered."""
-    drop: int = 0
-    latency: float = 0.0
-
-    def error_for(self, operation: str) -> ServiceError | None:
-        """The first planned error for ``operation`` (taken off the plan), if any."""
-        for planned in self.errors:
-            if planned[0] in (None, operation):
-                self.errors.remove(planned)
-                return planned[1]
-        return None
-
-
-class LocalLicenseManager:
+class LocalLicenseManager(LoopbackServer, FaultInjection):
     """The emulator. Use as a context manager, or ``start()``/``stop()``.
 
     ```python
@@ -75,14 +56,14 @@ class LocalLicenseManager:
     def __init__(self, *, clock: Callable[[], datetime] | None = None, region: str = "us-east-1",
                  key_bits: int = 2048, max_workers: int = 32,
                  read_timeout: float = 10.0) -> None:
-        self.region = region
-        """The Region this emulator plays."""
+        LoopbackServer.__init__(self, name="emulator", region=region,
+                                max_workers=max_workers, read_timeout=read_timeout)
+        FaultInjection.__init__(self)
         self.clock = clock or (lambda: datetime.now(timezone.utc).replace(microsecond=0))
         """The service's clock (UTC)."""
         self.started_at = self.clock()
         """When the emulator was made, by its clock."""
         self._key_bits = key_bits
-        self._max_workers, self._read_timeout = max_workers, read_timeout
         self._keys: dict[str, TokenFactory] = {}
         self.disabled_keys: set[str] = set()
         """KMS keys that ``disable_key`` disabled."""
@@ -96,14 +77,9 @@ class LocalLicenseManager:
         """Every checkout, by consumption token (checked in and expired ones too)."""
         self.client_tokens: dict[str, tuple[str, str]] = {}
         """``ClientToken`` -> (the request it came with, the consumption token)."""
-        self._faults = _Faults()
         self._peaks = SeatPeaks()
-        self._lock = threading.RLock()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         """Every request received, in order: ``(operation, parsed body)``; faults included."""
-        self._server: BoundedHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
         self.identity: IdentityService = IdentityService(lambda: self.clock(), region=region)
         """License Manager ``CreateToken``/``GetAccessToken``, STS
         ``AssumeRoleWithWebIdentity`` and the credentials issued: set its
@@ -111,84 +87,9 @@ class LocalLicenseManager:
         its ``signers``; ``delete_token(token_id)`` and ``expire_credentials()`` play what the
         customer's administrator and the clock do."""
 
-    # -- life cycle -------------------------------------------------------------------
-    def start(self, *, host: str = "127.0.0.1", port: int = 0) -> LocalLicenseManager:
-        """Listen on ``host``, serving from a background thread.
-
-        Args:
-            host: The address to bind: loopback by default. The emulator authenticates no
-                one: bind another address only on a network you trust.
-            port: The TCP port; ``0`` picks a free one (``endpoint_url`` tells which).
-
-        Returns:
-            This emulator, for chaining.
-
-        Raises:
-            OSError: the address cannot be bound (in use, not this machine's).
-        """
-        server = BoundedHTTPServer((host, port), handler_for(self, self._read_timeout),
-                                   max_workers=self._max_workers)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
-                                        name="license-manager", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut every open (keep-alive) connection: the service is gone."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        with self._lock:
-            for connection in self._connections:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._connections.clear()
-
-    def __enter__(self) -> LocalLicenseManager:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint_url(self) -> str:
-        """``http://127.0.0.1:<port>``, for ``endpoint_url=`` or ``AWS_ENDPOINT_URL``.
-
-        Raises:
-            RuntimeError: the emulator is not running.
-        """
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return self._server.url
-
-    def client(self, service: str = "license-manager", **config: Any) -> Any:
-        """A real boto3 client for this emulator, with dummy credentials.
-
-        Args:
-            service: ``"license-manager"`` or ``"kms"``.
-            **config: ``botocore.config.Config`` options (retries: ``standard``, 5 attempts).
-
-        Returns:
-            The client.
-
-        Raises:
-            ImportError: boto3 is not installed (it comes with the ``[aws]`` extra).
-        """
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as missing:
-            raise ImportError(f"LocalLicenseManager.client() needs boto3 ({missing}): "
-                              "install license-token[aws]") from missing
-
-        return boto3.client(
-            service, endpoint_url=self.endpoint_url, region_name=self.region,
-            aws_access_key_id=DUMMY_ACCESS_KEY_ID, aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
-            config=Config(**({"retries": {"mode": "standard", "total_max_attempts": 5}} | config)),
-        )
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The AWS JSON 1.1 (and STS query) handler serving this emulator."""
+        return handler_for(self, self._read_timeout)
 
     # -- seeding ----------------------------------------------------------------------
     def create_key(self, *, bits: int | None = None) -> str:
@@ -368,90 +269,6 @@ class LocalLicenseManager:
         """
         return self._keys[key_id].public_key_pem()
 
-    # -- fault injection --------------------------------------------------------------
-    def fail_with(self, error_type: str, count: int = 1, *, status: int = 400,
-                  message: str = "injected", operation: str | None = None,
-                  **members: str) -> None:
-        """Answer the next ``count`` calls (to ``operation``, if given) with this AWS error.
-
-        Example: ``lm.fail_with("ConflictException", operation="CheckInLicense")``.
-
-        Args:
-            error_type: the error's ``__type``, e.g. ``"AccessDeniedException"``.
-            count: how many calls fail.
-            status: the HTTP status.
-            message: the error's message.
-            operation: only calls to this operation fail (e.g. ``"CheckInLicense"``); any
-                operation's when ``None``.
-            **members: more members of the error body (e.g. ``Location``).
-        """
-        with self._lock:
-            self._faults.errors += [(operation, ServiceError(error_type, message, status,
-                                                             **members))
-                                    for _ in range(count)]
-
-    def throttle(self, count: int, error_type: str = "RateLimitExceededException", *,
-                 operation: str | None = None) -> None:
-        """Answer the next ``count`` calls with License Manager's throttling error.
-
-        Args:
-            count: how many calls are throttled.
-            error_type: the error's ``__type``.
-            operation: only calls to this operation; any operation's when ``None``.
-        """
-        self.fail_with(error_type, count, message="Rate exceeded", operation=operation)
-
-    def fail(self, count: int, *, operation: str | None = None) -> None:
-        """Answer the next ``count`` calls with HTTP 500 ``ServerInternalException``.
-
-        Args:
-            count: how many calls fail.
-            operation: only calls to this operation; any operation's when ``None``.
-        """
-        self.fail_with("ServerInternalException", count, status=500, message="Internal failure",
-                       operation=operation)
-
-    def drop(self, count: int) -> None:
-        """Close the connection without answering the next ``count`` calls.
-
-        Args:
-            count: how many calls are dropped.
-        """
-        with self._lock:
-            self._faults.drop = count
-
-    def delay(self, seconds: float) -> None:
-        """Add latency to every call from now on.
-
-        Args:
-            seconds: the delay before each answer.
-        """
-        with self._lock:
-            self._faults.latency = seconds
-
-    @property
-    def latency(self) -> float:
-        """The delay added to every call, in seconds."""
-        return self._faults.latency
-
-    def track(self, connection: socket.socket) -> None:
-        """Remember an open connection, to cut it on ``stop()`` (the HTTP handler's).
-
-        Args:
-            connection: the client's socket.
-        """
-        with self._lock:
-            self._connections.add(connection)
-
-    def untrack(self, connection: socket.socket) -> None:
-        """Forget a connection that closed.
-
-        Args:
-            connection: the client's socket.
-        """
-        with self._lock:
-            self._connections.discard(connection)
-
     # -- inspection -------------------------------------------------------------------
     def seats_in_use(self, license_arn: str) -> defaultdict[str, Decimal]:
         """The amounts held by live consumptions of a license, by entitlement name.
@@ -514,21 +331,15 @@ class LocalLicenseManager:
         operation = target.rpartition(".")[2]
         with self._lock:
             self.requests.append((operation, body))
-            faults = self._faults
-            if faults.drop:
-                faults.drop -= 1
-                raise ConnectionAbortedError
-            error = faults.error_for(operation)
-            if error is not None:
-                raise error
+            self.raise_planned_fault(operation)
         handler = OPERATIONS.get(target)
         if handler is None:
             raise ServiceError("UnknownOperationException", f"unknown operation {target}")
         with self._lock:
-            answer = handler(self, body)
+            answer = handler(self, self.changed_request(operation, body))
             self._peaks.note(self.consumptions, answer.get("LicenseConsumptionToken"),
                              self.clock())
-            return answer
+            return self.changed_answer(operation, answer)
 
     def peak_seats_by_node(self, license_arn: str) -> Counter[str | None]:
         """The most live consumptions each node held at once, after any call so far.

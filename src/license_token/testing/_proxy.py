@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -28,7 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from ._http import MAX_BODY, BoundedHTTPServer
+from ._http import MAX_BODY
+from ._loopback import LoopbackServer
 
 __all__ = ["FAULTS", "Fault", "FaultProxy"]
 
@@ -167,62 +167,31 @@ def operation_of(headers: Mapping[str, str], body: bytes) -> str:
     return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """Forwards every request to ``upstream`` and breaks the answers it was told to.
 
     Use as a context manager, or ``start()``/``stop()``.
 
     Args:
         upstream: the endpoint to forward to, e.g. ``LocalLicenseManager().endpoint_url``.
+        region: the Region its clients name (the upstream's).
         read_timeout: seconds to wait for a client or for the upstream.
     """
 
-    def __init__(self, upstream: str, *, read_timeout: float = 10.0) -> None:
+    def __init__(self, upstream: str, *, region: str = "us-east-1",
+                 read_timeout: float = 10.0) -> None:
         url = urlsplit(upstream)
         if url.scheme != "http" or url.hostname is None:
             raise ValueError(f"upstream must be an http:// URL, not {upstream!r}")
+        super().__init__(name="fault proxy", region=region, read_timeout=read_timeout)
         self.upstream = (url.hostname, url.port or 80)
-        self._read_timeout = read_timeout
         self._planned: list[_Planned] = []
-        self._lock = threading.Lock()
         self.requests: list[tuple[str, str | None]] = []
         """Every request seen: ``(operation, fault kind or None)``."""
-        self._server: BoundedHTTPServer | None = None
 
-    def start(self) -> FaultProxy:
-        """Listen on a free port of 127.0.0.1, serving from a background thread.
-
-        Returns:
-            This proxy, for chaining.
-        """
-        self._server = BoundedHTTPServer(("127.0.0.1", 0), _handler_for(self),
-                                         max_workers=32)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                         name="fault-proxy", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint_url(self) -> str:
-        """``http://127.0.0.1:<port>``: give it to the client instead of the upstream's.
-
-        Raises:
-            RuntimeError: the proxy is not running.
-        """
-        if self._server is None:
-            raise RuntimeError("the proxy is not running")
-        return self._server.url
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The handler that forwards, then breaks what it was told to."""
+        return _handler_for(self)
 
     def inject(self, fault: Fault, *, operation: str | None = None, count: int = 1,
                skip: int = 0) -> None:
