@@ -44,7 +44,8 @@ def _fail_writes(monkeypatch: pytest.MonkeyPatch, first: int, *,
         real(path, data)
 
     monkeypatch.setattr(files, "write_atomic", write_atomic)
-    monkeypatch.setattr("license_token.store.write_atomic", write_atomic)
+    for module in ("license_token.store", "license_token.store._writer"):
+        monkeypatch.setattr(f"{module}.write_atomic", write_atomic)
     return calls
 
 

@@ -14,7 +14,7 @@ made at the first call), ``_translate`` (the one botocore → error translation)
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import (
     AccessDenied,
@@ -37,6 +37,9 @@ from .._errors import (
     Throttled,
     UnsupportedSignatureMethod,
 )
+
+if TYPE_CHECKING:  # imported at their first use (``__getattr__``); named for the reference
+    from ._license import ConsumptionConfiguration, LicenseDetails, LicenseEntitlement
 
 
 def _require(*distributions: str) -> None:

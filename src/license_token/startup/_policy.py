@@ -72,10 +72,11 @@ class Renewer(Protocol):
         """
 
     def early_check_in_allowed(self) -> bool | None:
-        """The license's own ``AllowEarlyCheckIn``, asked once a check-in is refused with
-        ``ConflictException``: ``False`` makes the renewal wait for the stored borrow to
-        expire; ``None`` (the license does not say) retries the conflict with back-off.
-        No second seat is taken either way.
+        """The license's own ``AllowEarlyCheckIn`` setting.
+
+        Asked once a check-in is refused with ``ConflictException``: ``False`` makes the
+        renewal wait for the stored borrow to expire; ``None`` (the license does not say)
+        retries the conflict with back-off. No second seat is taken either way.
 
         Returns:
             The setting, or ``None`` when the renewer cannot tell.

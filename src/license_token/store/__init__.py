@@ -14,41 +14,41 @@ what-if ("would this verify at that instant?") and neither reads nor moves the m
 
 from __future__ import annotations
 
-import errno
-import json
 import os
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import attrs
-
-from .._claims import format_time, parse_time
 from .._clock import aware, current_time
 from .._errors import (
     ClockBehind,
     ConfigurationError,
     LicenseTokenError,
-    Malformed,
     NotInStore,
     StoreCorrupt,
     StoreError,
     StoreUnavailable,
 )
-from .._files import NotRegularFile, Rollback, fsync_directory, read_regular, write_atomic
-from .._jws import loads_strict
-from .._key_forms import sha256
+from .._files import fsync_directory, write_atomic
 from .._log import Log
-from .._response import MAX_RESPONSE_LENGTH, Source, read_response, wire_form
-from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
-from ._lifecycle import LOCK_TIMEOUT, Backoff, SeatLedger, SeatRecord, SeatState
+from .._response import Source
+from .._verify import Verifier, verify_allowing_slow_clock
+from ._entries import (
+    MAX_ENTRY,
+    LoadFailure,
+    StoredLicense,
+    as_document,
+    entry_bytes,
+    entry_name,
+    entry_paths,
+    named_license,
+    read_entry,
+    skipped_files,
+)
+from ._lifecycle import Backoff, SeatLedger, SeatRecord, SeatState
 from ._mark import MAX_MARK_FILE, ClockMark, next_mark, read_mark
-
-if TYPE_CHECKING:
-    from filelock import FileLock
+from ._writer import Writer
 
 __all__ = [
     "DEFAULT_ROLLBACK_TOLERANCE",
@@ -73,67 +73,6 @@ DEFAULT_ROLLBACK_TOLERANCE = timedelta(hours=24)
 """How far a clock reading may fall behind the store's mark before ``clock_rollback``."""
 MAX_ROLLBACK_TOLERANCE = timedelta(days=366)
 """Largest rollback tolerance accepted (the clock mark is a date: it must stay one)."""
-_ENTRY_FORMAT, _VERSION = "license-token/checkout", 1
-_ENTRY_NAME = re.compile(r"[0-9a-f]{32}\.json")
-_OWN_FILE = re.compile(r"clock\.json|lifecycle\.json|\.lock|\.renew\.lock|\..+\.tmp", re.ASCII)
-"""The store's own files besides its entries (clock mark, lifecycle, locks, temp files)."""
-_MAX_ENTRY = 2 * MAX_RESPONSE_LENGTH
-
-
-@attrs.frozen(kw_only=True)
-class StoredLicense:
-    """A stored checkout that verified just now.
-
-    Attributes:
-        path: the file it was read from.
-        license: the verified license.
-        response: the stored response, as saved.
-        saved_at: when it was saved (the store's clock reading then).
-        written: the files this call wrote (by ``save``: the checkout, and ``clock.json``
-            when the mark moved; nothing by ``load``).
-    """
-
-    path: Path
-    license: VerifiedLicense
-    response: Mapping[str, Any] = attrs.field(repr=False)  # holds the signed token
-    saved_at: datetime
-    written: tuple[Path, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class LoadFailure:
-    """A stored file that did not load; the others are unaffected.
-
-    Attributes:
-        path: the file.
-        error: why it did not load (``store_corrupt``, ``expired``, ``bad_signature``, …).
-        license_arn: the license the file names, UNVERIFIED (to tell the user which
-            license failed, never to decide anything); ``None`` if it names none.
-    """
-
-    path: Path
-    error: LicenseTokenError
-    license_arn: str | None = None
-
-
-def _entry_name(license_arn: str) -> str:
-    # surrogatepass: an ARN typed on a command line may hold undecodable bytes.
-    return sha256(license_arn.encode("utf-8", "surrogatepass")).hex()[:32] + ".json"
-
-
-def _read(path: Path, limit: int) -> bytes:
-    """A stored file, if it is a regular file (no symlink) of at most ``limit`` bytes."""
-    try:
-        data = read_regular(path, limit)
-    except NotRegularFile:
-        raise StoreCorrupt("not a regular file", path) from None
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise StoreCorrupt(f"unreadable: {exc.strerror or exc}", path) from exc
-    if len(data) > limit:
-        raise StoreCorrupt(f"larger than {limit} bytes", path)
-    return data
 
 
 class LicenseStore:
@@ -178,33 +117,12 @@ class LicenseStore:
                                      f"{rollback_tolerance!r}")
         self.directory = Path(directory)
         self.rollback_tolerance = rollback_tolerance
-        self._lock: tuple[int, FileLock] | None = None
-
-    def _file_lock(self) -> FileLock:
-        """This process's lock object (a lock object must not cross a fork)."""
-        if self._lock is None or self._lock[0] != os.getpid():
-            from filelock import FileLock  # imported by the starts that write only
-            self._lock = (os.getpid(), FileLock(str(self.directory / ".lock"),
-                                                timeout=LOCK_TIMEOUT))
-        return self._lock[1]
+        self._writer = Writer(self.directory)
 
     def __repr__(self) -> str:
         return f"LicenseStore({str(self.directory)!r})"
 
     # -- writing ----------------------------------------------------------------------
-    @contextmanager
-    def _writing(self, what: Path) -> Iterator[None]:
-        from filelock import Timeout
-
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with self._file_lock():
-                yield
-        except Timeout as exc:
-            raise StoreUnavailable("another process holds the store lock", what) from exc
-        except OSError as exc:
-            raise _unwritable(exc, what) from exc
-
     def save(self, response: Source, verifier: Verifier, *, now: datetime | None = None,
              fetched_now: bool = False) -> StoredLicense:
         """Verify ``response`` at the real time ``now``, then store it durably.
@@ -238,41 +156,22 @@ class LicenseStore:
             StoreUnavailable: the directory cannot be written.
             ConfigurationError: ``now`` is naive, or the response holds non-JSON values.
         """
-        moment = self._now(verifier, now)
-        raw = _as_document(response)
+        moment = current_time(verifier.clock, now)
+        raw = as_document(response)
         lic = verify_allowing_slow_clock(verifier, raw, now=moment,
                                          tolerance=self.rollback_tolerance)
-        path = self.directory / _entry_name(lic.license_arn)
-        entry = {"format": _ENTRY_FORMAT, "version": _VERSION, "license_arn": lic.license_arn,
-                 "saved_at": format_time(moment), "response": raw}
+        path = self.directory / entry_name(lic.license_arn)
         evidence = fetched_now and abs(lic.issued_at - moment) <= self.rollback_tolerance
-        data = _entry_bytes(entry)  # what could not be read back is never written
-        with self._writing(path):
+        data = entry_bytes(lic.license_arn, moment, raw)  # never written unless readable
+        with self._writer.locked(path):
             mark = self._mark()
             if mark is not None:
                 mark.check(moment, self.rollback_tolerance, evidence=evidence)
             moved = next_mark(mark, moment, lic.issued_at, evidence=evidence)
             marks = [] if moved is None else [(self._clock_path, moved.to_bytes(), MAX_MARK_FILE)]
-            written = self._write_all([*marks, (path, data, _MAX_ENTRY)])
+            written = self._writer.write_all([*marks, (path, data, MAX_ENTRY)])
         return StoredLicense(path=path, license=lic, response=raw, saved_at=moment,
                              written=written)
-
-    def _write_all(self, files: list[tuple[Path, bytes, int]]) -> tuple[Path, ...]:
-        """Replace each file in turn, all or nothing (the caller holds the store lock).
-
-        Raises:
-            StoreUnavailable: a write failed; what was replaced before is put back (the
-                error's ``written`` names what could not be).
-        """
-        rollback = Rollback()
-        try:
-            for target, data, limit in files:
-                rollback.keep(target, limit)
-                write_atomic(target, data)
-        except OSError as exc:
-            raise _unwritable(exc, target, left=tuple(rollback.undo())) from exc
-        rollback.discard()
-        return tuple(target for target, _, _ in files)
 
     def import_response(self, response: Source, verifier: Verifier, *,
                         now: datetime | None = None) -> StoredLicense:
@@ -309,8 +208,8 @@ class LicenseStore:
             NotInStore: nothing is stored for it.
             StoreUnavailable: the store cannot be written.
         """
-        path = self.directory / _entry_name(license_arn)
-        with self._writing(path):
+        path = self.directory / entry_name(license_arn)
+        with self._writer.locked(path):
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -320,11 +219,7 @@ class LicenseStore:
     # -- reading ----------------------------------------------------------------------
     def paths(self) -> list[Path]:
         """The stored checkout files, sorted."""
-        try:
-            return sorted(p for p in self.directory.glob("*.json")
-                          if _ENTRY_NAME.fullmatch(p.name))
-        except OSError:
-            return []
+        return entry_paths(self.directory)
 
     def skipped_files(self) -> list[tuple[Path, str]]:
         """The files of the directory that no load can use, and why.
@@ -335,31 +230,11 @@ class LicenseStore:
         Returns:
             ``(path, why)`` pairs, sorted; empty when the directory cannot be listed.
         """
-        entries = set(self.paths())
-        try:
-            names = sorted(self.directory.iterdir())
-        except OSError:
-            return []
-        skipped = []
-        for path in names:
-            if path in entries:
-                try:
-                    self._read_entry(path)
-                except StoreError as exc:
-                    skipped.append((path, f"{exc.code}: {exc}"))
-            elif not _OWN_FILE.fullmatch(path.name):
-                skipped.append((path, "not a store entry"))
-        return skipped
+        return skipped_files(self.directory)
 
     def license_arns(self) -> list[str]:
         """License ARNs named by the stored files (unverified; use ``load`` to verify)."""
-        arns = []
-        for path in self.paths():
-            try:
-                arns.append(self._read_entry(path)[0])
-            except StoreError:
-                continue
-        return arns
+        return [arn for arn in map(named_license, self.paths()) if arn is not None]
 
     def load(self, license_arn: str, verifier: Verifier, *, now: datetime | None = None,
              as_of: datetime | None = None) -> StoredLicense:
@@ -382,7 +257,7 @@ class LicenseStore:
             InvalidLicense: the stored checkout does not verify (``ClockRollback`` too).
             ConfigurationError: a naive ``now``/``as_of``, or both given.
         """
-        path = self.directory / _entry_name(license_arn)
+        path = self.directory / entry_name(license_arn)
         if not path.exists():
             raise NotInStore(f"no checkout stored for {license_arn}", path)
         return self.load_path(path, verifier, now=now, as_of=as_of)
@@ -406,15 +281,15 @@ class LicenseStore:
             ClockRollback: the clock reads earlier than time already seen.
         """
         what_if = self._as_of(now, as_of)
-        moment = what_if or self._now(verifier, now)
-        arn, saved_at, response = self._read_entry(path)
+        moment = what_if or current_time(verifier.clock, now)
+        arn, saved_at, response = read_entry(path)
         if what_if is None:
             mark = self._mark()
             if mark is not None:
                 mark.check(moment, self.rollback_tolerance)
         lic = verify_allowing_slow_clock(verifier, response, now=moment,
                                          tolerance=self.rollback_tolerance)
-        if lic.license_arn != arn or path.name != _entry_name(arn):
+        if lic.license_arn != arn or path.name != entry_name(arn):
             raise StoreCorrupt("the file does not belong to the license it holds", path)
         if what_if is None:
             self._advance_clock_quietly(moment, lic.issued_at)
@@ -436,7 +311,7 @@ class LicenseStore:
         """
         self._as_of(now, as_of)
         if as_of is None:
-            now = self._now(verifier, now)
+            now = current_time(verifier.clock, now)
         loaded, failed = [], []
         for path in self.paths():
             try:
@@ -445,15 +320,8 @@ class LicenseStore:
                 if isinstance(exc, ConfigurationError):
                     raise
                 failed.append(LoadFailure(path=path, error=exc,
-                                          license_arn=self._named_license(path)))
+                                          license_arn=named_license(path)))
         return loaded, failed
-
-    def _named_license(self, path: Path) -> str | None:
-        """The license ARN a stored file names, unverified; ``None`` if unreadable."""
-        try:
-            return self._read_entry(path)[0]
-        except StoreError:
-            return None
 
     def read_unverified(self, license_arn: str) -> Mapping[str, Any] | None:
         """The stored response for ``license_arn`` as written, UNVERIFIED.
@@ -469,27 +337,9 @@ class LicenseStore:
             The response, or ``None`` when nothing readable is stored.
         """
         try:
-            return self._read_entry(self.directory / _entry_name(license_arn))[2]
+            return read_entry(self.directory / entry_name(license_arn))[2]
         except StoreError:
             return None
-
-    def _read_entry(self, path: Path) -> tuple[str, datetime, dict[str, Any]]:
-        try:
-            data = _read(path, _MAX_ENTRY)
-        except FileNotFoundError as exc:
-            raise StoreCorrupt("unreadable: no such file", path) from exc
-        try:
-            entry = loads_strict(data, "stored checkout")
-            if entry.get("format") != _ENTRY_FORMAT:
-                raise StoreCorrupt("not a license-token checkout file", path)
-            if entry.get("version") != _VERSION:
-                raise StoreCorrupt(f"unsupported version {entry.get('version')!r}", path)
-            arn, response = entry.get("license_arn"), entry.get("response")
-            if not isinstance(arn, str) or not isinstance(response, dict):
-                raise StoreCorrupt("missing license_arn or response", path)
-            return arn, parse_time(entry.get("saved_at"), "saved_at"), response
-        except Malformed as exc:
-            raise StoreCorrupt(f"truncated or garbled ({exc})", path) from exc
 
     # -- the clock mark (store/_mark.py) ------------------------------------------------
     @property
@@ -513,7 +363,7 @@ class LicenseStore:
         Raises:
             StoreUnavailable: the store cannot be written.
         """
-        with self._writing(self._clock_path):
+        with self._writer.locked(self._clock_path):
             try:
                 self._clock_path.unlink()
             except FileNotFoundError:
@@ -525,16 +375,12 @@ class LicenseStore:
         if next_mark(self._mark(), moment, issued_at, evidence=False) is None:
             return  # the usual load: no lock taken, nothing written
         try:
-            with self._writing(self._clock_path):
+            with self._writer.locked(self._clock_path):
                 moved = next_mark(self._mark(), moment, issued_at, evidence=False)
                 if moved is not None:
                     write_atomic(self._clock_path, moved.to_bytes())
         except StoreUnavailable as exc:
             log.warning("clock mark not advanced: %s", exc)
-
-    @staticmethod
-    def _now(verifier: Verifier, now: datetime | None) -> datetime:
-        return current_time(verifier.clock, now)
 
     @staticmethod
     def _as_of(now: datetime | None, as_of: datetime | None) -> datetime | None:
@@ -544,44 +390,4 @@ class LicenseStore:
             raise ConfigurationError("give either now (a clock reading) or as_of (a what-if)")
         return aware(as_of, "as_of")
 
-
-def _unwritable(exc: OSError, path: Path, *, left: tuple[Path, ...] = ()) -> StoreUnavailable:
-    """The error for a write that failed; ``left``: files that hold what was written."""
-    reason = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system",
-              errno.EACCES: "permission denied", errno.EDQUOT: "quota exceeded"}.get(
-        exc.errno or 0, exc.strerror or str(exc))
-    if left:
-        names = ", ".join(p.name for p in left)
-        error = StoreUnavailable(f"cannot write: {reason}; {names} could not be put back "
-                                 "and hold what was written", path)
-        error.written = left
-        return error
-    return StoreUnavailable(f"cannot write: {reason}", path)
-
-
-def _entry_bytes(entry: dict[str, Any]) -> bytes:
-    """The stored form of ``entry``; what the store could not read back is never written."""
-    try:
-        data = json.dumps(entry, indent=2, allow_nan=False).encode() + b"\n"
-    except (TypeError, ValueError, RecursionError) as exc:  # not JSON, NaN, a cycle, deep
-        raise Malformed(f"the response cannot be stored: {exc}") from None
-    if len(data) > _MAX_ENTRY:
-        raise Malformed(f"the response cannot be stored: larger than {_MAX_ENTRY} bytes")
-    try:
-        loads_strict(data, "stored checkout")
-    except Malformed as exc:
-        raise Malformed(f"the response cannot be stored: {exc}") from None
-    return data
-
-
-def _as_document(response: Source) -> dict[str, Any]:
-    """The response as a JSON-ready dict (a bare token is kept as ``{"SignedToken": …}``)."""
-    if isinstance(response, Mapping):
-        try:
-            return dict(wire_form(response))
-        except RecursionError:  # a value that contains itself, or nests past the stack
-            raise Malformed("the response cannot be stored: a value contains itself or "
-                            "nests too deeply") from None
-    checkout = read_response(response)
-    return dict(checkout.unsigned) or {"SignedToken": checkout.token}
 

@@ -28,6 +28,7 @@ from .._clock import aware
 from .._errors import InvalidLicense, StoreCorrupt, StoreUnavailable
 from .._files import read_regular, write_atomic
 from ._seats import Backoff, LedgerState, SeatRecord, SeatState
+from ._writer import LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     from . import LicenseStore
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["LOCK_TIMEOUT", "Backoff", "LedgerState", "SeatLedger", "SeatRecord", "SeatState"]
 
 _MAX_STATE_FILE = 1024 * 1024
-LOCK_TIMEOUT = 30.0
-"""Seconds a store write (or a waiting renewal) waits for the store's lock."""
 
 
 class SeatLedger:
@@ -125,7 +124,7 @@ class SeatLedger:
             StoreUnavailable: the directory cannot be written.
             StoreCorrupt: the ledger is garbled (it is not overwritten).
         """
-        with self.store._writing(self.path):
+        with self.store._writer.locked(self.path):
             new = change(self.state())
             write_atomic(self.path, new.to_bytes())
         return new
