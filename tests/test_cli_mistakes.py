@@ -113,11 +113,20 @@ def test_a_garbled_clock_mark_is_warned_about_once(store: Path, key: Path) -> No
 
 
 def _on_a_terminal(*args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``license-token ARGS`` with a terminal (a pty) as stdin; stderr a pipe."""
+    """``license-token ARGS`` with a terminal (a pty) as stdin; stderr a pipe.
+
+    The child gets Ctrl-C's default disposition, as a shell's foreground job does: a suite
+    started in the background (``pytest &``) ignores SIGINT, and a child would inherit
+    that (Python keeps an ignored SIGINT ignored), so Ctrl-C would never reach it.
+    """
     primary, secondary = pty.openpty()
-    process = subprocess.Popen([SCRIPT, *args], stdin=secondary, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    os.close(secondary)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # reset by exec
+    try:
+        process = subprocess.Popen([SCRIPT, *args], stdin=secondary, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+        os.close(secondary)
     return process, primary
 
 
@@ -153,6 +162,8 @@ def test_ctrl_c_is_exit_130_with_one_line_and_no_traceback(key: Path) -> None:
         out, err = process.communicate(timeout=60)
     finally:
         os.close(terminal)
+        process.kill()  # no-op once it exited; a hung child must not outlive the test
+        process.communicate()
     assert process.returncode == 130
     assert err == b"license-token: interrupted\n"
     assert out == b""
