@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-CORE = ("_jws.py", "_key_forms.py", "_keys.py", "_claims.py", "_response.py", "_policy.py",
-        "_verify.py")
+CORE = ("_clock.py", "_jws.py", "_key_forms.py", "_keys.py", "_claims.py", "_response.py",
+        "_policy.py", "_verify.py")
 CORE_BRANCH_MIN, TOTAL_MIN = 98.0, 92.0
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from moto import mock_aws
 
 from license_token import BadSignature, Entitlement, TrustStore, Verifier
-from license_token._claims import parse_time
+from license_token._clock import parse_time
 from license_token.aws import (
     AwsError,
     Conflict,

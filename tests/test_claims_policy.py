@@ -17,9 +17,9 @@ from license_token import (
     Malformed,
     Requirement,
     Verifier,
-    _claims,
+    _clock,
 )
-from license_token._claims import _TIME, _fromisoformat_310, parse_time
+from license_token._clock import _TIME, _fromisoformat_310, parse_time
 from license_token.testing import TokenFactory
 
 UTC = timezone.utc
@@ -48,7 +48,7 @@ def test_times(text: str, expected: datetime) -> None:
 def test_parse_time_takes_the_python_310_path_to_the_same_result(
         monkeypatch: pytest.MonkeyPatch, text: str, expected: datetime | None) -> None:
     """parse_time itself on the path Python 3.10 takes (its fromisoformat is narrower)."""
-    monkeypatch.setattr(_claims, "_FROMISOFORMAT_TAKES_ISO_8601", False)
+    monkeypatch.setattr(_clock, "_FROMISOFORMAT_TAKES_ISO_8601", False)
     if expected is None:
         with pytest.raises(Malformed, match="cannot be represented in UTC"):
             parse_time(text, "t")

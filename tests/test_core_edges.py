@@ -38,7 +38,7 @@ from license_token import (
     TrustStore,
     Verifier,
 )
-from license_token._claims import parse_time
+from license_token._clock import parse_time
 from license_token._jws import _HEADERS, b64url_decode, loads_strict, parse_compact
 from license_token._key_forms import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
@@ -601,7 +601,7 @@ def test_a_time_cut_short_is_malformed_though_its_separators_are_in_place(text: 
 
 @pytest.mark.usefixtures("local_zone_kolkata")
 def test_times_are_printed_in_utc_whatever_the_local_zone() -> None:
-    from license_token._claims import format_time
+    from license_token._clock import format_time
 
     assert format_time(datetime(2026, 3, 15, 12, tzinfo=timezone.utc)) == (
         "2026-03-15T12:00:00Z")

@@ -14,7 +14,7 @@ from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jws as jwcrypto_jws
 
 from license_token import LicenseTokenError, TrustStore, Verifier
-from license_token._claims import parse_time
+from license_token._clock import parse_time
 from license_token.testing import TokenFactory
 
 VALID = [c for name in ("valid.json", "published.json") for c in load_vectors(name)

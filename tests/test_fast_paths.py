@@ -39,8 +39,8 @@ from license_token import (
     VerifiedLicense,
     Verifier,
 )
-from license_token._claims import NUMBER, format_time, parse_metadata, parse_time, slot_setters
-from license_token._clock import utc_now
+from license_token._claims import NUMBER, parse_metadata, slot_setters
+from license_token._clock import format_time, parse_time, utc_now
 from license_token._jws import (
     _DECODER,
     _HEADERS,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from license_token import LicenseClaims, LicenseTokenError, TrustStore, Verifier
-from license_token._claims import format_time, parse_time
+from license_token._clock import format_time, parse_time
 from license_token.testing import DEFAULT_ARN, TokenFactory
 
 FACTORY = TokenFactory()

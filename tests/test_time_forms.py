@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from license_token import Malformed, ResponseMismatch, VerifiedLicense, Verifier, _claims
-from license_token._claims import parse_time
+from license_token import Malformed, ResponseMismatch, VerifiedLicense, Verifier, _clock
+from license_token._clock import parse_time
 from license_token.testing import TokenFactory, response_for
 
 UTC = timezone.utc
@@ -34,7 +34,7 @@ AT = datetime(2021, 4, 13, 5, 35, tzinfo=UTC)
 def test_accepted_forms(monkeypatch: pytest.MonkeyPatch, text: str, expected: datetime,
                         narrow_fromisoformat: bool) -> None:
     if narrow_fromisoformat:  # the path Python 3.10 takes: its fromisoformat is narrower
-        monkeypatch.setattr(_claims, "_FROMISOFORMAT_TAKES_ISO_8601", False)
+        monkeypatch.setattr(_clock, "_FROMISOFORMAT_TAKES_ISO_8601", False)
     moment = parse_time(text, "t")
     assert (moment, moment.tzinfo) == (expected, UTC)
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import VECTORS, load_vectors, vector_verifier
 
 from license_token import LicenseTokenError
-from license_token._claims import parse_time
+from license_token._clock import parse_time
 from license_token._jws import b64url_decode
 from license_token.cli import main
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from ._errors import EntitlementAmbiguous, EntitlementMissing, Malformed, token_repr
+from ._clock import format_time, parse_time
+from ._errors import EntitlementAmbiguous, EntitlementMissing, Malformed
+from ._log import token_repr
 
 __all__ = [
     "ENTITLEMENT_UNITS", "NUMBER", "Entitlement", "LicenseClaims", "entitlement_named",
-    "entitlements_by_name", "parse_metadata", "parse_time",
+    "entitlements_by_name", "parse_metadata",
 ]
 
 ENTITLEMENT_UNITS = frozenset(
@@ -30,14 +31,6 @@ ENTITLEMENT_UNITS = frozenset(
 )
 """The 27 values of License Manager's ``EntitlementUnit``."""
 
-_TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(?:(:\d{2})(?:\.(\d{1,9}))?)?"
-    r"(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
-    re.ASCII,
-)
-"""ISO-8601 extended date-time: minutes, optionally seconds and a fraction of up to nine digits,
-then no zone (UTC), ``Z`` or ``±HH:MM``. Groups: date and ``HH:MM``, ``:SS``, the fraction's
-digits, the zone."""
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 NUMBER = re.compile(r" *([0-9]+(?:\.[0-9]+)?) *", re.ASCII)
 """An entitlement number: ASCII digits with an optional ``.`` fraction, optionally surrounded by
@@ -61,62 +54,6 @@ def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ..
             f.validator is not None or f.converter is not None for f in fields):
         raise TypeError(f"{cls.__name__}: fast construction needs every field, unchecked")
     return tuple(getattr(cls, name).__set__ for name in names)
-
-
-def _fromisoformat_310(match: re.Match[str]) -> datetime:
-    """``fromisoformat`` before 3.11 takes neither ``Z`` nor fractions other than 3 or 6 digits."""
-    minutes, seconds, fraction, zone = match.groups()
-    fraction = "." + fraction[:6].ljust(6, "0") if fraction else ""
-    zone = "+00:00" if zone == "Z" else (zone or "")
-    return datetime.fromisoformat(minutes + (seconds or "") + fraction + zone)
-
-
-_FROMISOFORMAT_TAKES_ISO_8601 = sys.version_info >= (3, 11)
-
-
-def parse_time(text: object, what: str) -> datetime:
-    """Parse an ISO-8601 date-time as the tokens write it; no zone means UTC.
-
-    Minutes (``2021-04-13T05:35``, what Java's ``LocalDateTime.toString()`` prints at a
-    whole minute), seconds, and seconds with a fraction of up to nine digits; no zone,
-    ``Z`` or a ``±HH:MM`` offset. Nothing looser: no date alone, no space for ``T``, no
-    lowercase ``t``/``z``, no week, ordinal or basic-format dates, no other offset forms.
-
-    Args:
-        text: the value to parse.
-        what: names the value in error messages.
-
-    Returns:
-        An aware ``datetime``.
-
-    Raises:
-        Malformed: ``text`` is not a string, not an ISO-8601 date-time, or not a real instant.
-    """
-    # The usual form, ``2021-04-13T05:35:47``: its separators in place, and fromisoformat
-    # takes only ASCII digits between them. Anything else, and any error, takes the full path.
-    if type(text) is str and len(text) == 19 and text[4::3] == "--T::" and text.isascii():
-        try:
-            return datetime.fromisoformat(text + "+00:00")
-        except ValueError:
-            pass
-    if not isinstance(text, str):
-        raise Malformed(f"{what}: a time must be an ISO-8601 string")
-    match = _TIME.fullmatch(text)
-    if match is None:
-        raise Malformed(f"{what}: {text[:40]!r} is not an ISO-8601 date-time")
-    try:
-        if _FROMISOFORMAT_TAKES_ISO_8601:  # no zone (group 4) is UTC: say so in the text
-            moment = datetime.fromisoformat(text if match.lastindex == 4 else text + "+00:00")
-        else:
-            moment = _fromisoformat_310(match)
-    except ValueError as exc:
-        raise Malformed(f"{what}: {text!r} is not a real date-time") from exc
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    try:
-        return moment.astimezone(timezone.utc)
-    except OverflowError:
-        raise Malformed(f"{what}: {text!r} cannot be represented in UTC") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -408,16 +345,3 @@ class LicenseClaims:
  _set_node_id, _set_checkout_metadata, _set_extra) = slot_setters(
     LicenseClaims, "license_arn", "issued_at", "expiration", "consumption_token",
     "entitlements", "node_id", "checkout_metadata", "extra")
-
-
-def format_time(moment: datetime) -> str:
-    """Format an instant as UTC ISO-8601 with ``Z`` (microseconds only when present).
-
-    Args:
-        moment: an aware ``datetime``.
-
-    Returns:
-        e.g. ``"2021-04-13T05:35:47Z"``.
-    """
-    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
-    return text + "Z"

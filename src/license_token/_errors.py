@@ -42,51 +42,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
-    "AccessDenied",
-    "AnswerUnreadable",
-    "AwsError",
-    "BadSignature",
-    "ClockBehind",
-    "ClockRollback",
-    "ConfigurationError",
-    "Conflict",
-    "ConnectionFailed",
-    "ContainerNodeId",
-    "CredentialsExpired",
-    "CredentialsRejected",
-    "EntitlementAmbiguous",
-    "EntitlementInsufficient",
-    "EntitlementMissing",
-    "EntitlementNotAllowed",
-    "Expired",
-    "InvalidLicense",
-    "InvalidRequest",
-    "KeyRejected",
-    "KeyUnusable",
-    "LicenseMismatch",
-    "LicenseTokenError",
-    "Malformed",
-    "NoCredentials",
-    "NoEntitlementsAllowed",
-    "NodeIdUnavailable",
-    "NodeMismatch",
-    "NotInStore",
-    "NotYetValid",
-    "Redirect",
-    "RequestMismatch",
-    "ResourceNotFound",
-    "ResponseMismatch",
-    "SeatNotReturned",
-    "ServiceUnavailable",
-    "StoreCorrupt",
-    "StoreError",
-    "StoreUnavailable",
-    "Throttled",
-    "TokenRejected",
-    "UnsupportedAlgorithm",
-    "UnsupportedSignatureMethod",
-    "token_prefix",
-    "token_repr",
+    "AccessDenied", "AnswerUnreadable", "AwsError", "BadSignature", "ClockBehind",
+    "ClockRollback", "ConfigurationError", "Conflict", "ConnectionFailed", "ContainerNodeId",
+    "CredentialsExpired", "CredentialsRejected", "EntitlementAmbiguous",
+    "EntitlementInsufficient", "EntitlementMissing", "EntitlementNotAllowed", "Expired",
+    "InvalidLicense", "InvalidRequest", "KeyRejected", "KeyUnusable", "LicenseMismatch",
+    "LicenseTokenError", "Malformed", "NoCredentials", "NoEntitlementsAllowed",
+    "NodeIdUnavailable", "NodeMismatch", "NotInStore", "NotYetValid", "Redirect",
+    "RequestMismatch", "ResourceNotFound", "ResponseMismatch", "SeatNotReturned",
+    "ServiceUnavailable", "StoreCorrupt", "StoreError", "StoreUnavailable", "Throttled",
+    "TokenRejected", "UnsupportedAlgorithm", "UnsupportedSignatureMethod"
 ]
 
 
@@ -418,18 +383,3 @@ class TokenRejected(AwsError):
     """
 
     code = "aws_token_rejected"
-
-
-def token_prefix(token: str) -> str:
-    """The first characters of a token, enough to tell it apart in a log or a message."""
-    return f"{token[:8]}..."
-
-
-def token_repr(value: str | tuple[str, ...] | None) -> str:
-    """``repr`` of a token, or of a tuple of them, shortened to ``token_prefix()`` as in logs.
-
-    For the ``repr=`` of attrs fields that hold consumption tokens or ``ClientToken`` values.
-    """
-    if isinstance(value, tuple):
-        return repr(tuple(token_prefix(token) for token in value))
-    return repr(value if value is None else token_prefix(value))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["Log", "when_logging"]
+__all__ = ["Log", "token_prefix", "token_repr", "when_logging"]
 
 _waiting: list[Callable[[], None]] = []
 _started = False  # a logger of the library was looked up: its messages may flow now
@@ -80,3 +80,18 @@ class Log:
     def error(self, message: str, *args: object) -> None:
         """``Logger.error``, attributed to the caller."""
         self.logger.error(message, *args, stacklevel=2)
+
+
+def token_prefix(token: str) -> str:
+    """The first characters of a token, enough to tell it apart in a log or a message."""
+    return f"{token[:8]}..."
+
+
+def token_repr(value: str | tuple[str, ...] | None) -> str:
+    """``repr`` of a token, or of a tuple of them, shortened to ``token_prefix()`` as in logs.
+
+    For the ``repr=`` of attrs fields that hold consumption tokens or ``ClientToken`` values.
+    """
+    if isinstance(value, tuple):
+        return repr(tuple(token_prefix(token) for token in value))
+    return repr(value if value is None else token_prefix(value))

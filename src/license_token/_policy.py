@@ -9,7 +9,8 @@ from types import MappingProxyType
 
 import attrs
 
-from ._claims import ENTITLEMENT_UNITS, NUMBER, Entitlement, LicenseClaims, format_time
+from ._claims import ENTITLEMENT_UNITS, NUMBER, Entitlement, LicenseClaims
+from ._clock import format_time
 from ._errors import (
     ClockBehind,
     ConfigurationError,

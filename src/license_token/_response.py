@@ -9,7 +9,8 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ._claims import LicenseClaims, format_time, parse_metadata, parse_time
+from ._claims import LicenseClaims, parse_metadata
+from ._clock import format_time, parse_time
 from ._errors import ConfigurationError, Malformed, ResponseMismatch
 from ._jws import MAX_TOKEN_LENGTH, loads_strict
 

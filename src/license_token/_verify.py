@@ -14,10 +14,9 @@ from ._claims import (
     LicenseClaims,
     entitlement_named,
     entitlements_by_name,
-    format_time,
     slot_setters,
 )
-from ._clock import Clock, current_time, utc_now
+from ._clock import Clock, current_time, format_time, utc_now
 from ._errors import BadSignature, ConfigurationError
 from ._jws import loads_strict, parse_compact, signature_length, verify_ps384
 from ._keys import PinnedKey, TrustStore

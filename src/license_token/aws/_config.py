@@ -73,6 +73,12 @@ def check_client_options(service: str, *, client: Any = None, session: Any = Non
                 return
         _check_region(service, region_name)
         return
+    _check_profile_and_region(service, profile_name, region_name)
+
+
+def _check_profile_and_region(service: str, profile_name: str | None,
+                              region_name: str | None) -> None:
+    """The profile named (argument or environment) exists, and a Region is configured."""
     profiles = _profiles()
     if profiles is None:  # a file this parser cannot read: botocore will say
         return

@@ -44,8 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._claims import format_time, parse_time
-from .._clock import Clock, current_time, utc_now
+from .._clock import Clock, current_time, format_time, parse_time, utc_now
 from .._errors import (
     ConfigurationError,
     Expired,
@@ -53,9 +52,8 @@ from .._errors import (
     Malformed,
     NoEntitlementsAllowed,
     ResourceNotFound,
-    token_repr,
 )
-from .._log import Log
+from .._log import Log, token_repr
 from ._seat import Seat, give_back
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from typing import Any
 
 import attrs
 
-from .._claims import parse_metadata, parse_time
+from .._claims import parse_metadata
+from .._clock import parse_time
 from .._errors import Malformed
 
 __all__ = ["ConsumptionConfiguration", "LicenseDetails", "LicenseEntitlement"]

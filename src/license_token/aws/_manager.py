@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 import attrs
 
 from .._claims import Entitlement
-from .._errors import InvalidLicense, InvalidRequest, LicenseTokenError, Redirect, token_repr
+from .._errors import InvalidLicense, InvalidRequest, LicenseTokenError, Redirect
+from .._log import token_repr
 from .._policy import Requirement
 from .._verify import VerifiedLicense, Verifier, verify_allowing_slow_clock
 from ._answers import install_answer_check

@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from .._claims import parse_time
+from .._clock import parse_time
 from .._errors import (
     InvalidLicense,
     LicenseTokenError,
     NotYetValid,
     RequestMismatch,
     SeatNotReturned,
-    token_prefix,
 )
 from .._keys import TrustStore
+from .._log import token_prefix
 from ._checkout import check_answers, signed_claims, token_claims
 from ._seat import Seat, give_back
 

@@ -23,8 +23,8 @@ from .._errors import (
     LicenseTokenError,
     ResourceNotFound,
     ServiceUnavailable,
-    token_repr,
 )
+from .._log import token_repr
 
 __all__ = ["GiveBack", "Returned", "Seat", "answer_lost", "give_back"]
 

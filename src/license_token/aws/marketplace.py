@@ -27,14 +27,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .._claims import (
-    Entitlement,
-    LicenseClaims,
-    entitlement_named,
-    entitlements_by_name,
-    format_time,
-)
-from .._clock import current_time, utc_now
+from .._claims import Entitlement, LicenseClaims, entitlement_named, entitlements_by_name
+from .._clock import current_time, format_time, utc_now
 from .._errors import ConfigurationError, LicenseTokenError, Malformed
 from .._policy import Requirement
 from .._verify import VerifiedLicense, Verifier

@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from .. import _claims
+from .._clock import parse_time
 from .._errors import ConfigurationError, InvalidLicense, Malformed
 from .._files import read_bounded
 from .._keys import TrustStore
@@ -98,7 +98,7 @@ def instant(text: str) -> datetime:
     try:
         if _DATE.fullmatch(text):
             return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-        return _claims.parse_time(text, "time")
+        return parse_time(text, "time")
     except (InvalidLicense, ValueError):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO-8601 date or date-time "

@@ -18,7 +18,8 @@ from typing import Any
 
 import attrs
 
-from .._claims import Entitlement, LicenseClaims, format_time
+from .._claims import Entitlement, LicenseClaims
+from .._clock import format_time
 from .._errors import InvalidLicense, LicenseTokenError
 from .._jws import loads_strict, parse_compact, verify_ps384
 from .._keys import TrustStore

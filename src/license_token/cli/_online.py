@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._claims import ENTITLEMENT_UNITS, Entitlement, format_time
+from .._claims import ENTITLEMENT_UNITS, Entitlement
+from .._clock import format_time
 from .._errors import (
     AwsError,
     ConfigurationError,

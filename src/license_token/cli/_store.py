@@ -7,7 +7,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from .._claims import format_time
+from .._clock import format_time
 from .._errors import ContainerNodeId, LicenseTokenError, StoreUnavailable
 from ..startup import check_license
 from ..store import LicenseStore

@@ -82,6 +82,13 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
     moment = current_time(verifier.clock, now)
     if renew is None:
         return StartupResult(license=_pick(store, verifier, license_arn, now=moment))
+    return _renewing(store, verifier, license_arn, renew, policy, moment, rng)
+
+
+def _renewing(store: LicenseStore, verifier: Verifier, license_arn: str | None,
+              renew: Renewer, policy: RenewalPolicy | None, moment: datetime,
+              rng: random.Random | None) -> StartupResult:
+    """``check_license`` with a renewer: its terms checked, then the renewal run."""
     import random  # the renewal's imports, for a start that has a renewer only
 
     from . import _policy
@@ -91,7 +98,6 @@ def check_license(store: LicenseStore, verifier: Verifier, *, license_arn: str |
         raise ConfigurationError(_not_a_renewer(renew))
     if license_arn is not None and license_arn != renew.license_arn:
         raise ConfigurationError("license_arn differs from the renewer's license")
-
     return Renewal(store, verifier, renew, policy or _policy.DEFAULT_POLICY, moment,
                    rng or random.Random()).run()  # noqa: S311 (back-off jitter, not secrets)
 

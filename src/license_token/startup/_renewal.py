@@ -29,9 +29,8 @@ from .._errors import (
     NotYetValid,
     SeatNotReturned,
     StoreError,
-    token_prefix,
 )
-from .._log import Log
+from .._log import Log, token_prefix
 from .._response import Source
 from .._verify import VerifiedLicense, Verifier
 from ..store import Backoff, LicenseStore, SeatLedger, SeatRecord, SeatState

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import attrs
 
-from .._errors import LicenseTokenError, token_repr
+from .._errors import LicenseTokenError
+from .._log import token_repr
 from .._verify import VerifiedLicense
 
 __all__ = ["StartupResult"]

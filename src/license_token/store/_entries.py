@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .._claims import format_time, parse_time
+from .._clock import format_time, parse_time
 from .._errors import LicenseTokenError, Malformed, StoreCorrupt, StoreError, StoreUnavailable
 from .._files import NotRegularFile, read_regular
 from .._jws import loads_strict

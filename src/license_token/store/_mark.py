@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-from .._claims import format_time, parse_time
+from .._clock import format_time, parse_time
 from .._errors import ClockRollback, InvalidLicense, Malformed, StoreCorrupt
 from .._files import read_regular
 from .._jws import loads_strict

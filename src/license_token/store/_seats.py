@@ -17,9 +17,10 @@ from typing import Any
 
 import attrs
 
-from .._claims import format_time, parse_time
-from .._errors import ConfigurationError, Malformed, token_repr
+from .._clock import format_time, parse_time
+from .._errors import ConfigurationError, Malformed
 from .._jws import loads_strict
+from .._log import token_repr
 
 __all__ = ["RETURNED_KEPT", "Backoff", "LedgerState", "SeatRecord", "SeatState"]
 
