@@ -138,3 +138,20 @@ def test_no_test_module_imports_another() -> None:
                 found += [f"{path.name}:{node.lineno} imports {a.name}"
                           for a in node.names if a.name in names]
     assert found == []
+
+
+@pytest.mark.parametrize("module", ["_jws", "_clock", "_claims", "_response", "_policy",
+                                    "_verify"])
+def test_each_fast_path_listed_in_a_core_docstring_names_a_test_that_holds_it(
+        module: str) -> None:
+    """A core module lists its fast paths, each with the differential test that holds it
+    equal to its full check; a renamed or deleted test leaves no stale name behind."""
+    import importlib
+    import re
+
+    doc = importlib.import_module(f"license_token.{module}").__doc__ or ""
+    named = set(re.findall(r"``(test_\w+)``", doc))
+    assert "Fast path" in doc and named, f"{module} lists no fast path"
+    suite = (PACKAGE.parents[1] / "tests" / "test_fast_paths.py").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^def (test_\w+)\(", suite, re.M))
+    assert named <= defined, f"{module} names tests that do not exist: {named - defined}"

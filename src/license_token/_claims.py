@@ -1,4 +1,16 @@
-"""The signed payload of a checkout token, as frozen values, and its time format."""
+"""The signed payload of a checkout token, as frozen values.
+
+Fast paths, each beside its full check; ``tests/test_fast_paths.py`` holds each pair equal:
+
+- ``slot_setters``: ``Entitlement`` and ``LicenseClaims`` built field by field after their
+  checks, for attrs' ``__init__`` (``test_claims_built_directly_equal_claims_built_by_attrs``,
+  ``test_entitlements_built_inline_agree_with_from_claim``,
+  ``test_direct_construction_is_refused_for_a_class_it_would_not_build_faithfully``).
+- ``LicenseClaims._from_payload``: the count of known claims, for computing ``extra``
+  (the same claims test).
+- ``Entitlement.number``: all ASCII digits, for the ``NUMBER`` grammar
+  (``test_number_fast_path_agrees_with_the_grammar``).
+"""
 
 from __future__ import annotations
 

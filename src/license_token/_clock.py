@@ -1,5 +1,10 @@
 """Time: the one place that reads the clock (the system clock in UTC, or the caller's
-``now``), and the tokens' time format (``parse_time``, ``format_time``)."""
+``now``), and the tokens' time format (``parse_time``, ``format_time``).
+
+Fast path, beside its full check (``tests/test_fast_paths.py``): ``parse_time`` reads the usual
+``2021-04-13T05:35:47`` with one ``fromisoformat``, for the ``_TIME`` grammar and the zone
+handling (``test_time_parsing_agrees_with_the_reference``).
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,19 @@ No I/O: a token in, a parsed ``CompactJWS`` out, or a
 state is a small, bounded cache of validated headers (immutable data).
 Header members that name a key (``jwk``, ``jku``, ``x5u``, ``x5c``) are never read:
 keys come only from the caller's ``TrustStore``.
+
+Fast paths, each beside its full check; ``tests/test_fast_paths.py`` holds each pair equal:
+
+- ``b64url_decode``: the alphabet checked by one ``translate``, then a non-strict
+  ``a2b_base64``, for a strict decode (``test_base64url_decode_agrees_with_the_reference``).
+- ``_decode``: the decoder's own scanner from index 0, for ``JSONDecoder.decode`` when no
+  whitespace surrounds the value (``test_scanning_directly_agrees_with_decode``).
+- ``loads_strict``: byte prefilters (a backslash at all; more brackets than the depth bound)
+  before the lone-surrogate and depth walks
+  (``test_the_one_pass_prefilter_agrees_with_the_full_checks``).
+- ``_HEADERS``: a header seen before is not parsed again, for ``_parse_header``
+  (``test_the_header_cache_agrees_with_parsing_afresh``,
+  ``test_a_full_header_cache_changes_no_result``).
 """
 
 from __future__ import annotations
@@ -251,26 +264,14 @@ def _assemble(header: Mapping[str, Any], token: bytes, parts: list[bytes]) -> Co
 
 def parse_compact(text: str) -> CompactJWS:
     """Split, bound and decode a compact JWS; check the header; verify nothing yet."""
-    # The steps of _segments and _assemble, inline: this runs at every verification.
-    if len(text) > MAX_TOKEN_LENGTH:
-        raise Malformed(f"token longer than {MAX_TOKEN_LENGTH} characters")
-    try:
-        token = text.encode("ascii")
-    except UnicodeEncodeError:
-        raise Malformed("token: characters outside unpadded base64url") from None
-    parts = token.split(b".")
-    if len(parts) != 3:
-        raise Malformed(f"compact JWS needs 3 dot-separated parts, got {len(parts)}")
-    header_b64, payload_b64, signature_b64 = parts
-    header = _HEADERS.get(header_b64)
+    token, parts = _segments(text)
+    header = _HEADERS.get(parts[0])  # the cache: a header seen before is not parsed again
     if header is None:
-        header = _parse_header(header_b64)
-    payload = b64url_decode(payload_b64, "payload")
-    signature = b64url_decode(signature_b64, "signature")
-    if not signature:
+        header = _parse_header(parts[0])
+    jws = _assemble(header, token, parts)
+    if not jws.signature:
         raise Malformed("signature: empty")
-    return _new_tuple(CompactJWS, (header, payload,
-                                   token[: len(header_b64) + 1 + len(payload_b64)], signature))
+    return jws
 
 
 def decode_unverified(text: str) -> tuple[CompactJWS, Malformed | UnsupportedAlgorithm | None]:

@@ -1,4 +1,10 @@
-"""The decision: validity window, license and node pins, required entitlements."""
+"""The decision: validity window, license and node pins, required entitlements.
+
+Fast paths, beside their full checks (``tests/test_fast_paths.py``,
+``test_the_policy_agrees_with_its_documented_rules``): ``Requirement._check`` matches
+inline, for ``Requirement.matches``; ``Policy._check`` maps one requirement without a
+comprehension.
+"""
 
 from __future__ import annotations
 

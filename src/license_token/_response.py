@@ -1,4 +1,18 @@
-"""Reading checkout responses and checking their unsigned fields against the signed claims."""
+"""Reading checkout responses and checking their unsigned fields against the signed claims.
+
+Fast paths, each beside its full check; ``tests/test_fast_paths.py`` holds each pair equal:
+
+- ``read_response``: a plain ``dict``, for the general ``Mapping`` path
+  (``test_the_dict_shortcut_agrees_with_the_mapping_path``).
+- ``_copies_payload``: the unsigned fields compared with the signed payload as raw JSON
+  values, for ``compare_fully`` (``test_raw_json_comparison_agrees_with_the_full_comparison``,
+  ``test_raw_json_comparison_agrees_for_each_field``,
+  ``test_the_raw_json_comparison_accepts_an_untouched_response``).
+- ``_same_entitlements``: the entries compared in order, for the multiset comparison
+  (``test_compare_fully_agrees_with_a_comparison_without_shortcuts``,
+  ``test_compare_fully_agrees_on_the_entitlements_alone``; a decoy member spelled otherwise
+  never stands in for the real one: the response guard examples).
+"""
 
 from __future__ import annotations
 

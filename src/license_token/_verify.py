@@ -1,4 +1,15 @@
-"""The one safe recipe: ``Verifier.verify`` checks signature, claims, response and policy."""
+"""The one safe recipe: ``Verifier.verify`` checks signature, claims, response and policy.
+
+Fast paths, each beside its full check; ``tests/test_fast_paths.py`` holds each pair equal:
+
+- ``Verifier._verifying_key``: the key that verified last is tried first, with its
+  signature length known, for trying every candidate
+  (``test_the_kept_key_agrees_with_trying_every_key``).
+- ``Verifier.verify``: the default clock read without ``current_time``'s check (it is UTC)
+  (``test_the_default_clock_shortcut_agrees_with_an_equal_clock``).
+- ``_build``: ``VerifiedLicense`` built field by field, for attrs' ``__init__``
+  (``test_a_verified_license_equals_one_built_by_attrs``).
+"""
 
 from __future__ import annotations
 
