@@ -1,4 +1,4 @@
-"""Check the coverage thresholds of issue 11 in a ``coverage json`` report.
+"""Check the coverage thresholds in a ``coverage json`` report.
 
 Branch coverage of the core modules at least 98 %, and at least 92 % (statements and
 branches) for the whole package, the online CLI included. Prints each figure.
