@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from conftest import UTC
 
 from license_token import (
     ConfigurationError,
@@ -21,8 +22,6 @@ from license_token import (
 )
 from license_token._clock import _TIME, _fromisoformat_310, parse_time
 from license_token.testing import TokenFactory
-
-UTC = timezone.utc
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS
+from conftest import EXIT_USAGE, VECTORS
 
 from license_token.cli import main
 from license_token.testing import LocalLicenseManager, TokenFactory
 
-EXIT_USAGE = 2
 UNREADABLE = "/proc/self/mem"  # exists, is a file, and reading it from offset 0 fails (EIO)
 IMPOSSIBLE_DIR = "/proc/license-token-test/x"  # cannot be created, even by root
 

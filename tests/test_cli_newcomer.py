@@ -10,28 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import EXIT_USAGE, cli_argv
 
 from license_token import ConfigurationError, Requirement, Verifier, node
 from license_token.cli import main
 from license_token.store import LicenseStore
 from license_token.testing import LocalLicenseManager, TokenFactory
 
-EXIT_USAGE = 2
 ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, factory: TokenFactory) -> Path:
-    key = tmp_path / "issuer.pem"
-    key.write_bytes(factory.public_key_pem())
-    return key
-
-
-def _command(template: str, key_file: Path, factory: TokenFactory) -> list[str]:
-    """``template``'s argv, with ``{key}``, ``{dir}`` and a fresh ``{response}`` filled in."""
-    response = key_file.parent / "response.json"
-    response.write_text(json.dumps(factory.response()))
-    return shlex.split(template.format(key=key_file, dir=key_file.parent, response=response))
 
 
 @pytest.fixture
@@ -94,7 +80,7 @@ def test_make_client_turns_a_bad_endpoint_into_invalid_request() -> None:
 def test_argparse_usage_errors_under_json_print_the_usage_document(
         command: str, key_file: Path, factory: TokenFactory,
         capsys: pytest.CaptureFixture[str]) -> None:
-    argv = _command(command, key_file, factory)
+    argv = cli_argv(command, key_file, factory)
     assert main(argv) == EXIT_USAGE
     out, err = capsys.readouterr()
     doc = json.loads(out)
@@ -133,7 +119,7 @@ def test_node_id_in_a_container_names_the_cli_options(
 ])
 def test_an_empty_salt_is_a_usage_error(command: str, key_file: Path, factory: TokenFactory,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    argv = _command(command, key_file, factory)
+    argv = cli_argv(command, key_file, factory)
     assert main(argv) == EXIT_USAGE
     out, err = capsys.readouterr()
     assert "license-token: error: app_salt must not be empty" in err
@@ -230,7 +216,7 @@ def test_a_zero_minimum_is_accepted() -> None:
 def test_empty_pins_and_negative_minimums_are_usage_errors(
         command: str, message: str, key_file: Path, factory: TokenFactory,
         capsys: pytest.CaptureFixture[str]) -> None:
-    argv = _command(command, key_file, factory)
+    argv = cli_argv(command, key_file, factory)
     assert main(argv) == EXIT_USAGE
     out, err = capsys.readouterr()
     assert message in err

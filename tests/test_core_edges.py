@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +16,7 @@ from types import MappingProxyType
 
 import attrs
 import pytest
-from conftest import NOW
+from conftest import BASE_CLAIMS, NOW
 
 from license_token import (
     BadSignature,
@@ -280,20 +279,6 @@ def test_an_unsigned_time_that_is_null_is_malformed(
         issuer: TokenFactory, verifier: Verifier, field: str) -> None:
     with pytest.raises(Malformed, match=f"response {field!r}: a time must be"):
         verifier.verify(issuer.response() | {field: None})
-
-
-@pytest.fixture
-def local_zone_kolkata(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's local time zone is UTC+05:30 for the test (POSIX ``tzset``)."""
-    import time
-
-    if not hasattr(time, "tzset"):
-        pytest.skip("time.tzset is POSIX only")
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.usefixtures("local_zone_kolkata")
@@ -607,10 +592,6 @@ def test_times_are_printed_in_utc_whatever_the_local_zone() -> None:
         "2026-03-15T12:00:00Z")
 
 
-_BASE_CLAIMS = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
-                "expiration": "2021-01-02T00:00:00"}
-
-
 @pytest.mark.parametrize("present", [
     {}, {"entitlementsAllowed": []}, {"checkoutMetadata": {}}, {"nodeId": "n"},
     {"licenseConsumptionToken": "t"}, {"nodeId": None},
@@ -618,13 +599,13 @@ _BASE_CLAIMS = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
      "licenseConsumptionToken": "t"}])
 def test_one_unknown_claim_is_kept_whichever_known_claims_are_present(
         present: dict[str, object]) -> None:
-    claims = LicenseClaims._from_payload(_BASE_CLAIMS | present | {"somethingNew": [1]})
+    claims = LicenseClaims._from_payload(BASE_CLAIMS | present | {"somethingNew": [1]})
     assert dict(claims.extra) == {"somethingNew": [1]}
-    assert dict(LicenseClaims._from_payload(_BASE_CLAIMS | present).extra) == {}
+    assert dict(LicenseClaims._from_payload(BASE_CLAIMS | present).extra) == {}
 
 
 def test_a_token_that_expires_as_it_is_issued_is_valid_within_the_leeway() -> None:
-    claims = LicenseClaims._from_payload(_BASE_CLAIMS | {"expiration": "2021-01-01T00:00:00"})
+    claims = LicenseClaims._from_payload(BASE_CLAIMS | {"expiration": "2021-01-01T00:00:00"})
     assert claims.expiration == claims.issued_at
     moment = claims.issued_at + timedelta(seconds=59)
     assert Policy(leeway=60)._check(claims, moment) == {}
@@ -635,7 +616,7 @@ def test_a_token_that_expires_as_it_is_issued_is_valid_within_the_leeway() -> No
     {"name": "Users", "unit": "Count", "value": 5}, {"name": None, "unit": "Count"}])
 def test_signed_entitlement_members_of_the_wrong_type(entry: dict[str, object]) -> None:
     with pytest.raises(Malformed, match=r"entitlementsAllowed\[1\]: 'name' and 'unit' must"):
-        LicenseClaims._from_payload(_BASE_CLAIMS | {"entitlementsAllowed": [
+        LicenseClaims._from_payload(BASE_CLAIMS | {"entitlementsAllowed": [
             {"name": "Pro", "unit": "None"}, entry]})
 
 
@@ -651,7 +632,7 @@ class _TaggedClaims(LicenseClaims):
 
 def test_a_subclass_with_a_field_of_its_own_gets_every_claim_and_its_default() -> None:
     entry = {"name": "Users", "unit": "Count", "value": "5"}
-    payload = _BASE_CLAIMS | {"nodeId": "n", "licenseConsumptionToken": "t", "somethingNew": 1,
+    payload = BASE_CLAIMS | {"nodeId": "n", "licenseConsumptionToken": "t", "somethingNew": 1,
                               "checkoutMetadata": {"Mac": "aa"}, "entitlementsAllowed": [entry]}
     claims = _TaggedClaims._from_payload(payload)
     assert isinstance(claims, _TaggedClaims)

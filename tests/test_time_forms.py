@@ -7,15 +7,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import AT, UTC
 from hypothesis import given
 from hypothesis import strategies as st
 
 from license_token import Malformed, ResponseMismatch, VerifiedLicense, Verifier, _clock
 from license_token._clock import parse_time
 from license_token.testing import TokenFactory, response_for
-
-UTC = timezone.utc
-AT = datetime(2021, 4, 13, 5, 35, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
