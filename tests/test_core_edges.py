@@ -37,7 +37,6 @@ from license_token import (
     TrustStore,
     Verifier,
 )
-from license_token._clock import parse_time
 from license_token._jws import _HEADERS, b64url_decode, loads_strict, parse_compact
 from license_token._key_forms import _check_pss_parameters, _tlv
 from license_token._policy import split_entitlement_spec
@@ -574,22 +573,6 @@ def test_der_reader_bounds_exactly() -> None:
 def test_a_pem_label_that_is_not_ascii_is_refused() -> None:
     with pytest.raises(KeyRejected, match="is not a public key"):
         TrustStore.from_pem("-----BEGIN PÜBLIC KEY-----\nAAAA\n-----END PÜBLIC KEY-----\n")
-
-
-@pytest.mark.parametrize("text", ["2021-04-13T05:35:", "2021-04-13T05:35:4",
-                                  "2021-04-13T05:35:4Z", "2021-04-13T05:3"])
-def test_a_time_cut_short_is_malformed_though_its_separators_are_in_place(text: str) -> None:
-    """``fromisoformat("2021-04-13T05:35:+00:00")`` is 05:35:00 on Python 3.11+."""
-    with pytest.raises(Malformed, match="is not an ISO-8601 date-time"):
-        parse_time(text, "t")
-
-
-@pytest.mark.usefixtures("local_zone_kolkata")
-def test_times_are_printed_in_utc_whatever_the_local_zone() -> None:
-    from license_token._clock import format_time
-
-    assert format_time(datetime(2026, 3, 15, 12, tzinfo=timezone.utc)) == (
-        "2026-03-15T12:00:00Z")
 
 
 @pytest.mark.parametrize("present", [

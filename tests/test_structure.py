@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS, NoOffset
+from conftest import VECTORS
 
 from license_token import ConfigurationError, KeyRejected, Requirement, TrustStore, Verifier
 from license_token._policy import DEFAULT_LEEWAY, split_entitlement_spec
 from license_token.cli import _parser
-from license_token.startup import BorrowRenewer, check_license
 from license_token.store import LicenseStore, StoreCorrupt
 from license_token.testing import TokenFactory
-
-NAIVE = datetime(2030, 1, 1)  # no zone: the mistake under test
-
-
-def test_a_naive_time_is_a_configuration_error_in_verifier_store_and_startup(
-        tmp_path: Path, factory: TokenFactory) -> None:
-    verifier = Verifier(factory.trust_store())
-    store = LicenseStore(tmp_path)
-    arn = store.save(factory.response(), verifier).license.license_arn  # writes the clock mark
-    naive_clock = Verifier(factory.trust_store(), clock=lambda: NAIVE)
-    renewer = BorrowRenewer(manager=None,  # type: ignore[arg-type]  # never called
-                            license_arn=arn, entitlements=[])
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        naive_clock.verify(factory.token())
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        store.load(arn, verifier, now=NAIVE)
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        check_license(store, naive_clock, renew=renewer)
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        check_license(store, verifier, now=NAIVE, renew=renewer)
 
 
 def test_the_cli_leeway_default_is_the_library_default(tmp_path: Path) -> None:
@@ -98,42 +77,3 @@ def test_from_jwk_takes_one_jwk_only() -> None:
 def test_the_store_lists_license_arns_without_shadowing_list() -> None:
     assert not hasattr(LicenseStore, "list")
     assert callable(LicenseStore.license_arns)
-
-
-def test_current_time_is_the_one_clock_helper() -> None:
-    from license_token._clock import current_time, utc_now
-
-    fixed = datetime(2030, 1, 1, tzinfo=timezone.utc)
-    assert current_time(utc_now, fixed) is fixed
-    assert current_time(lambda: fixed, None) is fixed
-    assert Verifier.DEFAULT_CLOCK is utc_now
-
-
-def test_online_results_read_the_clock_through_the_same_helper(factory: TokenFactory) -> None:
-    from license_token.aws.marketplace import EntitlementKeeper, online_license
-
-    online = online_license(factory.response(), product_sku="sku", key_fingerprint="aws:x")
-    assert online.is_current(datetime(2000, 1, 1, tzinfo=timezone.utc))
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        online.is_current(NAIVE)
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        online_license(factory.response(), product_sku="sku", key_fingerprint="aws:x",
-                       now=NAIVE)
-    keeper = EntitlementKeeper(checkout=lambda: online)
-    assert keeper.poll() is online
-    with pytest.raises(ConfigurationError, match="timezone-aware"):
-        keeper.poll(NAIVE)
-
-
-def test_one_zone_check_for_every_time_the_library_is_given(factory: TokenFactory) -> None:
-    import license_token.store
-    import license_token.store._lifecycle
-    from license_token._clock import aware
-
-    assert vars(license_token.store)["aware"] is aware
-    assert vars(license_token.store._lifecycle)["aware"] is aware
-    nameless = datetime(2030, 1, 1, tzinfo=NoOffset())
-    with pytest.raises(ConfigurationError, match="now must be a timezone-aware datetime"):
-        Verifier(factory.trust_store()).verify(factory.token(), now=nameless)
-    with pytest.raises(ConfigurationError, match="clock's reading must be a timezone-aware"):
-        Verifier(factory.trust_store(), clock=lambda: nameless).verify(factory.token())
