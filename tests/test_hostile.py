@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -23,10 +22,8 @@ from license_token import (
     EntitlementAmbiguous,
     EntitlementInsufficient,
     EntitlementMissing,
-    KeyRejected,
     Malformed,
     Requirement,
-    TrustStore,
     Verifier,
 )
 from license_token.store import LicenseStore, NotInStore, StoreCorrupt
@@ -274,118 +271,6 @@ def test_a_repeated_name_no_requirement_chose_is_ambiguous(
 
 
 # -- keys -------------------------------------------------------------------------------------
-
-def _der(tag: int, body: bytes) -> bytes:
-    size = len(body)
-    length = bytes([size]) if size < 128 else (
-        bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7)
-                                                                         // 8, "big"))
-    return bytes([tag]) + length + body
-
-
-_SHA256, _SHA384 = "0609608648016503040201", "0609608648016503040202"
-
-
-def _pss_spki(factory: TokenFactory, hash_oid: str | None, salt: int = 48) -> bytes:
-    """The factory's key as ``id-RSASSA-PSS``, restricted to ``hash_oid`` (None: no params)."""
-    def algorithm(oid: str) -> bytes:
-        return _der(0x30, bytes.fromhex(oid) + b"\x05\x00")
-
-    params = b""
-    if hash_oid is not None:
-        mgf = _der(0x30, bytes.fromhex("06092a864886f70d010108") + algorithm(hash_oid))
-        params = _der(0x30, _der(0xA0, algorithm(hash_oid)) + _der(0xA1, mgf)
-                      + _der(0xA2, _der(0x02, bytes([salt]))))
-    bit_string = factory.public_key_der()[4 + 15:]
-    oid = bytes.fromhex("06092a864886f70d01010a")
-    return _der(0x30, _der(0x30, oid + params) + bit_string)
-
-
-def _pem(der: bytes) -> bytes:
-    body = base64.encodebytes(der).replace(b"\n", b"")
-    lines = b"\n".join(body[i:i + 64] for i in range(0, len(body), 64))
-    return b"-----BEGIN PUBLIC KEY-----\n" + lines + b"\n-----END PUBLIC KEY-----\n"
-
-
-@pytest.mark.parametrize(("hash_oid", "salt"), [(_SHA256, 32), (_SHA384, 32), (_SHA256, 48)])
-def test_pss_key_restricted_to_other_parameters_is_rejected(
-        factory: TokenFactory, hash_oid: str, salt: int) -> None:
-    der = _pss_spki(factory, hash_oid, salt)
-    for load in (TrustStore.from_der, TrustStore.from_bytes,
-                 lambda d: TrustStore.from_pem(_pem(d)),
-                 lambda d: TrustStore.from_base64_der(base64.b64encode(d))):
-        with pytest.raises(KeyRejected, match="RSASSA-PSS"):
-            load(der)
-
-
-@pytest.mark.parametrize("hash_oid", [None, _SHA384])
-def test_pss_key_unrestricted_or_for_ps384_is_accepted(
-        factory: TokenFactory, hash_oid: str | None) -> None:
-    der = _pss_spki(factory, hash_oid)
-    for store in (TrustStore.from_der(der), TrustStore.from_pem(_pem(der))):
-        assert Verifier(store).verify(factory.token()).key.key_size == 2048
-
-
-def test_jwk_key_ops_must_allow_verify(factory: TokenFactory) -> None:
-    jwk = json.loads((ROOT / "vectors" / "keys" / "a2048.jwk.json").read_text())
-    for ops in (["encrypt"], [], "verify", [1]):
-        with pytest.raises(KeyRejected, match="key_ops"):
-            TrustStore.from_jwk(jwk | {"key_ops": ops})
-    assert len(TrustStore.from_jwk(jwk | {"key_ops": ["verify"]})) == 1
-
-
-def test_jwk_key_ops_that_is_not_a_list_says_so() -> None:
-    jwk = json.loads((ROOT / "vectors" / "keys" / "a2048.jwk.json").read_text())
-    with pytest.raises(KeyRejected, match="'key_ops' must be a list, not str"):
-        TrustStore.from_jwk(jwk | {"key_ops": "verify"})
-
-
-def test_a_key_file_name_with_a_nul_is_key_rejected() -> None:
-    with pytest.raises(KeyRejected, match="cannot read key file"):
-        TrustStore.from_file("a\x00b")
-
-
-def test_a_huge_pem_label_is_not_echoed_in_full() -> None:
-    pem = b"-----BEGIN " + b"X" * 100_000 + b"-----\nAAAA\n-----END X-----\n"
-    with pytest.raises(KeyRejected, match="is not a public key") as info:
-        TrustStore.from_pem(pem)
-    assert len(str(info.value)) < 300
-
-
-_UNKNOWN_OID_KEY = bytes.fromhex("300b300606042a030405030100")
-
-
-@pytest.mark.parametrize("load", [
-    lambda: TrustStore.from_der(_UNKNOWN_OID_KEY),
-    lambda: TrustStore.from_bytes(_UNKNOWN_OID_KEY),
-    lambda: TrustStore.from_pem(_pem(_UNKNOWN_OID_KEY)),
-    lambda: TrustStore.from_base64_der(base64.b64encode(_UNKNOWN_OID_KEY)),
-    lambda: TrustStore.from_kms_public_key({"PublicKey": _UNKNOWN_OID_KEY, "KeySpec": "RSA_2048",
-                                            "SigningAlgorithms": ["RSASSA_PSS_SHA_384"]}),
-    lambda: TrustStore.from_pem("\ud800"),
-    lambda: TrustStore.from_base64_der("\ud800"),
-    lambda: TrustStore.from_kms_public_key({"PublicKey": "\ud800", "KeySpec": "RSA_2048",
-                                            "SigningAlgorithms": ["RSASSA_PSS_SHA_384"]}),
-    lambda: TrustStore.from_jwk("[" * 100_000),
-    lambda: TrustStore.from_jwks("{\"keys\": " + "[" * 100_000),
-    lambda: TrustStore.from_bytes(b"{" + b'"a":[' * 50_000),
-    lambda: TrustStore.from_bytes(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
-    lambda: TrustStore.from_jwk({"kty": "RSA", "n": "\ud800", "e": "AQAB"}),
-])
-def test_key_loaders_raise_only_key_rejected(load: Any) -> None:
-    with pytest.raises(KeyRejected):
-        load()
-
-
-def test_key_file_with_an_unknown_algorithm_is_rejected(tmp_path: Path) -> None:
-    path = tmp_path / "key.der"
-    path.write_bytes(_UNKNOWN_OID_KEY)
-    with pytest.raises(KeyRejected, match="DER"):
-        TrustStore.from_file(path)
-    nested = tmp_path / "nested.json"
-    nested.write_bytes(b'{"kty":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
-    with pytest.raises(KeyRejected, match="JSON"):
-        TrustStore.from_file(nested)
 
 
 # -- input encodings --------------------------------------------------------------------------

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS
 
 from license_token import ConfigurationError, KeyRejected, Requirement, TrustStore, Verifier
 from license_token._policy import DEFAULT_LEEWAY, split_entitlement_spec
@@ -64,14 +62,6 @@ def test_oversized_files_are_refused_by_the_one_bounded_read(tmp_path: Path,
     saved.path.write_bytes(saved.path.read_bytes() + b" " * (512 * 1024 + 1))
     with pytest.raises(StoreCorrupt, match="larger than"):
         store.load(saved.license.license_arn, verifier)
-
-
-def test_from_jwk_takes_one_jwk_only() -> None:
-    jwks = json.loads((VECTORS / "keys" / "rotation.jwks.json").read_text())
-    with pytest.raises(KeyRejected, match="not RSA"):
-        TrustStore.from_jwk(jwks)
-    assert len(TrustStore.from_jwks(jwks)) == len(jwks["keys"])
-    assert len(TrustStore.from_jwk(jwks["keys"][0])) == 1
 
 
 def test_the_store_lists_license_arns_without_shadowing_list() -> None:
