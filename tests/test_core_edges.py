@@ -12,13 +12,11 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import MappingProxyType
 
-import attrs
 import pytest
 from conftest import BASE_CLAIMS, NOW
 
 from license_token import (
     ConfigurationError,
-    Entitlement,
     EntitlementInsufficient,
     EntitlementMissing,
     Expired,
@@ -294,71 +292,11 @@ def test_verified_license_json_summary(issuer: TokenFactory) -> None:
     }
 
 
-@pytest.mark.parametrize("present", [
-    {}, {"entitlementsAllowed": []}, {"checkoutMetadata": {}}, {"nodeId": "n"},
-    {"licenseConsumptionToken": "t"}, {"nodeId": None},
-    {"entitlementsAllowed": [], "checkoutMetadata": {"Mac": "aa"}, "nodeId": "n",
-     "licenseConsumptionToken": "t"}])
-def test_one_unknown_claim_is_kept_whichever_known_claims_are_present(
-        present: dict[str, object]) -> None:
-    claims = LicenseClaims._from_payload(BASE_CLAIMS | present | {"somethingNew": [1]})
-    assert dict(claims.extra) == {"somethingNew": [1]}
-    assert dict(LicenseClaims._from_payload(BASE_CLAIMS | present).extra) == {}
-
-
 def test_a_token_that_expires_as_it_is_issued_is_valid_within_the_leeway() -> None:
     claims = LicenseClaims._from_payload(BASE_CLAIMS | {"expiration": "2021-01-01T00:00:00"})
     assert claims.expiration == claims.issued_at
     moment = claims.issued_at + timedelta(seconds=59)
     assert Policy(leeway=60)._check(claims, moment) == {}
-
-
-@pytest.mark.parametrize("entry", [
-    {"name": 5, "unit": "Count"}, {"name": "Users", "unit": 5},
-    {"name": "Users", "unit": "Count", "value": 5}, {"name": None, "unit": "Count"}])
-def test_signed_entitlement_members_of_the_wrong_type(entry: dict[str, object]) -> None:
-    with pytest.raises(Malformed, match=r"entitlementsAllowed\[1\]: 'name' and 'unit' must"):
-        LicenseClaims._from_payload(BASE_CLAIMS | {"entitlementsAllowed": [
-            {"name": "Pro", "unit": "None"}, entry]})
-
-
-@attrs.frozen(kw_only=True)
-class _TaggedEntitlement(Entitlement):
-    tag: str = "app"
-
-
-@attrs.frozen(kw_only=True)
-class _TaggedClaims(LicenseClaims):
-    tag: str = "app"
-
-
-def test_a_subclass_with_a_field_of_its_own_gets_every_claim_and_its_default() -> None:
-    entry = {"name": "Users", "unit": "Count", "value": "5"}
-    payload = BASE_CLAIMS | {"nodeId": "n", "licenseConsumptionToken": "t", "somethingNew": 1,
-                              "checkoutMetadata": {"Mac": "aa"}, "entitlementsAllowed": [entry]}
-    claims = _TaggedClaims._from_payload(payload)
-    assert isinstance(claims, _TaggedClaims)
-    assert claims.tag == "app"
-    assert attrs.asdict(claims, recurse=False) == attrs.asdict(
-        LicenseClaims._from_payload(payload), recurse=False) | {"tag": "app"}
-    entitlement = _TaggedEntitlement.from_claim(entry, 0)
-    assert isinstance(entitlement, _TaggedEntitlement)
-    assert entitlement.tag == "app"
-    assert (entitlement.name, entitlement.unit, entitlement.value) == ("Users", "Count", "5")
-
-
-def test_an_entitlement_from_any_mapping() -> None:
-    """``from_claim`` is public: a read-only mapping is an object too."""
-    entry = MappingProxyType({"name": "Users", "unit": "Count", "value": "5"})
-    assert Entitlement.from_claim(entry, 0) == Entitlement(name="Users", unit="Count", value="5")
-
-
-def test_claims_json_leaves_out_what_the_token_left_out(issuer: TokenFactory) -> None:
-    claims = issuer.claims(licenseConsumptionToken=None, nodeId=None, entitlementsAllowed=[
-        {"name": "ProFeature", "unit": "None"}])
-    doc = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW).claims.to_json()
-    assert "licenseConsumptionToken" not in doc and "nodeId" not in doc
-    assert doc["entitlementsAllowed"] == [{"name": "ProFeature", "unit": "None"}]
 
 
 def test_node_and_license_mismatch_messages(issuer: TokenFactory) -> None:
@@ -396,17 +334,3 @@ def test_the_mismatch_message_names_each_altered_field(
                                     "EntitlementsAllowed": []})
     assert str(info.value) == ("unsigned IssuedAt, Expiration, EntitlementsAllowed does not "
                                "match the signed token: the response was altered")
-
-
-def test_a_token_without_entitlements_grants_none(issuer: TokenFactory) -> None:
-    claims = {k: v for k, v in issuer.claims().items() if k != "entitlementsAllowed"}
-    lic = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW)
-    assert lic.claims.entitlements == ()
-    assert dict(lic.entitlements) == {}
-
-
-def test_claims_json_is_the_token_s_claims_with_utc_times(issuer: TokenFactory) -> None:
-    claims = issuer.claims(checkoutMetadata={"Mac": "aa"}, somethingNew=[1])
-    doc = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW).claims.to_json()
-    assert doc == claims | {"issuedAt": claims["issuedAt"] + "Z",
-                            "expiration": claims["expiration"] + "Z"}
