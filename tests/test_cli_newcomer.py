@@ -6,13 +6,12 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import EXIT_USAGE, cli_argv
 
-from license_token import ConfigurationError, Requirement, Verifier, node
+from license_token import Verifier, node
 from license_token.cli import main
 from license_token.store import LicenseStore
 from license_token.testing import LocalLicenseManager, TokenFactory
@@ -186,20 +185,6 @@ def test_out_must_be_a_regular_file_even_with_force(
     assert f"--out {out} is not a regular file" in err
     assert stdout == ""
     assert out.exists() and not out.is_file()
-
-
-@pytest.mark.parametrize("build", [
-    lambda: Requirement("Users", unit="Count", at_least=-1),
-    lambda: Requirement("Users", at_least="-0.5"),
-    lambda: Requirement.parse("Users:Count=-1"),
-])
-def test_a_negative_minimum_is_a_configuration_error(build: Callable[[], Requirement]) -> None:
-    with pytest.raises(ConfigurationError, match=r"at_least .?-"):
-        build()
-
-
-def test_a_zero_minimum_is_accepted() -> None:
-    assert Requirement.parse("Users:Count=0").at_least == 0
 
 
 @pytest.mark.parametrize(("command", "message"), [
