@@ -7,7 +7,7 @@ tests written since the run, and for the hypothesis suites left out of the run's
 
 Usage::
 
-    python scripts/mutmut_recheck.py tests/test_core_edges.py tests/test_hostile.py
+    python scripts/mutmut_recheck.py tests/test_claims.py tests/test_response.py
     python scripts/mutmut_recheck.py --unlisted tests/test_properties.py tests/test_fast_paths.py
 
 With ``--unlisted``, only the survivors not listed in ``tests/mutmut-equivalent.md``.

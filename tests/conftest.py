@@ -298,3 +298,50 @@ def disk_full(monkeypatch: pytest.MonkeyPatch) -> Any:
 def checkout_file(name: str) -> bool:
     """Whether a store file name is a stored checkout's."""
     return len(name) == 37 and name.endswith(".json")
+
+
+# -- shared by the core modules' tests (claims, policy, clock, response) ----------------------
+
+UTC = timezone.utc
+#: 2021-04-13T05:35Z: the instant the time-format tests write in many forms.
+AT = datetime(2021, 4, 13, 5, 35, tzinfo=UTC)
+#: The three claims every token carries, for ``LicenseClaims._from_payload``.
+BASE_CLAIMS = {"licenseArn": "arn", "issuedAt": "2021-01-01T00:00:00",
+               "expiration": "2021-01-02T00:00:00"}
+
+
+@pytest.fixture
+def local_zone_kolkata(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is UTC+05:30 for the test (POSIX ``tzset``)."""
+    import time
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+# -- shared by the CLI tests (test_cli_errors, test_cli_mistakes) ----------------------------
+
+#: The CLI's exit code for a usage error (and for unreadable or misconfigured input).
+EXIT_USAGE = 2
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, factory: TokenFactory) -> Path:
+    """``factory``'s public key, as ``issuer.pem`` in ``tmp_path``."""
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(factory.public_key_pem())
+    return key
+
+
+def cli_argv(template: str, key_file: Path, factory: TokenFactory) -> list[str]:
+    """``template``'s argv, with ``{key}``, ``{dir}`` and a fresh ``{response}`` filled in."""
+    import shlex
+
+    response = key_file.parent / "response.json"
+    response.write_text(json.dumps(factory.response()))
+    return shlex.split(template.format(key=key_file, dir=key_file.parent, response=response))

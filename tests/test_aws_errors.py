@@ -195,3 +195,11 @@ def test_an_unknown_code_is_a_bare_aws_error_or_unavailable_when_5xx(
         with pytest.raises(ClientError) as info:
             client.check_in_license(LicenseConsumptionToken="t")
         assert type(translate(info.value)) is cls
+
+
+def test_make_client_turns_a_bad_endpoint_into_invalid_request() -> None:
+    from license_token.aws import InvalidRequest
+    from license_token.aws._client import make_client
+
+    with pytest.raises(InvalidRequest, match="notaurl"):
+        make_client("kms", region_name="us-east-1", endpoint_url="notaurl")

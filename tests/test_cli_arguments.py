@@ -1,5 +1,5 @@
 """argparse that helps: full option names only, plain words for a missing command, "did
-you mean", help text on every option and argument."""
+you mean", help text on every option and argument, the library's defaults."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import argparse
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from license_token._policy import DEFAULT_LEEWAY
 from license_token.cli import _parser, main
 from license_token.testing import TokenFactory
 
@@ -121,3 +123,8 @@ def test_every_command_s_help_says_what_it_does() -> None:
     assert undescribed == []
     help_text = _run("check-in", "--help").stdout
     assert "CheckInLicense: give a borrowed seat back" in help_text
+
+
+def test_the_cli_leeway_default_is_the_library_default(tmp_path: Path) -> None:
+    args = _parser().parse_args(["verify", "x", "--key", "k"])
+    assert timedelta(seconds=args.leeway) == DEFAULT_LEEWAY

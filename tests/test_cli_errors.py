@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS
+from conftest import EXIT_USAGE, VECTORS, cli_argv
 
+from license_token import node
 from license_token.cli import main
 from license_token.testing import LocalLicenseManager, TokenFactory
 
-EXIT_USAGE = 2
 UNREADABLE = "/proc/self/mem"  # exists, is a file, and reading it from offset 0 fails (EIO)
 IMPOSSIBLE_DIR = "/proc/license-token-test/x"  # cannot be created, even by root
 
@@ -221,3 +221,140 @@ def test_without_boto3_the_emulator_client_says_what_to_install() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ImportError LocalLicenseManager.client() needs boto3")
     assert done.stdout.rstrip().endswith("install license-token[aws]")
+
+
+# -- verify --json on the edges of time and numbers --------------------------------------------
+
+def test_verify_cli_prints_json_for_a_perpetual_token(
+        issuer: TokenFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from license_token.cli import main
+
+    key, token = tmp_path / "key.pem", tmp_path / "token.json"
+    key.write_bytes(issuer.public_key_pem())
+    token.write_text(json.dumps(issuer.response(expiration="9999-12-31T23:59:59Z")))
+    assert main(["verify", str(token), "--key", str(key), "--json",
+                 "--at", "2026-03-15T12:00:00Z"]) == 1
+    doc = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert doc["code"] == "malformed"
+
+
+def test_huge_exponent_value_gets_a_json_result_from_the_cli(
+        issuer: TokenFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from license_token.cli import main
+
+    claims = issuer.claims(entitlementsAllowed=[{"name": "Users", "unit": "Count",
+                                                 "value": "1E+999999999"}])
+    key, token = tmp_path / "key.pem", tmp_path / "token.json"
+    key.write_bytes(issuer.public_key_pem())
+    token.write_text(json.dumps(issuer.response(claims)))
+    assert main(["verify", str(token), "--key", str(key), "--json", "--require",
+                 "Users:Count=5", "--at", "2026-03-15T12:00:00Z"]) == 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["code"] == (
+        "entitlement_insufficient")
+
+
+# -- bad endpoint URLs, argparse's usage errors, refusals on stderr ----------------------------
+
+ROLE = "arn:aws:iam::123456789012:role/AWSLicenseManagerConsumptionRole"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize("url", ["notaurl", "http://[::1"])
+@pytest.mark.parametrize("command", [
+    "checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} "
+    "--out {dir}/r.json --region us-east-1 --endpoint-url {url}",
+    "public-key --kms-key-id k --out {dir}/k.pem --region us-east-1 --endpoint-url {url}",
+])
+def test_a_bad_endpoint_url_is_a_usage_error(command: str, url: str, key_file: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    argv = shlex.split(command.format(key=key_file, dir=key_file.parent, url=shlex.quote(url)))
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "aws_invalid_request" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_bad_sts_endpoint_url_is_a_usage_error(
+        key_file: Path, license_manager: LocalLicenseManager,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    lic = license_manager.add_license(entitlements={"Users": ("Count", 3)})
+    token = key_file.parent / "token.txt"
+    token.write_text(license_manager.create_token(lic.arn, role_arns=[ROLE]).token)
+    argv = ["checkout-borrow", "--license-arn", lic.arn, "--entitlement", "Users:Count=1",
+            "--key", str(key_file), "--out", str(key_file.parent / "r.json"),
+            "--region", "us-east-1", "--endpoint-url", license_manager.endpoint_url,
+            "--license-token-file", str(token), "--role-arn", ROLE,
+            "--sts-endpoint-url", "notaurl"]
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "aws_invalid_request: sts: " in err
+
+
+@pytest.mark.parametrize("command", [
+    "verify {response} --key {key} --json --at notadate",
+    "verify {response} --key {key} --json --bogus",
+    "verify {response} --json",
+    "store list --dir {key} --key {key} --json",
+    "node-id --json --bogus",
+    "store list --dir {dir} --key {key} --json --at x",
+])
+def test_argparse_usage_errors_under_json_print_the_usage_document(
+        command: str, key_file: Path, factory: TokenFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = cli_argv(command, key_file, factory)
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc == {"code": "usage", "license": None, "message": doc["message"],
+                   "valid": False}
+    assert doc["message"] in err
+    assert "usage: license-token" in err
+
+
+def test_argparse_usage_errors_without_json_print_nothing_on_stdout(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["node-id", "--bogus"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "error: unrecognized arguments: --bogus" in err
+
+
+def _assert_refusal_on_stdout(out: str, code: str, as_json: bool) -> None:
+    """Under ``--json`` stdout is the one result line with ``code``; else it is empty."""
+    if as_json:
+        assert json.loads(out)["code"] == code
+    else:
+        assert out == ""
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="the container check is Linux's")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_node_id_in_a_container_names_the_cli_options(
+        as_json: bool, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(node, "detect_container", lambda **_: "/.dockerenv exists")
+    assert main(["node-id", *(["--json"] if as_json else [])]) == 1
+    out, err = capsys.readouterr()
+    assert "license-token: node_id_container: " in err
+    assert "--installation-file PATH" in err
+    assert "--allow-container" in err
+    _assert_refusal_on_stdout(out, "node_id_container", as_json)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_store_remove_failure_goes_to_stderr(as_json: bool, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["store", "remove", "arn:aws:license-manager::1:license/l-x", "--dir", str(tmp_path)]
+    assert main([*argv, *(["--json"] if as_json else [])]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("license-token: not_in_store: ")
+    _assert_refusal_on_stdout(out, "not_in_store", as_json)

@@ -1,5 +1,6 @@
 """Mistakes never pass silently: a store directory that is not there, files the store
-cannot use, a terminal waiting on stdin, Ctrl-C, a garbled clock mark."""
+cannot use, empty or negative options, an --out that is no regular file, a file that
+demo would replace, a terminal waiting on stdin, Ctrl-C, a garbled clock mark."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import EXIT_USAGE, cli_argv
 
 from license_token import Verifier
 from license_token.cli import main
@@ -191,3 +194,106 @@ def test_ctrl_c_in_any_command_is_exit_130(argv: list[str], tmp_path: Path, key:
     assert code == 130
     out, err = capsys.readouterr()
     assert (out, err) == ("", "license-token: interrupted\n")
+
+
+# -- empty and negative options, an --out that is no file, files never replaced ----------------
+
+@pytest.mark.parametrize("command", [
+    "node-id --salt ''",
+    "store import {response} --dir {dir}/store --key {key} --salt ''",
+    "store import {response} --dir {dir}/store --key {key} --salt '' --json",
+])
+def test_an_empty_salt_is_a_usage_error(command: str, key_file: Path, factory: TokenFactory,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = cli_argv(command, key_file, factory)
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert "license-token: error: app_salt must not be empty" in err
+    if "--json" in argv:
+        assert json.loads(out)["code"] == "usage"
+    else:
+        assert out == ""
+    assert not (key_file.parent / "store").exists()
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    ("verify {response} --key {key} --require Users:Count=-1", "at_least '-1' is not a number"),
+    ("verify {response} --key {key} --license-arn ''", "--license-arn: must not be empty"),
+    ("verify {response} --key {key} --node-id ''", "--node-id: must not be empty"),
+    ("store verify --dir {dir} --key {key} --license-arn ''", "--license-arn: must not be"),
+    ("store import {response} --dir {dir}/s --key {key} --node-id ''", "--node-id: must not"),
+    ("checkout-borrow --license-arn '' --entitlement Users:Count=1 --key {key} "
+     "--out {dir}/r.json", "--license-arn: must not be empty"),
+    ("checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} "
+     "--node-id '' --out {dir}/r.json", "--node-id: must not be empty"),
+])
+def test_empty_pins_and_negative_minimums_are_usage_errors(
+        command: str, message: str, key_file: Path, factory: TokenFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = cli_argv(command, key_file, factory)
+    assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert message in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("command", [
+    "checkout-borrow --license-arn arn:x --entitlement Users:Count=1 --key {key} --out {out}",
+    "public-key --kms-key-id k --out {out}",
+])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("force", [False, True])
+def test_out_must_be_a_regular_file_even_with_force(
+        command: str, kind: str, force: bool, key_file: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    if kind == "fifo":
+        out = key_file.parent / "pipe"
+        os.mkfifo(out)
+    else:
+        out = Path(os.devnull)
+        assert out.is_char_device()
+    argv = shlex.split(command.format(key=key_file, out=out)) + (["--force"] if force else [])
+    assert main(argv) == EXIT_USAGE
+    stdout, err = capsys.readouterr()
+    assert f"--out {out} is not a regular file" in err
+    assert stdout == ""
+    assert out.exists() and not out.is_file()
+
+
+@pytest.mark.parametrize("existing", ["license-response.json", "issuer-public-key.pem"])
+def test_demo_never_replaces_a_file_without_force(
+        existing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``demo --dir .`` in an app's directory must not overwrite its real checkout or key."""
+    kept = tmp_path / existing
+    kept.write_text("the user's own file")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert f"{existing} exists; pass --force to replace it" in capsys.readouterr().err
+    assert kept.read_text() == "the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]
+    assert main(["demo", "--dir", str(tmp_path), "--force"]) == 0
+    assert kept.read_text() != "the user's own file"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_store_list_names_the_license_of_a_failed_entry(
+        as_json: bool, key_file: Path, factory: TokenFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store = key_file.parent / "store"
+    saved = LicenseStore(store).save(factory.response(), Verifier(factory.trust_store()))
+    garbled = store / ("0" * 32 + ".json")
+    garbled.write_text("{not json")
+    argv = ["store", "list", "--dir", str(store), "--key", str(key_file), "--at", "2999-01-01"]
+    assert main([*argv, *(["--json"] if as_json else [])]) == 1
+    out = capsys.readouterr().out
+    arn = saved.license.license_arn
+    if as_json:
+        entries = {e["file"]: e for e in json.loads(out)["entries"]}
+        assert entries[str(saved.path)]["license_arn"] == arn
+        assert entries[str(saved.path)]["code"] == "expired"
+        assert entries[str(garbled)]["license_arn"] is None
+        assert entries[str(garbled)]["code"] == "store_corrupt"
+    else:
+        rows = {line.split(None, 2)[1]: line.split(None, 2)[2] for line in out.splitlines()[1:]}
+        assert rows["(expired)"].startswith(f"{arn}: ")
+        assert rows["(store_corrupt)"].startswith(f"{garbled}: truncated or garbled")
+        assert rows["(store_corrupt)"].count(str(garbled)) == 1

@@ -23,12 +23,12 @@ def _fleet_module() -> Any:
 @pytest.mark.slow
 def test_fifty_nodes_for_thirty_days_keep_the_invariants(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """The issue's invariant "no node that was online within the last TTL is without a valid
+    """The fleet's invariant "no node that was online within the last TTL is without a valid
     license" is asserted in the form a node can be held to: every start with a correct clock
     succeeds while the last token the node fetched online is unexpired (a token fetched
     online is valid for exactly one TTL), and every online start succeeds unless the service
-    throttled it. The literal form cannot hold in the simulation the issue asks for: a node
-    whose token expired while it was offline, reaching the service during a
+    throttled it. The literal form cannot hold in this simulation: a node whose token
+    expired while it was offline, reaching the service during a
     ``RateLimitExceededException`` burst, "was online" yet can get no license from anyone
     (counted in ``starts_failed_throttled``); and after the app update that drops the old
     key, the old token is no license to the app (the guarantee restarts at the next

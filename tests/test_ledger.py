@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,3 +119,30 @@ def test_a_write_is_atomic_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     assert len(ledger.seats()) == 20
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "lifecycle.json"]
     assert repr(ledger) == f"SeatLedger({str(tmp_path / 'lifecycle.json')!r})"
+
+
+# -- a ledger file that is a FIFO or /dev/zero -------------------------------------------------
+
+_LIFECYCLE_IN_CHILD = """
+import resource, sys
+from license_token.store import LicenseStore, SeatLedger, StoreUnavailable
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # an unbounded read fails fast
+try:
+    print(SeatLedger(LicenseStore(sys.argv[1])).seats())
+except StoreUnavailable as exc:  # never guessed empty: unknown pending seats could be lost
+    print(exc.code)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"),
+                    reason="FIFOs and /dev/zero are POSIX only")
+def test_lifecycle_state_that_is_a_fifo_or_dev_zero_is_refused_without_hanging(
+        tmp_path: Path) -> None:
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "lifecycle.json")
+    (tmp_path / "zero").mkdir()
+    (tmp_path / "zero" / "lifecycle.json").symlink_to("/dev/zero")
+    for store in ("fifo", "zero"):
+        child = subprocess.run([sys.executable, "-c", _LIFECYCLE_IN_CHILD, str(tmp_path / store)],
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert (child.returncode, child.stdout) == (0, "store_unavailable\n"), child.stderr[-500:]

@@ -1,12 +1,14 @@
-"""Import cost, public surface, the pytest plugin."""
+"""Import cost, public surface, dependency floors, the pytest plugin."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import license_token
 from license_token import LicenseTokenError
@@ -69,3 +71,10 @@ def test_no_public_building_block_decides_without_the_signature(factory: TokenFa
     public = {name for cls in (Policy, Requirement, LicenseClaims, VerifiedLicense)
               for name in vars(cls) if not name.startswith("_")}
     assert {"check", "from_payload"} & public == set()
+
+
+def test_filelock_floor_is_past_the_symlink_cves() -> None:
+    floors = re.findall(r'"filelock>=([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    # CVE-2025-68146 (lock-file symlink truncation) is fixed in 3.20.1, CVE-2026-22701 in 3.20.3.
+    assert [tuple(int(part) for part in floor.split(".")) >= (3, 20, 3) for floor in floors] == [
+        True]

@@ -1,4 +1,4 @@
-"""The README (and the docs pages with code) as a newcomer reads them: every claim checked.
+"""The README (and the docs pages with code) as a first-time reader reads them: every claim checked.
 
 Every ```python block of the files in ``DOCUMENTS`` runs as written, in one shared setting:
 a running License Manager emulator reachable through the usual AWS environment variables,
