@@ -27,10 +27,10 @@ def test_claims_model() -> None:
                                 {"name": "Odd", "unit": "Widgets", "value": "NaN"}],
         "checkoutMetadata": [{"Name": "Mac", "Value": "aa"}], "somethingNew": [1],
     })
-    assert claims.entitlements[0].number == Decimal(5)
-    assert claims.entitlements[0].known_unit
-    assert not claims.entitlements[1].known_unit
-    assert claims.entitlements[1].number is None
+    assert claims.entitlements_allowed[0].number == Decimal(5)
+    assert claims.entitlements_allowed[0].known_unit
+    assert not claims.entitlements_allowed[1].known_unit
+    assert claims.entitlements_allowed[1].number is None
     assert dict(claims.checkout_metadata) == {"Mac": "aa"}
     assert dict(claims.extra) == {"somethingNew": [1]}
     with pytest.raises(TypeError):
@@ -75,7 +75,7 @@ def test_signed_entitlement_members_of_the_wrong_type(entry: dict[str, object]) 
 def test_a_token_without_entitlements_grants_none(issuer: TokenFactory) -> None:
     claims = {k: v for k, v in issuer.claims().items() if k != "entitlementsAllowed"}
     lic = Verifier(issuer.trust_store()).verify(issuer.token(claims), now=NOW)
-    assert lic.claims.entitlements == ()
+    assert lic.claims.entitlements_allowed == ()
     assert dict(lic.entitlements) == {}
 
 
@@ -115,7 +115,7 @@ def test_only_ascii_decimal_numbers_meet_a_numeric_requirement(
     strict = Verifier(issuer.trust_store(), require=["Users:Count=5"])
     with pytest.raises(EntitlementInsufficient):
         strict.verify(issuer.response(claims), now=NOW)
-    assert verifier.verify(issuer.response(claims)).claims.entitlements[0].value == value
+    assert verifier.verify(issuer.response(claims)).claims.entitlements_allowed[0].value == value
 
 
 # -- subclasses of the claims and of Entitlement -----------------------------------------------

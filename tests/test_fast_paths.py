@@ -305,7 +305,7 @@ def test_claims_built_directly_equal_claims_built_by_attrs(payload: dict[str, An
                                                            Entitlement)
                                             for i, e in enumerate(entries)))
         if fast[0] == "ok":
-            assert one_by_one == ("ok", fast[1].entitlements)
+            assert one_by_one == ("ok", fast[1].entitlements_allowed)
         elif fast[1][1].startswith("claims entitlementsAllowed["):
             assert one_by_one == fast
     assert fast[0] == full[0]
@@ -317,7 +317,7 @@ def test_claims_built_directly_equal_claims_built_by_attrs(payload: dict[str, An
     assert type(claims) is LicenseClaims
     assert claims == _attrs_rebuilt(reference, LicenseClaims)
     assert repr(claims) == repr(reference).replace("_FullClaims(", "LicenseClaims(")
-    for entitlement in claims.entitlements:
+    for entitlement in claims.entitlements_allowed:
         assert type(entitlement) is Entitlement
         assert entitlement == _attrs_rebuilt(
             _FullEntitlement.from_claim({"name": entitlement.name, "unit": entitlement.unit,
@@ -340,7 +340,7 @@ _BASE_PAYLOAD = {"licenseArn": "arn", "issuedAt": "2021-04-13T05:35:47",
 @given(st.lists(_ANY_ENTRY, max_size=3))
 def test_entitlements_built_inline_agree_with_from_claim(entries: list[Any]) -> None:
     payload = _BASE_PAYLOAD | {"entitlementsAllowed": entries}
-    inline = _outcome(lambda: LicenseClaims._from_payload(payload).entitlements)
+    inline = _outcome(lambda: LicenseClaims._from_payload(payload).entitlements_allowed)
     one_by_one = _outcome(lambda: tuple(
         _attrs_rebuilt(_FullEntitlement.from_claim(e, i), Entitlement)
         for i, e in enumerate(entries)))
@@ -722,7 +722,7 @@ def _compare_reference(unsigned: Mapping[str, Any], claims: LicenseClaims) -> No
             mismatched.append(field)
     if "EntitlementsAllowed" in unsigned and _entitlement_bag_reference(
             unsigned["EntitlementsAllowed"]) != Counter((e.name, e.unit, e.value)
-                                                        for e in claims.entitlements):
+                                                        for e in claims.entitlements_allowed):
         mismatched.append("EntitlementsAllowed")
     if "CheckoutMetadata" in unsigned and parse_metadata(unsigned["CheckoutMetadata"]) != (
             claims.checkout_metadata):
@@ -832,7 +832,7 @@ def test_compare_fully_agrees_on_the_entitlements_alone(
 
 def _requirement_reference(requirement: Requirement, claims: LicenseClaims) -> Entitlement:
     """Written from ``Requirement``'s docstrings: the first match, or the largest enough."""
-    matches = [e for e in claims.entitlements if requirement.matches(e)]
+    matches = [e for e in claims.entitlements_allowed if requirement.matches(e)]
     if not matches:
         raise EntitlementMissing(f"no entitlement {requirement}")
     if requirement.at_least is None:
@@ -840,7 +840,7 @@ def _requirement_reference(requirement: Requirement, claims: LicenseClaims) -> E
     at_least = requirement.at_least
     enough = [(e.number, e) for e in matches if e.number is not None and e.number >= at_least]
     if not enough:
-        granted = ", ".join(repr(e.value) for e in claims.entitlements
+        granted = ", ".join(repr(e.value) for e in claims.entitlements_allowed
                             if e.name == requirement.name)
         raise EntitlementInsufficient(f"entitlement {requirement} not met: granted {granted}")
     return max(enough, key=lambda pair: pair[0])[1]  # the first of equally large ones

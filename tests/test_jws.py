@@ -171,7 +171,7 @@ def test_a_license_with_many_entitlements_and_nesting_up_to_the_bound(
         nested = [nested]
     claims = issuer.claims(entitlementsAllowed=entitlements, deep=nested)
     lic = verifier.verify(issuer.response(claims))
-    assert len(lic.claims.entitlements) == 12
+    assert len(lic.claims.entitlements_allowed) == 12
     with pytest.raises(Malformed, match="nested deeper than 16"):
         verifier.verify(issuer.response(issuer.claims(deep=[nested])))
 

@@ -114,7 +114,7 @@ def test_a_token_from_the_vendors_own_issuer_is_verified(emulator: LocalLicenseM
     online = manager.checkout_online(lic.product_sku, lic.key_fingerprint,
                                      [{"Name": "Premium", "Unit": "None"}])
     assert isinstance(online.signed, VerifiedLicense)
-    assert online.signed.claims.entitlements == online.answer.entitlements
+    assert online.signed.claims.entitlements_allowed == online.answer.entitlements_allowed
     assert online.trust_basis.startswith("PS384 signature by a pinned key")
 
 
@@ -212,7 +212,7 @@ def test_a_tiered_product_asks_for_every_tier_and_learns_the_one_bought(
     manager = _manager(emulator, clock)
     online = manager.checkout_online(lic.product_sku, MARKETPLACE_KEY_FINGERPRINT,
                                      ASK_EVERY_TIER)
-    assert [e.name for e in online.answer.entitlements] == ["Premium"]
+    assert [e.name for e in online.answer.entitlements_allowed] == ["Premium"]
     tier = online.tier(["Enterprise:None", "Premium:None", "Basic:None"])
     assert tier is not None and tier.name == "Premium"
     with pytest.raises(EntitlementMissing):  # an app that needs the top tier says so
@@ -332,7 +332,7 @@ def test_checkout_online_checks_requirements_on_the_signed_claims(clock: Clock) 
         assert emulator.calls("CheckInLicense") == 1  # the refused seat went back
         online = manager.checkout_online(lic.product_sku, lic.key_fingerprint, ASK_EVERY_TIER)
     assert online.tier(["Enterprise", "Premium"]) == online.tier(["Premium"])
-    assert [e.name for e in online.claims.entitlements] == ["Premium"]
+    assert [e.name for e in online.claims.entitlements_allowed] == ["Premium"]
 
 
 def test_entitlements_mean_the_same_on_an_online_result_as_on_a_verified_one(

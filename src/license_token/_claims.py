@@ -178,7 +178,7 @@ def entitlement_named(granted: Iterable[Entitlement], name: str, unit: str | Non
         raise EntitlementMissing(f"no entitlement {wanted}")
     raise EntitlementAmbiguous(
         f"the token grants {len(matches)} entitlements {wanted}: require one "
-        "(Requirement with a unit or a minimum) or read claims.entitlements")
+        "(Requirement with a unit or a minimum) or read claims.entitlements_allowed")
 
 
 def entitlements_by_name(granted: Iterable[Entitlement], *,
@@ -263,7 +263,8 @@ class LicenseClaims:
         issued_at: ``issuedAt`` as an aware UTC ``datetime`` (zone-less times read as UTC).
         expiration: ``expiration``, likewise.
         consumption_token: ``licenseConsumptionToken`` (for extend and check-in), if any.
-        entitlements: ``entitlementsAllowed``, in token order.
+        entitlements_allowed: ``entitlementsAllowed``, in token order (names may repeat;
+            results read them by name: ``VerifiedLicense.entitlements``).
         node_id: ``nodeId``, the node the checkout is bound to, if any.
         checkout_metadata: ``checkoutMetadata`` as a read-only map.
         extra: every other claim, as decoded (read-only).
@@ -273,7 +274,7 @@ class LicenseClaims:
     issued_at: datetime
     expiration: datetime
     consumption_token: str | None = attrs.field(default=None, repr=token_repr)
-    entitlements: tuple[Entitlement, ...] = ()
+    entitlements_allowed: tuple[Entitlement, ...] = ()
     node_id: str | None = None
     checkout_metadata: Mapping[str, str] = _EMPTY
     extra: Mapping[str, Any] = _EMPTY
@@ -314,14 +315,14 @@ class LicenseClaims:
         extra = _EMPTY if len(payload) == known else _extra_claims(payload)
         if cls is not LicenseClaims:  # a subclass may add fields: its own __init__ builds it
             return cls(license_arn=license_arn, issued_at=issued_at, expiration=expiration,
-                       consumption_token=consumption_token, entitlements=granted,
+                       consumption_token=consumption_token, entitlements_allowed=granted,
                        node_id=node_id, checkout_metadata=metadata, extra=extra)
         claims = _new(cls)
         _set_license_arn(claims, license_arn)
         _set_issued_at(claims, issued_at)
         _set_expiration(claims, expiration)
         _set_consumption_token(claims, consumption_token)
-        _set_entitlements(claims, granted)
+        _set_entitlements_allowed(claims, granted)
         _set_node_id(claims, node_id)
         _set_checkout_metadata(claims, metadata)
         _set_extra(claims, extra)
@@ -339,7 +340,7 @@ class LicenseClaims:
             entitlementsAllowed=[
                 {"name": e.name, "unit": e.unit}
                 | ({} if e.value is None else {"value": e.value})
-                for e in self.entitlements
+                for e in self.entitlements_allowed
             ],
             issuedAt=format_time(self.issued_at),
             expiration=format_time(self.expiration),
@@ -353,7 +354,7 @@ class LicenseClaims:
         return doc
 
 
-(_set_license_arn, _set_issued_at, _set_expiration, _set_consumption_token, _set_entitlements,
- _set_node_id, _set_checkout_metadata, _set_extra) = slot_setters(
+(_set_license_arn, _set_issued_at, _set_expiration, _set_consumption_token,
+ _set_entitlements_allowed, _set_node_id, _set_checkout_metadata, _set_extra) = slot_setters(
     LicenseClaims, "license_arn", "issued_at", "expiration", "consumption_token",
-    "entitlements", "node_id", "checkout_metadata", "extra")
+    "entitlements_allowed", "node_id", "checkout_metadata", "extra")

@@ -169,7 +169,7 @@ class Requirement:
         """
         name, unit, at_least = self.name, self.unit, self.at_least
         found, best, best_number = False, None, None
-        for entitlement in claims.entitlements:  # self.matches(entitlement), inline
+        for entitlement in claims.entitlements_allowed:  # self.matches(entitlement), inline
             if entitlement.name == name and (unit is None or entitlement.unit == unit):
                 if at_least is None:
                     return entitlement
@@ -182,7 +182,8 @@ class Requirement:
             return best
         if not found:
             raise EntitlementMissing(f"no entitlement {self}")
-        granted = ", ".join(repr(e.value) for e in claims.entitlements if e.name == self.name)
+        granted = ", ".join(repr(e.value) for e in claims.entitlements_allowed
+                            if e.name == self.name)
         raise EntitlementInsufficient(f"entitlement {self} not met: granted {granted}")
 
 

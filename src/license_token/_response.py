@@ -11,7 +11,7 @@ Fast paths, each beside its full check; ``tests/test_fast_paths.py`` holds each 
 - ``_same_entitlements``: the entries compared in order, for the multiset comparison
   (``test_compare_fully_agrees_with_a_comparison_without_shortcuts``,
   ``test_compare_fully_agrees_on_the_entitlements_alone``; a decoy member spelled otherwise
-  never stands in for the real one: the response guard examples).
+  never stands in for the real one: the decoy examples of ``tests/test_response.py``).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _entitlement_bag(value: object) -> Counter[tuple[str | None, ...]]:
 
 def _same_entitlements(outside: object, claims: LicenseClaims) -> bool:
     """Equal as unordered collections; the same order is checked first, cheaply."""
-    signed = [(e.name, e.unit, e.value) for e in claims.entitlements]
+    signed = [(e.name, e.unit, e.value) for e in claims.entitlements_allowed]
     if isinstance(outside, list) and len(outside) == len(signed):
         try:
             if [(e["Name"], e["Unit"], e.get("Value")) for e in outside] == signed:

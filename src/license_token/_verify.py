@@ -98,7 +98,8 @@ class VerifiedLicense:
             EntitlementMissing: no entitlement matches.
             EntitlementAmbiguous: several differ and no requirement chose one of them.
         """
-        return entitlement_named(self.claims.entitlements, name, unit, chosen=self._choices())
+        return entitlement_named(self.claims.entitlements_allowed, name, unit,
+                                 chosen=self._choices())
 
     def _choices(self) -> list[Entitlement]:
         """The entitlements the policy's requirements chose (not merely the first match)."""
@@ -108,7 +109,7 @@ class VerifiedLicense:
         """Whether ``requirement`` picked its entitlement rather than took the first match."""
         if requirement.at_least is not None:
             return True
-        return len({e for e in self.claims.entitlements if requirement.matches(e)}) == 1
+        return len({e for e in self.claims.entitlements_allowed if requirement.matches(e)}) == 1
 
     @property
     def entitlements(self) -> Mapping[str, Entitlement]:
@@ -117,7 +118,7 @@ class VerifiedLicense:
         A name the token repeats is left out unless a requirement chose one of them: the
         map never guesses which of several is meant.
         """
-        return entitlements_by_name(self.claims.entitlements, chosen=self._choices())
+        return entitlements_by_name(self.claims.entitlements_allowed, chosen=self._choices())
 
     @property
     def license_arn(self) -> str:

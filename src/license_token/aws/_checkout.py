@@ -41,7 +41,7 @@ def check_answers(claims: LicenseClaims, *, license_arn: str, node_id: str | Non
     for asked in entitlements:
         name, unit, value = asked.get("Name"), asked.get("Unit"), asked.get("Value")
         if not any(e.name == name and e.unit == unit and _at_least(e.value, value)
-                   for e in claims.entitlements):
+                   for e in claims.entitlements_allowed):
             at_least = f" of at least {value}" if value is not None else ""
             wrong.append(f"entitlement {name} ({unit}){at_least} not granted")
     if wrong:

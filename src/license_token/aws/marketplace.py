@@ -166,7 +166,7 @@ class OnlineLicense:
 
         A name granted several times (differently) is left out: it is never guessed.
         """
-        return entitlements_by_name(self.claims.entitlements)
+        return entitlements_by_name(self.claims.entitlements_allowed)
 
     def entitlement(self, name: str, unit: str | None = None) -> Entitlement:
         """The entitlement ``name`` (with ``unit``, if given), as a ``VerifiedLicense`` reads it.
@@ -182,7 +182,7 @@ class OnlineLicense:
             EntitlementMissing: no entitlement matches.
             EntitlementAmbiguous: several different ones match.
         """
-        return entitlement_named(self.claims.entitlements, name, unit)
+        return entitlement_named(self.claims.entitlements_allowed, name, unit)
 
     def is_current(self, now: datetime | None = None) -> bool:
         """Whether ``now`` is before ``expires_at``.

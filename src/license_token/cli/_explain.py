@@ -164,7 +164,7 @@ def _examine(source: Source, keys: TrustStore, policy: Policy, now: datetime,
     rows = (signature, _unsigned_row(response.unsigned, claims, payload),
             *_validity_rows(claims, policy.leeway, now), _license_row(claims, policy),
             _node_row(claims, policy), *_entitlement_rows(claims, policy.requirements))
-    return Findings(rows=rows, grants=claims.entitlements,
+    return Findings(rows=rows, grants=claims.entitlements_allowed,
                     token=claims.to_json() | {"signature_verified": True})
 
 
@@ -244,9 +244,9 @@ def _entitlement_rows(claims: LicenseClaims,
 
 def _granted_and_near(requirement: Requirement, claims: LicenseClaims) -> str:
     """What the token grants, and the entitlements that nearly match ``requirement``."""
-    grants = ", ".join(f"{e.name}: {grant(e)}" for e in claims.entitlements)
+    grants = ", ".join(f"{e.name}: {grant(e)}" for e in claims.entitlements_allowed)
     text = f"the token grants {grants}" if grants else "the token grants no entitlement"
-    near = [f"{e.name}:{e.unit}" for e in claims.entitlements
+    near = [f"{e.name}:{e.unit}" for e in claims.entitlements_allowed
             if e.name.casefold() == requirement.name.casefold()
             and (e.name != requirement.name
                  or (requirement.unit is not None and e.unit != requirement.unit))]
