@@ -118,7 +118,8 @@ def _minutes(clock: ManualClock, keeper: EntitlementKeeper, minutes: int) -> Ite
 # -- the seat is kept ---------------------------------------------------------------------------
 def test_a_kept_seat_is_extended_never_checked_in_and_out(aws: Service,
                                                           clock: ManualClock) -> None:
-    """Regression: each check checked the seat in, then out: another pod took it between."""
+    """Each check extends the kept seat: checking it in, then out, let another pod take it
+    between the two."""
     keeper = _keeper(aws, clock)
     first = keeper.poll()
     assert keeper.next_due() == START + AMI_INTERVAL
@@ -196,7 +197,8 @@ def test_thirty_minutes_of_failures_are_ridden_out_on_the_kept_seat(aws: Service
 
 
 def test_an_expired_result_is_never_returned(aws: Service, clock: ManualClock) -> None:
-    """Regression: on the daily cadence, poll() returned an answer expired for 23 hours."""
+    """``poll()`` never returns an expired answer, on the daily cadence too (it could return
+    one expired for 23 hours)."""
     keeper = EntitlementKeeper(aws.checkout, interval=CONTAINER_INTERVAL, clock=clock)
     first = keeper.poll()
     clock.now = first.expires_at - timedelta(seconds=1)

@@ -72,8 +72,8 @@ def _answer(factory: TokenFactory, *, signed: bool = True, **fields: Any) -> dic
 # -- the Marketplace checkout over HTTP ------------------------------------------------------
 def test_marketplace_checkout_is_an_online_license_not_a_bad_signature(
         emulator: LocalLicenseManager, clock: Clock) -> None:
-    """Regression: the vendor's pinned keys were tried on AWS Marketplace's token, so the
-    checkout raised BadSignature after the seat was taken."""
+    """The vendor's pinned keys are not tried on AWS Marketplace's token: a checkout that
+    raised BadSignature after the seat was taken would lose it."""
     lic = emulator.add_marketplace_license(entitlements={"Premium": ("None", None),
                                                          "Users": ("Count", 10)})
     assert lic.key_fingerprint == MARKETPLACE_KEY_FINGERPRINT
@@ -298,8 +298,8 @@ EDITED = {"EntitlementsAllowed": [{"Name": "Enterprise", "Unit": "None", "Value"
 
 @pytest.mark.usefixtures("blind_cross_check")
 def test_a_verified_answer_is_decided_on_its_signed_claims(factory: TokenFactory) -> None:
-    """Regression: the answer's unsigned fields decided while the result claimed a
-    signature, safe only while the cross-check had no bug."""
+    """With a verified token the signed claims decide, not the answer's unsigned fields
+    (which only the cross-check would keep honest)."""
     online = online_license(_answer(factory) | EDITED, product_sku="sku",
                             key_fingerprint=VENDOR, verifier=Verifier(factory.trust_store()))
     assert online.signed is not None and online.answer.license_arn == EDITED["LicenseArn"]

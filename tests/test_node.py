@@ -153,7 +153,7 @@ def test_detect_container(tmp_path: Path, files: dict[str, str], environ: dict[s
 @pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="the container check is Linux's")
 def test_node_id_in_a_container_is_refused_not_silently_shared(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Regression: every container of one image used to get the image's machine ID."""
+    """The containers of one image never share the image's baked-in machine ID."""
     machine = tmp_path / "machine-id"
     machine.write_text("4c4c4544004e3510804bb4c04f333332\n")  # baked into the image
     monkeypatch.setattr(node, "detect_container", lambda **_: "/.dockerenv exists")

@@ -224,7 +224,7 @@ def test_an_endpoint_variable_cannot_grant_a_tier(buyer: Path, fake: BuyersServe
                                                    proxy: RecordingProxy,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    variable: str) -> None:
-    """Regression: ``AWS_ENDPOINT_URL`` alone made the guide's app print ``Enterprise``."""
+    """An endpoint variable alone (``AWS_ENDPOINT_URL``…) cannot grant the guide's app a tier."""
     monkeypatch.setenv(variable, fake.url)
     _the_app_gets_no_tier(proxy, fake)
 
@@ -298,7 +298,7 @@ def test_the_buyers_ca_bundle_cannot_grant_a_tier(tls_fake: tuple[BuyersServer, 
                                                   buyer: Path, proxy: RecordingProxy,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   where: str) -> None:
-    """Regression: with the buyer's CA trusted, a server of theirs passed for AWS."""
+    """A CA bundle the buyer configures cannot make a server of theirs pass for AWS."""
     fake, ca = tls_fake
     if where == "AWS_CA_BUNDLE":
         monkeypatch.setenv("AWS_CA_BUNDLE", str(ca))

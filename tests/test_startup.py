@@ -63,7 +63,8 @@ def _seats(emulator: LocalLicenseManager, lic: EmulatedLicense) -> int:
 def test_the_readme_recipe_started_12_times_hourly_holds_one_seat(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: ManualClock,
         emulator: LocalLicenseManager) -> None:
-    """The issue's reproduction: before, 5 starts took all 5 seats and the 6th failed."""
+    """Twelve hourly starts of the README recipe hold one seat (not one seat per start, which
+    took all 5 by the 5th start and failed the 6th)."""
     lic = emulator.add_license(entitlements={"Users": ("Count", 5)}, borrow_ttl_minutes=24 * 60)
     recipe = readme_recipe(tmp_path, monkeypatch, emulator, lic.key_id, clock)
     renewed = []
