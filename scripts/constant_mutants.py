@@ -18,10 +18,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The core tests: mutmut's selection (``[tool.mutmut]`` in pyproject.toml).
-TESTS = ["tests/test_attacks.py", "tests/test_claims_policy.py", "tests/test_core_edges.py",
-         "tests/test_cross_impl.py", "tests/test_external_vectors.py", "tests/test_fast_paths.py",
-         "tests/test_hostile.py", "tests/test_keys.py", "tests/test_response_guards.py",
-         "tests/test_time_forms.py", "tests/test_vectors.py"]
+TESTS = ["tests/test_attacks.py", "tests/test_claims_policy.py", "tests/test_clock_guards.py",
+         "tests/test_core_edges.py", "tests/test_cross_impl.py", "tests/test_external_vectors.py",
+         "tests/test_fast_paths.py", "tests/test_hostile.py", "tests/test_jws_guards.py",
+         "tests/test_keys.py", "tests/test_response_guards.py", "tests/test_time_forms.py",
+         "tests/test_vectors.py", "tests/test_verify_guards.py"]
 #: (file, original text, mutated text): each a rule the tests must pin.
 MUTANTS = [
     ("_jws.py", "MAX_TOKEN_LENGTH = 64 * 1024", "MAX_TOKEN_LENGTH = 128 * 1024"),
