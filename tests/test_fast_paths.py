@@ -32,6 +32,7 @@ from license_token import (
     Malformed,
     NodeMismatch,
     NotYetValid,
+    PinnedKey,
     Policy,
     Requirement,
     ResponseMismatch,
@@ -494,6 +495,57 @@ def test_direct_construction_is_refused_for_a_class_it_would_not_build_faithfull
         slot_setters(Two, "first")  # "second" would be left unset
     with pytest.raises(TypeError, match="Two: fast construction needs every field"):
         slot_setters(Two, "second", "first")
+
+
+def test_direct_construction_builds_what_attrs_builds() -> None:
+    """Protects ``slot_setters`` when it accepts a class: the setters it returns build the
+    instance attrs' ``__init__`` builds. The library calls it only at import, where mutmut
+    cannot switch a mutant on; this calls it at run time."""
+    @attrs.frozen
+    class Two:
+        first: str
+        second: int = 0
+
+    set_first, set_second = slot_setters(Two, "first", "second")
+    built = object.__new__(Two)
+    set_first(built, "a")
+    set_second(built, 2)
+    assert built == Two(first="a", second=2)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.first = "b"  # type: ignore[misc]
+
+
+def test_the_key_that_verified_last_is_tried_first_and_each_key_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects ``Verifier._verifying_key``'s hint: the key that verified last is tried first
+    (also for a token without ``kid``), it is not tried again when it fails, and the rest are
+    tried in ``candidates()`` order. The verdicts are the same without the hint; the keys
+    tried (each an RSA verification) are not."""
+    signers = [TokenFactory(), TokenFactory(), TokenFactory()]
+    pinned = [PinnedKey(public_key=f.private_key.public_key(), kid=kid)
+              for f, kid in zip(signers, ["a", "b", "c"], strict=True)]
+    names = {id(key.public_key): key.kid for key in pinned}
+    tried: list[str | None] = []
+
+    def counted(key: Any, signing_input: bytes, signature: bytes, length: int | None = None
+                ) -> bool:
+        tried.append(names[id(key)])
+        return verify_ps384(key, signing_input, signature, length)
+
+    monkeypatch.setattr("license_token._verify.verify_ps384", counted)
+    verifier = Verifier(TrustStore(pinned))
+
+    def keys_tried(token: str) -> list[str | None]:
+        tried.clear()
+        verifier.verify(token)
+        return list(tried)
+
+    by_b, by_c = signers[1].token(), signers[2].token()  # no kid in their headers
+    assert keys_tried(by_b) == ["a", "b"]
+    assert keys_tried(by_b) == ["b"]  # the kept key first, though the token names none
+    assert keys_tried(by_c) == ["b", "a", "c"]  # the kept key failed: not tried twice
+    naming_c = TokenFactory(private_key=signers[2].private_key, kid="c").token()
+    assert keys_tried(naming_c) == ["c"]  # the kept key, and the one the token names
 
 
 # --- entitlement numbers: plain ASCII digits vs the NUMBER grammar ------------------------------
