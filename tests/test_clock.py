@@ -319,3 +319,10 @@ def test_the_python_3_10_path_gives_fromisoformat_only_what_3_10_takes(
     monkeypatch.setattr(_clock, "_FROMISOFORMAT_TAKES_ISO_8601", False)
     monkeypatch.setattr(_clock, "datetime", _Py310Datetime)
     assert parse_time(text, "t") == _FORMS[text]
+
+
+@pytest.mark.parametrize("text", ["2021-04-13T05:35:47+02:60", "2021-04-13T05:35:47-00:99"])
+def test_offset_minutes_past_59_are_no_iso_8601_time(text: str) -> None:
+    """The grammar itself refuses offset minutes of 60 and more (not a later parse)."""
+    with pytest.raises(Malformed, match="is not an ISO-8601 date-time"):
+        parse_time(text, "t")
