@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -272,21 +271,7 @@ _FORMS = {
 }
 
 
-@pytest.fixture
-def local_zone_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The process's local zone is UTC+05:30 for the test (a POSIX TZ string: no tzdata)."""
-    if not hasattr(time, "tzset"):
-        pytest.skip("needs time.tzset (POSIX)")
-    monkeypatch.setenv("TZ", "IST-5:30")
-    time.tzset()
-    assert datetime(2021, 1, 1, tzinfo=timezone.utc).astimezone().utcoffset() == timedelta(
-        hours=5, minutes=30)
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.mark.usefixtures("local_zone_not_utc")
+@pytest.mark.usefixtures("local_zone_kolkata")
 @pytest.mark.parametrize("text", sorted(_FORMS))
 def test_parsed_times_are_in_utc_whatever_the_local_zone(text: str) -> None:
     """Protects ``parse_time``'s conversion to UTC (``astimezone(timezone.utc)``): converted to
